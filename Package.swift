@@ -1,0 +1,53 @@
+// swift-tools-version:6.0
+import PackageDescription
+
+// Numeric kernels and codecs are compiled with optimization even in debug builds: the test suite
+// decomposes real matrices and a -Onone SVD is 30-100x slower. AVX2/FMA code lives in the C kernel
+// target behind `__attribute__((target(...)))` and runtime dispatch, so no flag here raises the
+// baseline CPU the binary needs.
+let optimizedSwift: [SwiftSetting] = [.unsafeFlags(["-O"])]
+let optimizedC: [CSetting] = [.unsafeFlags(["-O3"])]
+
+let package = Package(
+    name: "tlora",
+    products: [
+        .executable(name: "tlora", targets: ["tlora"]),
+        .executable(name: "tlora-bench", targets: ["tlora-bench"]),
+        .library(name: "TLoRA", targets: ["TLoRAModel", "TLoRAFormat", "TLoRAInterop", "TLoRAConvert"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+    ],
+    targets: [
+        .systemLibrary(
+            name: "CZstd",
+            pkgConfig: "libzstd",
+            providers: [.apt(["libzstd-dev"])]
+        ),
+        .target(name: "CTLoRAKernels", cSettings: optimizedC),
+        .target(name: "TLoRANumerics", dependencies: ["CTLoRAKernels"], swiftSettings: optimizedSwift),
+        .target(name: "TLoRAIO", swiftSettings: optimizedSwift),
+        .target(name: "TLoRAModel", dependencies: ["TLoRANumerics", "TLoRAIO"]),
+        .target(name: "TLoRAFormat", dependencies: ["TLoRAModel", "TLoRAIO", "CZstd", "CTLoRAKernels"], swiftSettings: optimizedSwift),
+        .target(name: "TLoRAInterop", dependencies: ["TLoRAModel", "TLoRAIO", "TLoRANumerics"], swiftSettings: optimizedSwift),
+        .target(name: "TLoRAConvert", dependencies: ["TLoRAModel", "TLoRANumerics", "TLoRAInterop"], swiftSettings: optimizedSwift),
+        .target(
+            name: "TLoRACLI",
+            dependencies: [
+                "TLoRAModel", "TLoRAFormat", "TLoRAInterop", "TLoRAConvert", "TLoRAIO",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ]
+        ),
+        .executableTarget(name: "tlora", dependencies: ["TLoRACLI"]),
+        .executableTarget(name: "tlora-bench", dependencies: ["TLoRANumerics", "TLoRAFormat", "TLoRAIO"], swiftSettings: optimizedSwift),
+        .target(name: "_TLoRATestSupport", dependencies: ["TLoRANumerics", "TLoRAModel"], path: "Sources/_TLoRATestSupport"),
+
+        .testTarget(name: "TLoRANumericsTests", dependencies: ["TLoRANumerics", "_TLoRATestSupport"]),
+        .testTarget(name: "TLoRAIOTests", dependencies: ["TLoRAIO", "_TLoRATestSupport"]),
+        .testTarget(name: "TLoRAModelTests", dependencies: ["TLoRAModel", "_TLoRATestSupport"]),
+        .testTarget(name: "TLoRAFormatTests", dependencies: ["TLoRAFormat", "_TLoRATestSupport"]),
+        .testTarget(name: "TLoRAInteropTests", dependencies: ["TLoRAInterop", "_TLoRATestSupport"]),
+        .testTarget(name: "TLoRAConvertTests", dependencies: ["TLoRAConvert", "TLoRAInterop", "_TLoRATestSupport"]),
+        .testTarget(name: "TLoRACLITests", dependencies: ["TLoRACLI", "TLoRAFormat", "TLoRAInterop", "_TLoRATestSupport"]),
+    ]
+)

@@ -1,0 +1,33 @@
+#ifndef TLORA_KERNELS_H
+#define TLORA_KERNELS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/// 1 when this CPU runs the AVX2+FMA(+F16C) paths, 0 when the portable fallbacks are used.
+/// Setting the environment variable TLORA_DISABLE_SIMD=1 before the first call forces the fallbacks
+/// (used by the tests to check that the baseline path gives the same answers).
+int tlora_simd_level(void);
+
+// Element conversions, round-to-nearest-even, NaN stays NaN (quiet), infinities stay infinities.
+void tlora_f16_to_f32(const uint16_t *src, float *dst, size_t n);
+void tlora_f32_to_f16(const float *src, uint16_t *dst, size_t n);
+void tlora_bf16_to_f32(const uint16_t *src, float *dst, size_t n);
+void tlora_f32_to_bf16(const float *src, uint16_t *dst, size_t n);
+
+/// Byte grouping for compression: each `width`-byte little-endian element is rotated left by one bit
+/// (the sign moves to the lowest bit, so the top byte holds only exponent bits), then byte planes are
+/// written most significant first: dst[p * count + i] = byte (width-1-p) of rotl1(element i).
+void tlora_bytegroup_encode(const uint8_t *src, uint8_t *dst, size_t count, size_t width);
+/// Inverse of tlora_bytegroup_encode.
+void tlora_bytegroup_decode(const uint8_t *src, uint8_t *dst, size_t count, size_t width);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif

@@ -1,0 +1,192 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// Writes one output file atomically: the bytes go to a hidden temporary file in the destination's
+/// folder, which is fsynced and then moved into place in one step. Until `commit()` nothing exists at
+/// the destination; if the process dies or the writer is dropped, the destination is untouched and the
+/// temporary file is removed (or, after SIGKILL, left as a hidden `.<name>.tlora-tmp-*` file).
+public final class AtomicFileWriter {
+    public let destination: String
+    public let temporaryPath: String
+    private var fd: Int32
+    private let overwrite: Bool
+    private var committed = false
+    public private(set) var bytesWritten = 0
+
+    /// Fails at once if the destination exists and `overwrite` is false, so no work is wasted.
+    public init(destination: String, overwrite: Bool) throws {
+        self.destination = destination
+        self.overwrite = overwrite
+        if !overwrite, pathKind(destination) != .missing { throw IOError.outputExists(path: destination) }
+        if overwrite, pathKind(destination) == .directory { throw IOError.notAFile(path: destination) }
+        let dir = parentDirectory(destination)
+        let name = baseName(destination)
+        var attempt = 0
+        while true {
+            let candidate = joinPath(dir, ".\(name).tlora-tmp-\(getpid())-\(UInt32.random(in: 0...UInt32.max))")
+            let f = open(candidate, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o644)
+            if f >= 0 {
+                self.fd = f
+                self.temporaryPath = candidate
+                break
+            }
+            let e = errno
+            attempt += 1
+            if e != EEXIST || attempt > 16 { throw IOError.cannotOpen(path: destination, errno: e) }
+        }
+    }
+
+    /// Appends bytes (handles short writes and EINTR; a full disk is `IOError.noSpace`).
+    public func write(_ bytes: UnsafeRawBufferPointer) throws {
+        guard let base = bytes.baseAddress else { return }
+        var done = 0
+        while done < bytes.count {
+            let r = Glibc.write(fd, base + done, bytes.count - done)
+            if r < 0 {
+                let e = errno
+                if e == EINTR { continue }
+                throw e == ENOSPC || e == EDQUOT ? IOError.noSpace(path: destination) : IOError.cannotWrite(path: destination, errno: e)
+            }
+            done += r
+        }
+        bytesWritten += bytes.count
+    }
+
+    public func write(_ bytes: [UInt8]) throws {
+        try bytes.withUnsafeBytes { try write($0) }
+    }
+
+    /// Writes zero bytes until the file length is a multiple of `alignment`.
+    public func pad(to alignment: Int) throws {
+        let rem = bytesWritten % alignment
+        if rem != 0 { try write([UInt8](repeating: 0, count: alignment - rem)) }
+    }
+
+    /// Flushes to disk and moves the file into place. Without `overwrite`, an output that appeared in
+    /// the meantime is not replaced (the move is a hard link, which refuses an existing name).
+    public func commit() throws {
+        guard !committed else { return }
+        if fsync(fd) != 0 {
+            let e = errno
+            throw e == ENOSPC || e == EDQUOT ? IOError.noSpace(path: destination) : IOError.cannotWrite(path: destination, errno: e)
+        }
+        close(fd)
+        fd = -1
+        if overwrite {
+            guard rename(temporaryPath, destination) == 0 else { throw IOError.cannotRename(from: temporaryPath, to: destination, errno: errno) }
+        } else {
+            if link(temporaryPath, destination) != 0 {
+                let e = errno
+                if e == EEXIST { throw IOError.outputExists(path: destination) }
+                // Filesystems without hard links: check-then-rename is the best left.
+                guard pathKind(destination) == .missing, rename(temporaryPath, destination) == 0 else {
+                    throw IOError.cannotRename(from: temporaryPath, to: destination, errno: e)
+                }
+            } else {
+                unlink(temporaryPath)
+            }
+        }
+        committed = true
+        syncDirectory(parentDirectory(destination))
+    }
+
+    deinit {
+        if fd >= 0 { close(fd) }
+        if !committed { unlink(temporaryPath) }
+    }
+}
+
+/// Builds an output directory atomically: files are written into a hidden temporary directory beside
+/// the destination, which is renamed into place by `commit()`. With `overwrite`, an existing
+/// destination is swapped out in one step (Linux `renameat2(RENAME_EXCHANGE)`) and then deleted.
+public final class AtomicDirectoryWriter {
+    public let destination: String
+    public let temporaryPath: String
+    private let overwrite: Bool
+    private var committed = false
+
+    public init(destination: String, overwrite: Bool) throws {
+        self.destination = destination
+        self.overwrite = overwrite
+        let kind = pathKind(destination)
+        if !overwrite, kind != .missing { throw IOError.outputExists(path: destination) }
+        if overwrite, kind == .file || kind == .other { throw IOError.outputExists(path: destination) }
+        let candidate = joinPath(parentDirectory(destination), ".\(baseName(destination)).tlora-tmp-\(getpid())-\(UInt32.random(in: 0...UInt32.max))")
+        guard mkdir(candidate, 0o755) == 0 else { throw IOError.cannotCreateDirectory(path: destination, errno: errno) }
+        self.temporaryPath = candidate
+    }
+
+    /// The path inside the temporary directory where a file named `name` is to be written.
+    public func path(for name: String) -> String { joinPath(temporaryPath, name) }
+
+    /// Syncs every file, then moves the directory into place.
+    public func commit() throws {
+        guard !committed else { return }
+        for name in (try? directoryEntries(temporaryPath)) ?? [] {
+            let f = open(joinPath(temporaryPath, name), O_RDONLY | O_CLOEXEC)
+            if f >= 0 {
+                let r = fsync(f)
+                let e = errno
+                close(f)
+                if r != 0 { throw e == ENOSPC ? IOError.noSpace(path: destination) : IOError.cannotWrite(path: destination, errno: e) }
+            }
+        }
+        syncDirectory(temporaryPath)
+        if pathKind(destination) == .missing {
+            guard rename(temporaryPath, destination) == 0 else { throw IOError.cannotRename(from: temporaryPath, to: destination, errno: errno) }
+        } else {
+            guard overwrite else { throw IOError.outputExists(path: destination) }
+            guard exchangePaths(temporaryPath, destination) else {
+                throw IOError.cannotRename(from: temporaryPath, to: destination, errno: errno)
+            }
+            // The temporary path now holds the old output.
+            removeTree(temporaryPath)
+        }
+        committed = true
+        syncDirectory(parentDirectory(destination))
+    }
+
+    deinit {
+        if !committed { removeTree(temporaryPath) }
+    }
+}
+
+/// Atomically swaps two paths (Linux renameat2 with RENAME_EXCHANGE).
+private func exchangePaths(_ a: String, _ b: String) -> Bool {
+    #if os(Linux)
+    // glibc ≥ 2.28 exports renameat2; looked up at run time because the Swift Glibc module hides it.
+    typealias RenameAt2 = @convention(c) (Int32, UnsafePointer<CChar>, Int32, UnsafePointer<CChar>, UInt32) -> Int32
+    guard let symbol = dlsym(UnsafeMutableRawPointer(bitPattern: 0), "renameat2") else { return false }
+    let renameat2 = unsafeBitCast(symbol, to: RenameAt2.self)
+    let atFdcwd: Int32 = -100
+    let renameExchange: UInt32 = 2
+    return a.withCString { pa in b.withCString { pb in renameat2(atFdcwd, pa, atFdcwd, pb, renameExchange) == 0 } }
+    #else
+    return false
+    #endif
+}
+
+/// fsync of a directory makes a rename inside it durable.
+private func syncDirectory(_ path: String) {
+    let f = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+    if f >= 0 {
+        fsync(f)
+        close(f)
+    }
+}
+
+/// Removes a file or a directory tree (best effort; used to clean temporaries).
+public func removeTree(_ path: String) {
+    switch pathKind(path) {
+    case .directory:
+        for name in (try? directoryEntries(path)) ?? [] { removeTree(joinPath(path, name)) }
+        rmdir(path)
+    case .missing:
+        return
+    default:
+        unlink(path)
+    }
+}

@@ -1,0 +1,160 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// A whole file mapped read-only into memory (or read into memory when it cannot be mapped).
+///
+/// Readers validate every offset against `bytes.count` before touching the mapping, so a short file
+/// is an error, never a SIGBUS. The mapping lives as long as this object.
+public final class MappedFile: @unchecked Sendable {
+    public let path: String
+    public let bytes: UnsafeRawBufferPointer
+    private let mapped: Bool
+
+    public init(path: String) throws {
+        self.path = path
+        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else {
+            let e = errno
+            throw e == ENOENT ? IOError.notFound(path: path) : IOError.cannotOpen(path: path, errno: e)
+        }
+        defer { close(fd) }
+        var st = stat()
+        guard fstat(fd, &st) == 0 else { throw IOError.cannotRead(path: path, errno: errno) }
+        guard (st.st_mode & S_IFMT) == S_IFREG else { throw IOError.notAFile(path: path) }
+        let size = Int(st.st_size)
+        if size == 0 {
+            self.bytes = UnsafeRawBufferPointer(start: nil, count: 0)
+            self.mapped = false
+            return
+        }
+        let p = mmap(nil, size, PROT_READ, MAP_PRIVATE, fd, 0)
+        if let p, p != MAP_FAILED {
+            self.bytes = UnsafeRawBufferPointer(start: p, count: size)
+            self.mapped = true
+        } else {
+            // Filesystems without mmap support: fall back to reading.
+            let buf = UnsafeMutableRawPointer.allocate(byteCount: size, alignment: 64)
+            var done = 0
+            while done < size {
+                let r = pread(fd, buf + done, size - done, off_t(done))
+                if r < 0 && errno == EINTR { continue }
+                guard r > 0 else {
+                    buf.deallocate()
+                    throw IOError.cannotRead(path: path, errno: r < 0 ? errno : EIO)
+                }
+                done += r
+            }
+            self.bytes = UnsafeRawBufferPointer(start: buf, count: size)
+            self.mapped = false
+        }
+    }
+
+    /// Tells the kernel the mapping will be read front to back (bigger read-ahead).
+    public func adviseSequential() {
+        guard mapped, let base = bytes.baseAddress else { return }
+        _ = madvise(UnsafeMutableRawPointer(mutating: base), bytes.count, MADV_SEQUENTIAL)
+    }
+
+    deinit {
+        guard let base = bytes.baseAddress else { return }
+        if mapped {
+            munmap(UnsafeMutableRawPointer(mutating: base), bytes.count)
+        } else {
+            UnsafeMutableRawPointer(mutating: base).deallocate()
+        }
+    }
+}
+
+/// Reads the first `count` bytes of a file at `offset` (fewer at EOF) without mapping it.
+public func readFileBytes(path: String, offset: Int = 0, count: Int) throws -> [UInt8] {
+    let fd = open(path, O_RDONLY | O_CLOEXEC)
+    guard fd >= 0 else {
+        let e = errno
+        throw e == ENOENT ? IOError.notFound(path: path) : IOError.cannotOpen(path: path, errno: e)
+    }
+    defer { close(fd) }
+    var out = [UInt8](repeating: 0, count: count)
+    var done = 0
+    while done < count {
+        let r = out.withUnsafeMutableBytes { pread(fd, $0.baseAddress! + done, count - done, off_t(offset + done)) }  // safe: count > done ≥ 0
+        if r < 0 && errno == EINTR { continue }
+        if r < 0 { throw IOError.cannotRead(path: path, errno: errno) }
+        if r == 0 { break }
+        done += r
+    }
+    out.removeSubrange(done...)
+    return out
+}
+
+/// Reads a whole (small) file, refusing files above `limit` bytes.
+public func readWholeFile(path: String, limit: Int = 64 << 20) throws -> [UInt8] {
+    let size = try fileSize(path: path)
+    guard size <= limit else { throw IOError.tooLarge(path: path, size: size) }
+    return try readFileBytes(path: path, count: size)
+}
+
+/// The size of a regular file.
+public func fileSize(path: String) throws -> Int {
+    var st = stat()
+    guard stat(path, &st) == 0 else {
+        let e = errno
+        throw e == ENOENT ? IOError.notFound(path: path) : IOError.cannotOpen(path: path, errno: e)
+    }
+    guard (st.st_mode & S_IFMT) == S_IFREG else { throw IOError.notAFile(path: path) }
+    return Int(st.st_size)
+}
+
+/// What is at a path.
+public enum PathKind: Sendable { case missing, file, directory, other }
+
+public func pathKind(_ path: String) -> PathKind {
+    var st = stat()
+    guard stat(path, &st) == 0 else { return .missing }
+    switch st.st_mode & S_IFMT {
+    case S_IFREG: return .file
+    case S_IFDIR: return .directory
+    default: return .other
+    }
+}
+
+/// The entries of a directory (names only, sorted, without "." and "..").
+public func directoryEntries(_ path: String) throws -> [String] {
+    guard let dir = opendir(path) else {
+        let e = errno
+        throw e == ENOENT ? IOError.notFound(path: path) : IOError.cannotOpen(path: path, errno: e)
+    }
+    defer { closedir(dir) }
+    var names: [String] = []
+    while let entry = readdir(dir) {
+        let name = withUnsafeBytes(of: entry.pointee.d_name) { raw in
+            String(decoding: raw.prefix(while: { $0 != 0 }), as: UTF8.self)
+        }
+        if name != "." && name != ".." { names.append(name) }
+    }
+    return names.sorted()
+}
+
+/// Joins path components with "/".
+public func joinPath(_ base: String, _ name: String) -> String {
+    base.hasSuffix("/") ? base + name : base + "/" + name
+}
+
+/// The directory part of a path ("." when there is none).
+public func parentDirectory(_ path: String) -> String {
+    var p = path
+    while p.count > 1 && p.hasSuffix("/") { p.removeLast() }
+    guard let slash = p.lastIndex(of: "/") else { return "." }
+    let dir = String(p[..<slash])
+    return dir.isEmpty ? "/" : dir
+}
+
+/// The last path component.
+public func baseName(_ path: String) -> String {
+    var p = path
+    while p.count > 1 && p.hasSuffix("/") { p.removeLast() }
+    guard let slash = p.lastIndex(of: "/") else { return p }
+    return String(p[p.index(after: slash)...])
+}
