@@ -40,7 +40,7 @@ let package = Package(
         ),
         .executableTarget(name: "tlora", dependencies: ["TLoRACLI"]),
         .executableTarget(name: "tlora-bench", dependencies: ["TLoRANumerics", "TLoRAFormat", "TLoRAIO"], swiftSettings: optimizedSwift),
-        .target(name: "_TLoRATestSupport", dependencies: ["TLoRANumerics", "TLoRAModel"], path: "Sources/_TLoRATestSupport"),
+        .target(name: "_TLoRATestSupport", dependencies: ["TLoRANumerics", "TLoRAModel", "TLoRAIO"], path: "Sources/_TLoRATestSupport"),
 
         .testTarget(name: "TLoRANumericsTests", dependencies: ["TLoRANumerics", "_TLoRATestSupport"]),
         .testTarget(name: "TLoRAIOTests", dependencies: ["TLoRAIO", "_TLoRATestSupport"]),

@@ -1,0 +1,244 @@
+import TLoRAIO
+import TLoRAModel
+import TLoRANumerics
+
+extension ContainerHeader {
+    /// Parses and validates the preamble and header of a `.tlora` file held in `file` (at least the
+    /// first `32 + H + 8` bytes; `fileSize` is the real size on disk). Touches no blob data.
+    ///
+    /// - Throws: `FormatError` naming `path` and the first rule broken.
+    static func parse(_ file: UnsafeRawBufferPointer, fileSize: Int, path: String) throws -> ContainerHeader {
+        guard file.count >= ContainerLayout.magic.count, file.prefix(ContainerLayout.magic.count).elementsEqual(ContainerLayout.magic) else {
+            throw FormatError.notATLoRAFile(path: path)
+        }
+        var reader = ByteReader(file)
+        _ = reader.skip(ContainerLayout.magic.count)
+        guard let major = reader.readInteger(as: UInt16.self), let minor = reader.readInteger(as: UInt16.self),
+              let flags = reader.readInteger(as: UInt32.self), let rawHeaderLength = reader.readInteger(as: UInt64.self),
+              let rawFileLength = reader.readInteger(as: UInt64.self)
+        else {
+            throw FormatError.truncated(path: path, what: "the preamble", needed: ContainerLayout.preambleLength, available: file.count)
+        }
+        guard Int(major) == ContainerLayout.majorVersion else {
+            if Int(major) > ContainerLayout.majorVersion {
+                throw FormatError.unsupportedVersion(path: path, major: Int(major), minor: Int(minor), highestSupported: ContainerLayout.majorVersion)
+            }
+            throw FormatError.invalidHeader(path: path, problem: "major version \(major) does not exist")
+        }
+        guard flags == 0 else { throw FormatError.invalidHeader(path: path, problem: "preamble flags 0x\(String(flags, radix: 16)) are not zero") }
+        guard let headerLength = Int(exactly: rawHeaderLength), headerLength <= ContainerLayout.maxHeaderLength else {
+            throw FormatError.headerTooLarge(path: path, length: Int(clamping: rawHeaderLength), limit: ContainerLayout.maxHeaderLength)
+        }
+        guard headerLength >= 2 else { throw FormatError.invalidHeader(path: path, problem: "header length \(headerLength) is too short") }
+        guard let fileLength = Int(exactly: rawFileLength), fileLength == fileSize else {
+            throw FormatError.fileLengthMismatch(path: path, declared: Int(clamping: rawFileLength), actual: fileSize)
+        }
+        // Safe: headerLength ≤ 64 MiB, so these sums cannot overflow.
+        let checksumOffset = ContainerLayout.preambleLength + headerLength
+        let headerEnd = checksumOffset + ContainerLayout.headerChecksumLength
+        guard headerEnd <= file.count else {
+            throw FormatError.truncated(path: path, what: "the header", needed: headerEnd, available: file.count)
+        }
+        let stored = UInt64(littleEndian: file.loadUnaligned(fromByteOffset: checksumOffset, as: UInt64.self))
+        guard XXH64.hash(UnsafeRawBufferPointer(rebasing: file[0..<checksumOffset])) == stored else {
+            throw FormatError.headerChecksumMismatch(path: path)
+        }
+        guard let dataStart = ContainerLayout.dataStart(headerLength: headerLength), dataStart <= fileLength else {
+            throw FormatError.truncated(path: path, what: "the header padding", needed: ContainerLayout.dataStart(headerLength: headerLength) ?? Int.max, available: fileLength)
+        }
+
+        let json: JSONValue
+        do {
+            json = try JSONParser.parse(UnsafeRawBufferPointer(rebasing: file[ContainerLayout.preambleLength..<checksumOffset]))
+        } catch {
+            throw FormatError.invalidHeader(path: path, problem: error.description)
+        }
+        do {
+            var header = try parseDocument(json, major: Int(major), minor: Int(minor), path: path)
+            header.dataStart = dataStart
+            header.fileLength = fileLength
+            header.headerLength = headerLength
+            try header.checkLayout(path: path)
+            try header.checkSemantics(path: path)
+            return header
+        } catch let p as JSONFields.Problem {
+            throw FormatError.invalidHeader(path: path, problem: p.description)
+        }
+    }
+
+    private static func parseDocument(_ json: JSONValue, major: Int, minor: Int, path: String) throws -> ContainerHeader {
+        let root = try JSONFields(json, path: "")
+        guard try root.string("format") == "tlora" else { throw root.problem("format", "must be \"tlora\"") }
+        let version = try root.string("version")
+        guard version == "\(major).\(minor)" else { throw root.problem("version", "\"\(version)\" does not match the preamble's \(major).\(minor)") }
+        let required = try root.has("required_features") ? root.stringArray("required_features") : []
+        let unknown = required.filter { !ContainerLayout.knownFeatures.contains($0) }
+        guard unknown.isEmpty else { throw FormatError.unknownRequiredFeatures(path: path, features: unknown) }
+
+        let metadata = AdapterMetadata(try root.has("metadata") ? root.stringMap("metadata") : [])
+        let tensors = try root.objects("tensors").map(parseTensor)
+        let modules = try root.has("modules") ? root.objects("modules").map(parseModule) : []
+        let groups = try root.has("tucker_groups") ? root.objects("tucker_groups").map(parseGroup) : []
+        let replaced = try root.has("replaced_tensors") ? root.objects("replaced_tensors").map { f in
+            ReplacedRecord(target: try f.string("target"), tensor: try f.string("tensor"))
+        } : []
+
+        var header = ContainerHeader(majorVersion: major, minorVersion: minor, requiredFeatures: required, metadata: metadata,
+                                     tensors: tensors, modules: modules, tuckerGroups: groups, replaced: replaced,
+                                     dataStart: 0, fileLength: 0, headerLength: 0)
+        for (i, t) in tensors.enumerated() {
+            guard header.tensorIndex[t.name] == nil else { throw JSONFields.Problem(path: "tensors[\(i)].name", message: "\"\(t.name)\" is listed twice") }
+            header.tensorIndex[t.name] = i
+        }
+        return header
+    }
+
+    private static func parseName(_ f: JSONFields, _ key: String) throws -> String {
+        let s = try f.string(key)
+        guard !s.isEmpty, s.utf8.count <= ContainerLayout.maxNameLength else {
+            throw f.problem(key, "must be 1 to \(ContainerLayout.maxNameLength) bytes")
+        }
+        return s
+    }
+
+    private static func parseTensor(_ f: JSONFields) throws -> TensorEntry {
+        let name = try parseName(f, "name")
+        let dtypeName = try f.string("dtype")
+        guard let dtype = DType(rawValue: dtypeName) else { throw f.problem("dtype", "unknown dtype \"\(dtypeName)\" (expected f32, f64, f16 or bf16)") }
+        let shape = try f.intArray("shape", min: 0, max: Int.max, maxCount: ContainerLayout.maxRank)
+        guard let count = CheckedSize.product(shape), CheckedSize.multiply(count, dtype.byteWidth) != nil else {
+            throw f.problem("shape", "\(shape) has more elements than can be addressed")
+        }
+        let codecName = try f.string("codec")
+        guard let codec = Codec(rawValue: codecName) else { throw f.problem("codec", "unknown codec \"\(codecName)\"") }
+        let offset = try f.int("offset", min: 0)
+        let length = try f.int("length", min: 0)
+        let checksumText = try f.string("xxh64")
+        guard let checksum = XXH64.parseHex(checksumText) else { throw f.problem("xxh64", "must be 16 lowercase hex digits") }
+        return TensorEntry(name: name, dtype: dtype, shape: shape, codec: codec, offset: offset, length: length, checksum: checksum)
+    }
+
+    private static func parseConversion(_ f: JSONFields?) throws -> ConversionRecord? {
+        guard let f else { return nil }
+        return ConversionRecord(method: try f.string("method"), maxRelativeError: try f.optionalDouble("max_rel_error"),
+                                relativeError: try f.optionalDouble("rel_error"), sourceParameters: try f.optionalInt("source_parameters", min: 0),
+                                note: try f.optionalString("note"))
+    }
+
+    private static func parseModule(_ f: JSONFields) throws -> ModuleRecord {
+        let name = try parseName(f, "name")
+        let target = try parseName(f, "target")
+        let kindName = try f.string("kind")
+        guard let kind = ModuleKind(rawValue: kindName) else { throw f.problem("kind", "unknown module kind \"\(kindName)\"") }
+        let layoutName = try f.string("layout")
+        guard let layout = WeightLayout(rawValue: layoutName) else { throw f.problem("layout", "unknown layout \"\(layoutName)\"") }
+        let shape = try f.intArray("shape", min: 1, maxCount: 2)
+        guard shape.count == 2 else { throw f.problem("shape", "must be [out, in]") }
+        let scale = try f.double("scale")
+        let u = try f.object("update")
+        let type = try u.string("type")
+        let update: ModuleRecord.Update
+        switch type {
+        case "low_rank": update = .lowRank(a: try parseName(u, "a"), b: try parseName(u, "b"))
+        case "tensor_train":
+            let cores = try u.stringArray("cores")
+            guard !cores.isEmpty else { throw u.problem("cores", "must not be empty") }
+            update = .tensorTrain(cores: cores)
+        case "tucker_slice": update = .tuckerSlice(group: try parseName(u, "group"), index: try u.intArray("index", min: 0, maxCount: ContainerLayout.maxRank))
+        case "dense": update = .dense(delta: try parseName(u, "delta"))
+        default: throw u.problem("type", "unknown update type \"\(type)\"")
+        }
+        let attributes = try f.has("attributes") ? f.stringMap("attributes") : []
+        return ModuleRecord(name: name, target: target, kind: kind, layout: layout, outFeatures: shape[0], inFeatures: shape[1],
+                            scale: scale, update: update, doraMagnitude: try f.optionalString("dora_magnitude"),
+                            conversion: try parseConversion(f.optionalObject("conversion")),
+                            attributes: Dictionary(attributes, uniquingKeysWith: { a, _ in a }))
+    }
+
+    private static func parseGroup(_ f: JSONFields) throws -> TuckerGroupRecord {
+        let modes = try f.objects("modes").map { m -> TuckerMode in
+            let roleName = try m.string("role")
+            guard let role = TuckerMode.Role(rawValue: roleName) else { throw m.problem("role", "unknown role \"\(roleName)\" (row, column or member)") }
+            return TuckerMode(role: role, name: try m.string("name"), labels: try m.has("labels") ? m.stringArray("labels") : [])
+        }
+        return TuckerGroupRecord(name: try parseName(f, "name"), core: try parseName(f, "core"), factors: try f.stringArray("factors"),
+                                 modes: modes, conversion: try parseConversion(f.optionalObject("conversion")))
+    }
+
+    /// Blobs are contiguous and canonical: in listed order, the first at data offset 0, each next at
+    /// the 64-aligned end of the previous, the file ending exactly at the end of the last.
+    func checkLayout(path: String) throws {
+        var expected = 0
+        for t in tensors {
+            guard t.offset == expected else {
+                throw FormatError.invalidLayout(path: path, problem: "tensor \(t.name) starts at data offset \(t.offset), expected \(expected)")
+            }
+            switch t.codec {
+            case .raw:
+                guard t.length == t.decodedLength else {
+                    throw FormatError.invalidLayout(path: path, problem: "raw tensor \(t.name) stores \(t.length) bytes but its shape needs \(t.decodedLength)")
+                }
+            case .zstd, .bytegroupZstd:
+                guard t.length > 0, t.decodedLength <= Zstd.maximumDecodedLength(forCompressed: t.length) else {
+                    throw FormatError.invalidLayout(path: path, problem: "tensor \(t.name) declares \(t.decodedLength) decoded bytes, impossible from \(t.length) compressed bytes")
+                }
+            }
+            guard let end = CheckedSize.add(t.offset, t.length), let absoluteEnd = CheckedSize.add(dataStart, end), absoluteEnd <= fileLength else {
+                throw FormatError.invalidLayout(path: path, problem: "tensor \(t.name) extends past the end of the file")
+            }
+            guard let next = CheckedSize.alignUp(end, to: ContainerLayout.alignment) else {
+                throw FormatError.invalidLayout(path: path, problem: "tensor \(t.name) offsets overflow")
+            }
+            expected = next
+            if t == tensors.last, absoluteEnd != fileLength {
+                throw FormatError.invalidLayout(path: path, problem: "\(fileLength - absoluteEnd) bytes follow the last tensor")
+            }
+        }
+        if tensors.isEmpty, dataStart != fileLength {
+            throw FormatError.invalidLayout(path: path, problem: "\(fileLength - dataStart) bytes follow the header of a file without tensors")
+        }
+    }
+
+    /// Every referenced tensor exists and is referenced exactly once; shapes fit (`AdapterRules`).
+    func checkSemantics(path: String) throws {
+        var uses: [String: String] = [:]
+        func use(_ name: String, by owner: String) throws {
+            guard entry(name) != nil else { throw FormatError.invalidAdapter(path: path, problem: "\(owner): refers to tensor \(name), which is not in the file") }
+            if let other = uses[name] { throw FormatError.invalidAdapter(path: path, problem: "tensor \(name) is used by both \(other) and \(owner)") }
+            uses[name] = owner
+        }
+        func shape(_ name: String) -> [Int] { entry(name)?.shape ?? [] }
+        do {
+            var groupShapes: [String: TuckerGroupShape] = [:]
+            for g in tuckerGroups {
+                for t in g.tensorNames { try use(t, by: "Tucker group \(g.name)") }
+                let s = TuckerGroupShape(name: g.name, core: shape(g.core), factors: g.factors.map(shape), modes: g.modes)
+                try AdapterRules.check(group: s)
+                groupShapes[g.name] = s
+            }
+            try AdapterRules.checkNames(modules: modules.map { m in
+                var slice: String? = nil
+                if case .tuckerSlice(let g, let i) = m.update { slice = g + "/" + i.map(String.init).joined(separator: ",") }
+                return (m.name, m.target, slice)
+            }, replacedTargets: replaced.map(\.target), groupNames: tuckerGroups.map(\.name))
+            for m in modules {
+                for t in m.tensorNames { try use(t, by: "module \(m.name)") }
+                let update: UpdateShape
+                switch m.update {
+                case .lowRank(let a, let b): update = .lowRank(a: shape(a), b: shape(b))
+                case .tensorTrain(let cores): update = .tensorTrain(cores: cores.map(shape))
+                case .tuckerSlice(let g, let i): update = .tuckerSlice(group: g, index: i)
+                case .dense(let d): update = .dense(shape(d))
+                }
+                try AdapterRules.check(module: m.name, outFeatures: m.outFeatures, inFeatures: m.inFeatures, scale: m.scale,
+                                       update: update, doraMagnitude: m.doraMagnitude.map(shape), groups: groupShapes)
+            }
+            for r in replaced { try use(r.tensor, by: "replaced tensor \(r.target)") }
+        } catch let e as ModelError {
+            throw FormatError.invalidAdapter(path: path, problem: e.description)
+        }
+        if let unused = tensors.first(where: { uses[$0.name] == nil }) {
+            throw FormatError.invalidAdapter(path: path, problem: "tensor \(unused.name) is not used by any module, group or replaced tensor")
+        }
+    }
+}

@@ -1,0 +1,96 @@
+import TLoRAIO
+import TLoRAModel
+import TLoRANumerics
+
+/// One blob's entry in the header.
+public struct TensorEntry: Sendable, Equatable {
+    public var name: String
+    public var dtype: DType
+    public var shape: [Int]
+    public var codec: Codec
+    /// Offset of the blob from the start of the data section (a multiple of 64).
+    public var offset: Int
+    /// Stored (encoded) length in bytes.
+    public var length: Int
+    /// XXH64 of the stored bytes.
+    public var checksum: UInt64
+
+    public var elementCount: Int { shape.reduce(1, *) }
+    /// `product(shape) × width`, checked against overflow when the header is parsed.
+    public var decodedLength: Int { elementCount * dtype.byteWidth }
+}
+
+/// A module as the header describes it: tensors are referenced by name.
+public struct ModuleRecord: Sendable, Equatable {
+    public enum Update: Sendable, Equatable {
+        case lowRank(a: String, b: String)
+        case tensorTrain(cores: [String])
+        case tuckerSlice(group: String, index: [Int])
+        case dense(delta: String)
+
+        public var tensorNames: [String] {
+            switch self {
+            case .lowRank(let a, let b): return [a, b]
+            case .tensorTrain(let cores): return cores
+            case .tuckerSlice: return []
+            case .dense(let d): return [d]
+            }
+        }
+    }
+
+    public var name: String
+    public var target: String
+    public var kind: ModuleKind
+    public var layout: WeightLayout
+    public var outFeatures: Int
+    public var inFeatures: Int
+    public var scale: Double
+    public var update: Update
+    public var doraMagnitude: String?
+    public var conversion: ConversionRecord?
+    public var attributes: [String: String]
+
+    public var tensorNames: [String] { update.tensorNames + (doraMagnitude.map { [$0] } ?? []) }
+}
+
+/// A Tucker group as the header describes it.
+public struct TuckerGroupRecord: Sendable, Equatable {
+    public var name: String
+    public var core: String
+    public var factors: [String]
+    public var modes: [TuckerMode]
+    public var conversion: ConversionRecord?
+
+    public var tensorNames: [String] { [core] + factors }
+}
+
+/// A replaced base tensor as the header describes it.
+public struct ReplacedRecord: Sendable, Equatable {
+    public var target: String
+    public var tensor: String
+}
+
+/// Everything in a `.tlora` file except the tensor data, validated.
+public struct ContainerHeader: Sendable, Equatable {
+    public var majorVersion: Int
+    public var minorVersion: Int
+    public var requiredFeatures: [String]
+    public var metadata: AdapterMetadata
+    public var tensors: [TensorEntry]
+    public var modules: [ModuleRecord]
+    public var tuckerGroups: [TuckerGroupRecord]
+    public var replaced: [ReplacedRecord]
+    /// Absolute offset of the data section.
+    public var dataStart: Int
+    /// Total file length the preamble declares.
+    public var fileLength: Int
+    /// Length of the header JSON.
+    public var headerLength: Int
+
+    /// The entry for a tensor name.
+    public func entry(_ name: String) -> TensorEntry? {
+        tensorIndex[name].map { tensors[$0] }
+    }
+
+    var tensorIndex: [String: Int] = [:]
+}

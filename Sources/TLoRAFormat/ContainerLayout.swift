@@ -1,0 +1,42 @@
+/// Fixed numbers of the `.tlora` format, version 1 (docs/FORMAT.md).
+public enum ContainerLayout {
+    /// `\x89TLORA\r\n`: the high byte catches 7-bit transfers, CR LF catches newline translation.
+    public static let magic: [UInt8] = [0x89, 0x54, 0x4C, 0x4F, 0x52, 0x41, 0x0D, 0x0A]
+    public static let majorVersion = 1
+    public static let minorVersion = 0
+    /// Magic (8), major (2), minor (2), flags (4), header length (8), file length (8).
+    public static let preambleLength = 32
+    /// XXH64 of preamble + header JSON, right after the JSON.
+    public static let headerChecksumLength = 8
+    /// Blob alignment, relative to the file start.
+    public static let alignment = 64
+    /// Largest accepted header JSON (64 MiB): enough for 10⁵ tensors, small enough to read eagerly.
+    public static let maxHeaderLength = 64 << 20
+    /// Dimensions per tensor.
+    public static let maxRank = 8
+    /// Bytes in a tensor, module or group name.
+    public static let maxNameLength = 1024
+    /// Required features this reader implements. Version 1.0 files need none.
+    public static let knownFeatures: Set<String> = []
+
+    /// Offset of the first blob for a header of `headerLength` bytes, or nil on overflow.
+    public static func dataStart(headerLength: Int) -> Int? {
+        guard let end = CheckedAdd.sum(preambleLength, headerLength, headerChecksumLength) else { return nil }
+        return CheckedAdd.alignUp(end, to: alignment)
+    }
+}
+
+import TLoRAIO
+
+enum CheckedAdd {
+    static func sum(_ values: Int...) -> Int? {
+        var s = 0
+        for v in values {
+            guard let r = CheckedSize.add(s, v) else { return nil }
+            s = r
+        }
+        return s
+    }
+
+    static func alignUp(_ v: Int, to a: Int) -> Int? { CheckedSize.alignUp(v, to: a) }
+}

@@ -1,0 +1,157 @@
+import TLoRAIO
+import TLoRAModel
+
+/// Maps an `Adapter` to the header's records and back.
+enum HeaderEncoding {
+    struct NamedTensor {
+        var name: String
+        var tensor: StoredTensor
+    }
+
+    struct Document {
+        var metadata: AdapterMetadata
+        var modules: [ModuleRecord]
+        var groups: [TuckerGroupRecord]
+        var replaced: [ReplacedRecord]
+    }
+
+    /// Names every tensor (`<owner>.<role>`, made unique) in file order: groups, modules, replaced.
+    static func layout(_ adapter: Adapter) -> (Document, [NamedTensor]) {
+        var named: [NamedTensor] = []
+        var used = Set<String>()
+        func add(_ base: String, _ t: StoredTensor) -> String {
+            var name = base
+            var n = 1
+            while used.contains(name) {
+                n += 1
+                name = "\(base)#\(n)"
+            }
+            used.insert(name)
+            named.append(NamedTensor(name: name, tensor: t))
+            return name
+        }
+        var groups: [TuckerGroupRecord] = []
+        for g in adapter.tuckerGroups {
+            let core = add(g.name + ".core", g.core)
+            let factors = g.factors.enumerated().map { add(g.name + ".factor.\($0.offset)", $0.element) }
+            groups.append(TuckerGroupRecord(name: g.name, core: core, factors: factors, modes: g.modes, conversion: g.conversion))
+        }
+        var modules: [ModuleRecord] = []
+        for m in adapter.modules {
+            let update: ModuleRecord.Update
+            switch m.update {
+            case .lowRank(let a, let b): update = .lowRank(a: add(m.name + ".A", a), b: add(m.name + ".B", b))
+            case .tensorTrain(let tt): update = .tensorTrain(cores: tt.cores.enumerated().map { add(m.name + ".tt.\($0.offset)", $0.element) })
+            case .tuckerSlice(let g, let i): update = .tuckerSlice(group: g, index: i)
+            case .dense(let d): update = .dense(delta: add(m.name + ".delta", d))
+            }
+            let dora = m.doraMagnitude.map { add(m.name + ".dora_magnitude", $0) }
+            modules.append(ModuleRecord(name: m.name, target: m.target, kind: m.kind, layout: m.layout, outFeatures: m.outFeatures,
+                                        inFeatures: m.inFeatures, scale: m.scale, update: update, doraMagnitude: dora,
+                                        conversion: m.conversion, attributes: m.attributes))
+        }
+        let replaced = adapter.replacedTensors.map { ReplacedRecord(target: $0.target, tensor: add("replaced." + $0.target, $0.value)) }
+        return (Document(metadata: adapter.metadata, modules: modules, groups: groups, replaced: replaced), named)
+    }
+
+    /// The header JSON document.
+    static func document(_ d: Document, tensors: [TensorEntry]) -> JSONValue {
+        var root = JSONObject()
+        root["format"] = JSONValue("tlora")
+        root["version"] = JSONValue("\(ContainerLayout.majorVersion).\(ContainerLayout.minorVersion)")
+        root["required_features"] = .array([])
+        root["metadata"] = .object(JSONObject(d.metadata.entries.map { ($0.key, JSONValue($0.value)) }))
+        root["tensors"] = .array(tensors.map { t in
+            .object(JSONObject([
+                ("name", JSONValue(t.name)), ("dtype", JSONValue(t.dtype.rawValue)), ("shape", JSONValue(t.shape)),
+                ("codec", JSONValue(t.codec.rawValue)), ("offset", JSONValue(t.offset)), ("length", JSONValue(t.length)),
+                ("xxh64", JSONValue(XXH64.hex(t.checksum))),
+            ]))
+        })
+        root["modules"] = .array(d.modules.map(encode))
+        root["tucker_groups"] = .array(d.groups.map(encode))
+        root["replaced_tensors"] = .array(d.replaced.map { .object(JSONObject([("target", JSONValue($0.target)), ("tensor", JSONValue($0.tensor))])) })
+        return .object(root)
+    }
+
+    static func encode(_ c: ConversionRecord) -> JSONValue {
+        var o = JSONObject()
+        o["method"] = JSONValue(c.method)
+        if let v = c.maxRelativeError { o["max_rel_error"] = JSONValue(v) }
+        if let v = c.relativeError { o["rel_error"] = JSONValue(v) }
+        if let v = c.sourceParameters { o["source_parameters"] = JSONValue(v) }
+        if let v = c.note { o["note"] = JSONValue(v) }
+        return .object(o)
+    }
+
+    private static func encode(_ m: ModuleRecord) -> JSONValue {
+        var o = JSONObject()
+        o["name"] = JSONValue(m.name)
+        o["target"] = JSONValue(m.target)
+        o["kind"] = JSONValue(m.kind.rawValue)
+        o["layout"] = JSONValue(m.layout.rawValue)
+        o["shape"] = JSONValue([m.outFeatures, m.inFeatures])
+        o["scale"] = JSONValue(m.scale)
+        var u = JSONObject()
+        switch m.update {
+        case .lowRank(let a, let b):
+            u["type"] = JSONValue("low_rank")
+            u["a"] = JSONValue(a)
+            u["b"] = JSONValue(b)
+        case .tensorTrain(let cores):
+            u["type"] = JSONValue("tensor_train")
+            u["cores"] = JSONValue(cores)
+        case .tuckerSlice(let g, let i):
+            u["type"] = JSONValue("tucker_slice")
+            u["group"] = JSONValue(g)
+            u["index"] = JSONValue(i)
+        case .dense(let d):
+            u["type"] = JSONValue("dense")
+            u["delta"] = JSONValue(d)
+        }
+        o["update"] = .object(u)
+        if let d = m.doraMagnitude { o["dora_magnitude"] = JSONValue(d) }
+        if let c = m.conversion { o["conversion"] = encode(c) }
+        if !m.attributes.isEmpty {
+            o["attributes"] = .object(JSONObject(m.attributes.sorted { $0.key < $1.key }.map { ($0.key, JSONValue($0.value)) }))
+        }
+        return .object(o)
+    }
+
+    private static func encode(_ g: TuckerGroupRecord) -> JSONValue {
+        var o = JSONObject()
+        o["name"] = JSONValue(g.name)
+        o["core"] = JSONValue(g.core)
+        o["factors"] = JSONValue(g.factors)
+        o["modes"] = .array(g.modes.map { mode in
+            var m = JSONObject()
+            m["role"] = JSONValue(mode.role.rawValue)
+            m["name"] = JSONValue(mode.name)
+            if !mode.labels.isEmpty { m["labels"] = JSONValue(mode.labels) }
+            return .object(m)
+        })
+        if let c = g.conversion { o["conversion"] = encode(c) }
+        return .object(o)
+    }
+
+    /// Rebuilds the adapter, fetching each tensor through `tensor(name)`.
+    static func adapter(_ h: ContainerHeader, tensor: (String) throws -> StoredTensor) throws -> Adapter {
+        let groups = try h.tuckerGroups.map { g in
+            TuckerGroup(name: g.name, core: try tensor(g.core), factors: try g.factors.map(tensor), modes: g.modes, conversion: g.conversion)
+        }
+        let modules = try h.modules.map { m -> AdapterModule in
+            let update: ModuleUpdate
+            switch m.update {
+            case .lowRank(let a, let b): update = .lowRank(a: try tensor(a), b: try tensor(b))
+            case .tensorTrain(let cores): update = .tensorTrain(TensorTrain(cores: try cores.map(tensor)))
+            case .tuckerSlice(let g, let i): update = .tuckerSlice(group: g, index: i)
+            case .dense(let d): update = .dense(try tensor(d))
+            }
+            return AdapterModule(name: m.name, target: m.target, kind: m.kind, layout: m.layout, outFeatures: m.outFeatures,
+                                 inFeatures: m.inFeatures, scale: m.scale, update: update,
+                                 doraMagnitude: try m.doraMagnitude.map(tensor), conversion: m.conversion, attributes: m.attributes)
+        }
+        let replaced = try h.replaced.map { ReplacedTensor(target: $0.target, value: try tensor($0.tensor)) }
+        return Adapter(metadata: h.metadata, modules: modules, tuckerGroups: groups, replacedTensors: replaced)
+    }
+}

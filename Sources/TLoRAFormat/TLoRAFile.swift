@@ -1,0 +1,77 @@
+import TLoRAIO
+import TLoRAModel
+import TLoRANumerics
+
+/// An open `.tlora` file: the header parsed and validated, tensor data read on demand.
+///
+/// Opening maps the file and reads only the preamble and header, so it costs the same for a 1 KB and
+/// a 10 GB file. Each `readTensor` checks that blob's checksum before decoding it.
+public final class TLoRAFile: @unchecked Sendable {
+    public let path: String
+    public let header: ContainerHeader
+    private let file: MappedFile
+
+    /// True when the first bytes of `path` are the `.tlora` magic.
+    public static func looksLikeTLoRA(path: String) -> Bool {
+        guard let head = try? readFileBytes(path: path, count: ContainerLayout.magic.count) else { return false }
+        return head == ContainerLayout.magic
+    }
+
+    public init(path: String) throws {
+        self.path = path
+        self.file = try MappedFile(path: path)
+        self.header = try ContainerHeader.parse(file.bytes, fileSize: file.bytes.count, path: path)
+    }
+
+    /// The whole file.
+    var fileBytes: UnsafeRawBufferPointer { file.bytes }
+
+    /// The stored (encoded) bytes of a blob. Safe: `checkLayout` proved every blob lies inside the file.
+    public func storedBytes(_ entry: TensorEntry) -> UnsafeRawBufferPointer {
+        let start = header.dataStart + entry.offset
+        return UnsafeRawBufferPointer(rebasing: file.bytes[start..<(start + entry.length)])
+    }
+
+    /// Reads and decodes one tensor after checking its checksum.
+    public func readTensor(_ name: String) throws -> StoredTensor {
+        guard let entry = header.entry(name) else { throw FormatError.noSuchTensor(path: path, tensor: name) }
+        let context = try Zstd.DecompressionContext()
+        return try readTensor(entry, context: context)
+    }
+
+    func readTensor(_ entry: TensorEntry, context: Zstd.DecompressionContext) throws -> StoredTensor {
+        let stored = storedBytes(entry)
+        guard XXH64.hash(stored) == entry.checksum else { throw FormatError.tensorChecksumMismatch(path: path, tensor: entry.name) }
+        let decodedLength = entry.decodedLength
+        let bytes = try [UInt8](unsafeUninitializedCapacity: decodedLength) { buffer, initialized in
+            do {
+                try CodecEngine.decode(stored, width: entry.dtype.byteWidth, codec: entry.codec,
+                                       into: UnsafeMutableRawBufferPointer(buffer), context: context)
+            } catch {
+                throw FormatError.tensorDecodeFailed(path: path, tensor: entry.name, problem: "\(error)")
+            }
+            initialized = decodedLength
+        }
+        return StoredTensor(dtype: entry.dtype, shape: entry.shape, bytes: bytes)
+    }
+
+    /// Reads every tensor (in parallel) and rebuilds the adapter.
+    public func loadAdapter() throws -> Adapter {
+        let entries = header.tensors
+        let decoded = try Parallel.map(count: entries.count) { i in
+            try readTensor(entries[i], context: Zstd.DecompressionContext())
+        }
+        var byName: [String: StoredTensor] = [:]
+        for (e, t) in zip(entries, decoded) { byName[e.name] = t }
+        let adapter = try HeaderEncoding.adapter(header) { name in
+            // Safe: checkSemantics proved every referenced name is in the file.
+            byName[name]!
+        }
+        do {
+            try adapter.validate()
+        } catch let e as ModelError {
+            throw FormatError.invalidAdapter(path: path, problem: e.description)
+        }
+        return adapter
+    }
+}

@@ -1,0 +1,44 @@
+import Dispatch
+
+/// Runs independent pieces of work on all cores.
+public enum Parallel {
+    /// Number of worker threads to use (the machine's active processors).
+    public static var workerCount: Int { max(1, sysconfActiveProcessors()) }
+
+    /// `body(i)` for every `i` in `0..<count`, spread over the cores; returns results in order.
+    /// The first error thrown (by index) is rethrown after all work has finished.
+    public static func map<R>(count: Int, _ body: (Int) throws -> R) throws -> [R] {
+        if count == 0 { return [] }
+        if count == 1 || workerCount == 1 { return try (0..<count).map(body) }
+        let results = UnsafeMutableBufferPointer<Result<R, any Error>?>.allocate(capacity: count)
+        results.initialize(repeating: nil)
+        defer {
+            results.deinitialize()
+            results.deallocate()
+        }
+        let box = UnsafeSendableBox(results)
+        withoutActuallyEscaping(body) { body in
+            let bodyBox = UnsafeSendableBox(body)
+            DispatchQueue.concurrentPerform(iterations: count) { i in
+                box.value[i] = Result { try bodyBox.value(i) }
+            }
+        }
+        // Safe: concurrentPerform returns only after every iteration stored its result.
+        return try results.map { try $0!.get() }
+    }
+}
+
+/// Carries a non-Sendable value into concurrent work whose synchronization the caller guarantees
+/// (each iteration touches its own slot; the joining call orders everything).
+public struct UnsafeSendableBox<T>: @unchecked Sendable {
+    public let value: T
+    public init(_ value: T) { self.value = value }
+}
+
+#if canImport(Glibc)
+import Glibc
+private func sysconfActiveProcessors() -> Int { Int(sysconf(Int32(_SC_NPROCESSORS_ONLN))) }
+#else
+import Darwin
+private func sysconfActiveProcessors() -> Int { Int(sysconf(_SC_NPROCESSORS_ONLN)) }
+#endif

@@ -1,0 +1,126 @@
+/// One adapted layer of the base model and its update `ΔW = scale · update` (`out × in`).
+public struct AdapterModule: Sendable, Equatable {
+    /// The layer's path in the base model, e.g. `model.layers.0.self_attn.q_proj`.
+    public var name: String
+    /// The base tensor the update applies to, normally `name + ".weight"`.
+    public var target: String
+    public var kind: ModuleKind
+    /// How the base stores the weight relative to the canonical `out × in`.
+    public var layout: WeightLayout
+    /// Rows of `ΔW` (output features; for an embedding, the embedding dimension).
+    public var outFeatures: Int
+    /// Columns of `ΔW` (input features; for an embedding, the vocabulary size).
+    public var inFeatures: Int
+    /// Multiplies the update: PEFT's `alpha / r` (or `alpha / √r` with rsLoRA), MLX's `scale`.
+    public var scale: Double
+    public var update: ModuleUpdate
+    /// DoRA magnitude (one value per output feature) when the adapter is DoRA.
+    public var doraMagnitude: StoredTensor?
+    /// How this module was produced from another representation, when it was converted.
+    public var conversion: ConversionRecord?
+    /// Source-specific facts kept for a faithful export (e.g. `peft.r`, `peft.alpha`).
+    public var attributes: [String: String]
+
+    public init(name: String, target: String? = nil, kind: ModuleKind = .linear, layout: WeightLayout = .outIn,
+                outFeatures: Int, inFeatures: Int, scale: Double, update: ModuleUpdate,
+                doraMagnitude: StoredTensor? = nil, conversion: ConversionRecord? = nil, attributes: [String: String] = [:]) {
+        self.name = name
+        self.target = target ?? name + ".weight"
+        self.kind = kind
+        self.layout = layout
+        self.outFeatures = outFeatures
+        self.inFeatures = inFeatures
+        self.scale = scale
+        self.update = update
+        self.doraMagnitude = doraMagnitude
+        self.conversion = conversion
+        self.attributes = attributes
+    }
+
+    /// The shape of the base tensor this module updates, in the base's own orientation.
+    public var targetShape: [Int] {
+        layout == .outIn ? [outFeatures, inFeatures] : [inFeatures, outFeatures]
+    }
+}
+
+/// What kind of base layer a module adapts (matters for export naming; the math is in `layout`).
+public enum ModuleKind: String, Sendable, Equatable, CaseIterable {
+    case linear
+    case embedding
+}
+
+/// Orientation of the base weight.
+public enum WeightLayout: String, Sendable, Equatable, CaseIterable {
+    /// Stored `out × in` (PyTorch `nn.Linear`): the base weight gets `ΔW`.
+    case outIn = "out_in"
+    /// Stored `in × out` (GPT-2 `Conv1D`, `nn.Embedding` as `vocab × dim`): the base weight gets `ΔWᵀ`.
+    case inOut = "in_out"
+}
+
+/// The forms an update can take.
+public enum ModuleUpdate: Sendable, Equatable {
+    /// `ΔW = B · A` with `A` of shape `r × in` and `B` of shape `out × r`.
+    case lowRank(a: StoredTensor, b: StoredTensor)
+    /// A tensor train over the row and column indices of `ΔW`.
+    case tensorTrain(TensorTrain)
+    /// Slice `index` of a Tucker group's stacked tensor.
+    case tuckerSlice(group: String, index: [Int])
+    /// `ΔW` itself, `out × in`.
+    case dense(StoredTensor)
+
+    public var kindName: String {
+        switch self {
+        case .lowRank: return "low_rank"
+        case .tensorTrain: return "tensor_train"
+        case .tuckerSlice: return "tucker_slice"
+        case .dense: return "dense"
+        }
+    }
+}
+
+/// A tensor train for a matrix `ΔW` (out × in).
+///
+/// Core `k` has shape `[r_{k−1}, m_k, n_k, r_k]` with `r_0 = r_d = 1`. Row index `i` of `ΔW` is the
+/// mixed-radix number of `(i_1, …, i_d)` over `(m_1, …, m_d)` with `i_1` most significant (row-major),
+/// column index `j` likewise over `(n_1, …, n_d)`, and
+/// `ΔW[i, j] = G_1[:, i_1, j_1, :] · G_2[:, i_2, j_2, :] ⋯ G_d[:, i_d, j_d, :]`.
+/// A mode absent from a core has size 1, so one description covers the TT-LoRA layout (row cores
+/// `m_k > 1, n_k = 1` then column cores), the reverse order, and the interleaved TT-matrix layout.
+public struct TensorTrain: Sendable, Equatable {
+    public var cores: [StoredTensor]
+
+    public init(cores: [StoredTensor]) {
+        self.cores = cores
+    }
+
+    /// `m_k` for each core.
+    public var rowModes: [Int] { cores.map { $0.shape[1] } }
+    /// `n_k` for each core.
+    public var columnModes: [Int] { cores.map { $0.shape[2] } }
+    /// `(r_0, r_1, …, r_d)`.
+    public var ranks: [Int] { [cores.first?.shape[0] ?? 1] + cores.map { $0.shape[3] } }
+    public var parameterCount: Int { cores.reduce(0) { $0 + $1.elementCount } }
+}
+
+/// How a module was derived: the algorithm, the bound asked for, and the error measured afterwards.
+public struct ConversionRecord: Sendable, Equatable {
+    /// "tt-svd", "tt-round", "st-hosvd", "hooi", "svd-truncate", …
+    public var method: String
+    /// The requested bound on ‖ΔW − ΔŴ‖_F / ‖ΔW‖_F, if one was requested.
+    public var maxRelativeError: Double?
+    /// The achieved relative Frobenius error, measured after conversion.
+    public var relativeError: Double?
+    /// Parameters of the update before conversion.
+    public var sourceParameters: Int?
+    /// Free-form notes (e.g. which modules could not be stacked and why).
+    public var note: String?
+
+    public init(method: String, maxRelativeError: Double? = nil, relativeError: Double? = nil,
+                sourceParameters: Int? = nil, note: String? = nil) {
+        self.method = method
+        self.maxRelativeError = maxRelativeError
+        self.relativeError = relativeError
+        self.sourceParameters = sourceParameters
+        self.note = note
+    }
+}

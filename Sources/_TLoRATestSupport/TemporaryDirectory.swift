@@ -1,0 +1,35 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+import TLoRAIO
+
+/// A fresh directory under /tmp, removed when the value is released.
+public final class TemporaryDirectory: @unchecked Sendable {
+    public let path: String
+
+    public init(_ prefix: String = "tlora-test") {
+        var template = Array("/tmp/\(prefix)-XXXXXX".utf8CString)
+        let made = template.withUnsafeMutableBufferPointer { mkdtemp($0.baseAddress!) }  // safe: non-empty buffer
+        precondition(made != nil, "mkdtemp failed")
+        path = String(cString: template.withUnsafeBufferPointer { $0.baseAddress! })  // safe: non-empty buffer
+    }
+
+    public func file(_ name: String) -> String { path + "/" + name }
+
+    deinit { removeTree(path) }
+}
+
+/// Reads and writes whole files in tests.
+public enum TestFiles {
+    public static func read(_ path: String) -> [UInt8] {
+        (try? readWholeFile(path: path, limit: Int.max)) ?? []
+    }
+
+    public static func write(_ path: String, _ bytes: [UInt8]) {
+        guard let f = fopen(path, "wb") else { preconditionFailure("cannot write \(path)") }
+        _ = bytes.withUnsafeBytes { fwrite($0.baseAddress, 1, bytes.count, f) }
+        fclose(f)
+    }
+}
