@@ -43,8 +43,8 @@ enum SpecBuilder {
 }
 
 @Suite struct HostileHeaderTests {
-    static let aBytes = StoredTensor([1, 2, 3, 4], shape: [1, 4]).bytes
-    static let bBytes = StoredTensor([0.5, -0.5], shape: [2, 1]).bytes
+    static let aBytes = StoredTensor([1, 2, 3, 4], shape: [1, 4]).bytes.array
+    static let bBytes = StoredTensor([0.5, -0.5], shape: [2, 1]).bytes.array
 
     /// The example of docs/FORMAT.md: one 2×4 module at rank 1, raw f32.
     static func specExample(moduleExtra: String = "", tensorsOverride: String? = nil, top: String = "") -> String {
