@@ -1,0 +1,96 @@
+import TLoRAIO
+
+extension InspectReport {
+    /// The table for people.
+    func renderText() -> String {
+        var out: [String] = []
+        let kind = version.map { "\(format) \($0)" } ?? format
+        var summary = "\(path): \(kind)"
+        if !modules.isEmpty { summary += ", \(modules.count) modules" }
+        if !groups.isEmpty { summary += ", \(groups.count) Tucker groups" }
+        if !tensors.isEmpty { summary += ", \(tensors.count) tensors" }
+        summary += ", \(Formatting.bytes(fileBytes))"
+        out.append(summary)
+        if !metadata.isEmpty {
+            out.append("metadata:")
+            for (k, v) in metadata { out.append("  \(k): \(v.count > 200 ? String(v.prefix(200)) + "…" : v)") }
+        }
+        for n in notes { out.append("note: \(n)") }
+        if !modules.isEmpty {
+            out.append("")
+            let rows = modules.map { m -> [String] in
+                [m.name, m.update + (m.dora ? "+dora" : ""), Formatting.shape(m.shape), m.ranks.isEmpty ? (m.detail ?? "-") : m.ranks.map(String.init).joined(separator: ","),
+                 String(m.parameters), Formatting.bytes(m.storedBytes), m.dtype, m.codecs.joined(separator: ","),
+                 Self.ratio(stored: m.storedBytes, parameters: m.parameters).map { Formatting.fixed($0, digits: 3) } ?? "-",
+                 Formatting.scientific(m.scale), m.relativeError.map(Formatting.scientific) ?? "-"]
+            }
+            out.append(Formatting.table(header: ["module", "update", "ΔW", "rank", "params", "stored", "dtype", "codec", "vs f32", "scale", "rel.err"],
+                                        rows: rows, rightAligned: [3, 4, 5, 8, 9, 10]))
+        }
+        if !groups.isEmpty {
+            out.append("")
+            let rows = groups.map { g -> [String] in
+                [g.name, g.modes.joined(separator: " "), Formatting.shape(g.dimensions), Formatting.shape(g.ranks), String(g.members), String(g.parameters),
+                 Formatting.bytes(g.storedBytes), g.codecs.joined(separator: ","),
+                 Self.ratio(stored: g.storedBytes, parameters: g.parameters).map { Formatting.fixed($0, digits: 3) } ?? "-",
+                 g.maxRelativeError.map(Formatting.scientific) ?? "-", g.relativeError.map(Formatting.scientific) ?? "-"]
+            }
+            out.append(Formatting.table(header: ["Tucker group", "modes", "dims", "core", "members", "params", "stored", "codec", "vs f32", "bound", "rel.err"],
+                                        rows: rows, rightAligned: [4, 5, 6, 8, 9, 10]))
+        }
+        if !tensors.isEmpty {
+            out.append("")
+            let rows = tensors.map { t -> [String] in
+                [t.name, t.dtype, Formatting.shape(t.shape), Formatting.bytes(t.storedBytes), t.codec ?? "-", t.location ?? ""]
+            }
+            out.append(Formatting.table(header: ["tensor", "dtype", "shape", "stored", "codec", ""], rows: rows, rightAligned: [3]))
+        }
+        out.append("")
+        var total = "total: \(totalParameters) parameters, \(Formatting.bytes(totalStoredBytes)) stored"
+        if let r = Self.ratio(stored: totalStoredBytes, parameters: totalParameters), format == "tlora" {
+            total += " (\(Formatting.fixed(r, digits: 3))× raw f32)"
+        }
+        out.append(total)
+        return out.joined(separator: "\n")
+    }
+
+    /// One JSON document for scripts.
+    func renderJSON() -> String {
+        func opt(_ d: Double?) -> JSONValue { d.map { JSONValue($0) } ?? .null }
+        var root = JSONObject()
+        root["path"] = JSONValue(path)
+        root["format"] = JSONValue(format)
+        root["version"] = version.map(JSONValue.init) ?? .null
+        root["file_bytes"] = JSONValue(fileBytes)
+        root["metadata"] = .object(JSONObject(metadata.map { ($0.0, JSONValue($0.1)) }))
+        root["modules"] = .array(modules.map { m in
+            .object(JSONObject([
+                ("name", JSONValue(m.name)), ("update", JSONValue(m.update)), ("shape", JSONValue(m.shape)), ("ranks", JSONValue(m.ranks)),
+                ("parameters", JSONValue(m.parameters)), ("stored_bytes", JSONValue(m.storedBytes)), ("codecs", JSONValue(m.codecs)),
+                ("dtype", JSONValue(m.dtype)), ("scale", JSONValue(m.scale)), ("dora", JSONValue(m.dora)),
+                ("ratio_vs_f32", opt(Self.ratio(stored: m.storedBytes, parameters: m.parameters))),
+                ("max_rel_error", opt(m.maxRelativeError)), ("rel_error", opt(m.relativeError)), ("detail", m.detail.map(JSONValue.init) ?? .null),
+            ]))
+        })
+        root["tucker_groups"] = .array(groups.map { g in
+            .object(JSONObject([
+                ("name", JSONValue(g.name)), ("modes", JSONValue(g.modes)), ("dimensions", JSONValue(g.dimensions)), ("ranks", JSONValue(g.ranks)),
+                ("members", JSONValue(g.members)), ("parameters", JSONValue(g.parameters)), ("stored_bytes", JSONValue(g.storedBytes)),
+                ("codecs", JSONValue(g.codecs)), ("ratio_vs_f32", opt(Self.ratio(stored: g.storedBytes, parameters: g.parameters))),
+                ("max_rel_error", opt(g.maxRelativeError)), ("rel_error", opt(g.relativeError)),
+            ]))
+        })
+        root["tensors"] = .array(tensors.map { t in
+            .object(JSONObject([
+                ("name", JSONValue(t.name)), ("dtype", JSONValue(t.dtype)), ("shape", JSONValue(t.shape)),
+                ("stored_bytes", JSONValue(t.storedBytes)), ("codec", t.codec.map(JSONValue.init) ?? .null), ("location", t.location.map(JSONValue.init) ?? .null),
+            ]))
+        })
+        root["totals"] = .object(JSONObject([
+            ("parameters", JSONValue(totalParameters)), ("stored_bytes", JSONValue(totalStoredBytes)),
+            ("ratio_vs_f32", opt(Self.ratio(stored: totalStoredBytes, parameters: totalParameters))),
+        ]))
+        root["notes"] = JSONValue(notes)
+        return JSONWriter.string(.object(root), indent: 2)
+    }
+}

@@ -1,0 +1,76 @@
+import TLoRAFormat
+import TLoRAInterop
+import TLoRAIO
+import TLoRAModel
+
+extension InspectReport {
+    /// From a `.tlora` header only (no tensor data is read).
+    init(tlora file: TLoRAFile) {
+        let h = file.header
+        self.init(path: file.path, format: "tlora", version: "\(h.majorVersion).\(h.minorVersion)")
+        metadata = h.metadata.entries.map { ($0.key, $0.value) }
+        fileBytes = h.fileLength
+        func entries(_ names: [String]) -> [TensorEntry] { names.compactMap { h.entry($0) } }
+        func codecs(_ es: [TensorEntry]) -> [String] {
+            var seen: [String] = []
+            for e in es where !seen.contains(e.codec.rawValue) { seen.append(e.codec.rawValue) }
+            return seen
+        }
+        for g in h.tuckerGroups {
+            let es = entries(g.tensorNames)
+            let members = h.modules.filter { if case .tuckerSlice(let name, _) = $0.update { return name == g.name }; return false }.count
+            groups.append(Group(name: g.name, modes: g.modes.map { "\($0.role.rawValue):\($0.name)" },
+                                dimensions: es.dropFirst().map { $0.shape[0] }, ranks: es.first?.shape ?? [], members: members,
+                                parameters: es.reduce(0) { $0 + $1.elementCount }, storedBytes: es.reduce(0) { $0 + $1.length },
+                                codecs: codecs(es), maxRelativeError: g.conversion?.maxRelativeError, relativeError: g.conversion?.relativeError))
+        }
+        for m in h.modules {
+            let es = entries(m.tensorNames)
+            var ranks: [Int] = []
+            var detail: String? = nil
+            switch m.update {
+            case .lowRank(let a, _): ranks = [h.entry(a)?.shape[0] ?? 0]
+            case .tensorTrain(let cores):
+                let shapes = cores.compactMap { h.entry($0)?.shape }
+                ranks = shapes.dropLast().map { $0[3] }
+                detail = "modes " + shapes.map { $0[1] > 1 && $0[2] > 1 ? "\($0[1])x\($0[2])" : ($0[1] > 1 ? "r\($0[1])" : "c\($0[2])") }.joined(separator: ",")
+            case .tuckerSlice(let g, let index): detail = "\(g)\(index)"
+            case .dense: ranks = []
+            }
+            modules.append(Module(name: m.name, update: m.update.kindName, shape: [m.outFeatures, m.inFeatures], ranks: ranks,
+                                  parameters: es.reduce(0) { $0 + $1.elementCount }, storedBytes: es.reduce(0) { $0 + $1.length },
+                                  codecs: codecs(es), dtype: es.first?.dtype.rawValue ?? "-", scale: m.scale, dora: m.doraMagnitude != nil,
+                                  maxRelativeError: m.conversion?.maxRelativeError, relativeError: m.conversion?.relativeError, detail: detail))
+        }
+        for r in h.replaced {
+            if let e = h.entry(r.tensor) {
+                tensors.append(Tensor(name: r.target, dtype: e.dtype.rawValue, shape: e.shape, storedBytes: e.length, codec: e.codec.rawValue, location: "replaces base tensor"))
+            }
+        }
+    }
+
+    /// From a safetensors file or checkpoint directory: every tensor, header only.
+    init(checkpoint: Checkpoint, format: String) {
+        self.init(path: checkpoint.path, format: format, version: nil)
+        if let first = checkpoint.shards.first, checkpoint.shards.count == 1 { metadata = first.metadata.map { ($0.key, $0.value) } }
+        for (i, shard) in checkpoint.shards.enumerated() {
+            fileBytes += shard.dataStart + (shard.entries.last?.dataRange.upperBound ?? 0)
+            for e in shard.entries {
+                tensors.append(Tensor(name: e.name, dtype: e.dtype.rawValue, shape: e.shape, storedBytes: e.dataRange.count, codec: nil,
+                                      location: checkpoint.shards.count > 1 ? checkpoint.shardNames[i] : nil))
+            }
+        }
+        if checkpoint.shards.count > 1 { notes.append("\(checkpoint.shards.count) shards listed in \(Checkpoint.indexName)") }
+    }
+}
+
+extension ModuleRecord.Update {
+    var kindName: String {
+        switch self {
+        case .lowRank: return "low_rank"
+        case .tensorTrain: return "tensor_train"
+        case .tuckerSlice: return "tucker_slice"
+        case .dense: return "dense"
+        }
+    }
+}

@@ -1,0 +1,69 @@
+import TLoRAIO
+
+/// What `tlora inspect` shows, for any input format.
+struct InspectReport {
+    struct Module {
+        var name: String
+        /// "low_rank", "tensor_train", "tucker_slice", "dense".
+        var update: String
+        var shape: [Int]
+        /// LoRA rank, TT bond ranks, or the slice's group.
+        var ranks: [Int]
+        var parameters: Int
+        var storedBytes: Int
+        var codecs: [String]
+        var dtype: String
+        var scale: Double
+        var dora: Bool
+        var maxRelativeError: Double?
+        var relativeError: Double?
+        var detail: String?
+    }
+
+    struct Group {
+        var name: String
+        var modes: [String]
+        var dimensions: [Int]
+        var ranks: [Int]
+        var members: Int
+        var parameters: Int
+        var storedBytes: Int
+        var codecs: [String]
+        var maxRelativeError: Double?
+        var relativeError: Double?
+    }
+
+    struct Tensor {
+        var name: String
+        var dtype: String
+        var shape: [Int]
+        var storedBytes: Int
+        var codec: String?
+        var location: String?
+    }
+
+    var path: String
+    var format: String
+    var version: String?
+    var metadata: [(String, String)] = []
+    var modules: [Module] = []
+    var groups: [Group] = []
+    /// Plain tensors: a checkpoint's weights, or an adapter's replaced tensors.
+    var tensors: [Tensor] = []
+    var fileBytes: Int = 0
+    var notes: [String] = []
+
+    var totalParameters: Int {
+        modules.filter { $0.update != "tucker_slice" }.reduce(0) { $0 + $1.parameters } + groups.reduce(0) { $0 + $1.parameters }
+            + tensors.reduce(0) { $0 + ($1.shape.reduce(1, *)) }
+    }
+
+    var totalStoredBytes: Int {
+        modules.reduce(0) { $0 + $1.storedBytes } + groups.reduce(0) { $0 + $1.storedBytes } + tensors.reduce(0) { $0 + $1.storedBytes }
+    }
+
+    /// Stored bytes relative to the same parameters as raw f32 (lower is smaller).
+    static func ratio(stored: Int, parameters: Int) -> Double? {
+        parameters > 0 ? Double(stored) / Double(parameters * 4) : nil
+    }
+}

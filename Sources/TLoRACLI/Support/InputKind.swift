@@ -1,0 +1,38 @@
+import TLoRAFormat
+import TLoRAInterop
+import TLoRAIO
+
+/// What a path given on the command line holds, decided from its contents, not its name.
+enum InputKind: Equatable {
+    case tlora
+    case safetensors
+    case checkpoint
+    case gguf
+    case pickle
+    case peftDirectory
+    case mlxDirectory
+
+    static func detect(_ path: String) throws -> InputKind {
+        switch pathKind(path) {
+        case .missing: throw IOError.notFound(path: path)
+        case .other: throw IOError.notAFile(path: path)
+        case .directory:
+            if pathKind(joinPath(path, "adapter_config.json")) == .file {
+                if pathKind(joinPath(path, "adapters.safetensors")) == .file { return .mlxDirectory }
+                return .peftDirectory
+            }
+            if pathKind(joinPath(path, "adapters.safetensors")) == .file { return .mlxDirectory }
+            if pathKind(joinPath(path, Checkpoint.indexName)) == .file || pathKind(joinPath(path, Checkpoint.singleName)) == .file {
+                return .checkpoint
+            }
+            throw CommandFailure("\(path): not an adapter or checkpoint directory (no adapter_config.json, adapters.safetensors, \(Checkpoint.singleName) or \(Checkpoint.indexName))")
+        case .file:
+            let head = try readFileBytes(path: path, count: 8)
+            if head == ContainerLayout.magic { return .tlora }
+            if head.count >= 4, head[0..<4].elementsEqual(Array("GGUF".utf8)) { return .gguf }
+            if head.count >= 4, head[0] == 0x50, head[1] == 0x4B, head[2] == 0x03, head[3] == 0x04 { return .pickle }
+            if head.count == 8 { return .safetensors }
+            throw CommandFailure("\(path): unrecognized file (not .tlora, safetensors, GGUF or a PyTorch archive)")
+        }
+    }
+}

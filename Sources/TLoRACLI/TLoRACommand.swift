@@ -1,0 +1,64 @@
+import ArgumentParser
+import TLoRAFormat
+import TLoRAInterop
+import TLoRAIO
+import TLoRAModel
+
+/// The `tlora` command line (docs/CLI.md).
+public struct TLoRACommand: ParsableCommand {
+    public static let configuration = CommandConfiguration(
+        commandName: "tlora",
+        abstract: "Tensorized LoRA adapters: inspect, convert, merge and verify.",
+        discussion: """
+            Exit codes: 0 success; 1 failure (one line `error: …` on stderr); 2 usage error; \
+            3 verification found an error above the threshold or a corruption.
+            """,
+        version: "0.1.0",
+        subcommands: [InspectCommand.self, VerifyCommand.self]
+    )
+
+    public init() {}
+
+    /// Parses `arguments` (without the program name), runs the command, and returns the exit status.
+    public static func main(arguments: [String]) -> Int32 {
+        let command: ParsableCommand
+        do {
+            command = try parseAsRoot(arguments)
+        } catch {
+            // Help and version requests end here too, with status 0.
+            let code = exitCode(for: error)
+            let message = fullMessage(for: error)
+            if code == .success {
+                Console.out(message)
+                return 0
+            }
+            Console.err(message)
+            return 2
+        }
+        do {
+            var c = command
+            try c.run()
+            Console.flush()
+            return 0
+        } catch let status as ExitStatus {
+            Console.flush()
+            return status.code
+        } catch let failure as CommandFailure {
+            Console.flush()
+            Console.err("error: \(failure.message)")
+            return failure.code
+        } catch let e as ValidationError {
+            Console.err("error: \(e.message)\n" + Self.helpMessage(for: type(of: command)))
+            return 2
+        } catch {
+            Console.flush()
+            Console.err("error: \(oneLine(error))")
+            return 1
+        }
+    }
+
+    /// Errors become exactly one line.
+    static func oneLine(_ error: any Error) -> String {
+        String(describing: error).split(separator: "\n").joined(separator: "; ")
+    }
+}

@@ -1,0 +1,54 @@
+import TLoRAIO
+import TLoRAModel
+
+/// Writes safetensors files the way the reference implementation does: header JSON padded with
+/// spaces to a multiple of 8 bytes, tensors packed in the order given.
+public enum SafetensorsWriter {
+    public struct Item {
+        public var name: String
+        public var dtype: SafetensorsDType
+        public var shape: [Int]
+        public var byteCount: Int
+
+        public init(name: String, dtype: SafetensorsDType, shape: [Int], byteCount: Int) {
+            self.name = name
+            self.dtype = dtype
+            self.shape = shape
+            self.byteCount = byteCount
+        }
+    }
+
+    /// The header bytes (length prefix, JSON, padding) for `items` in order.
+    public static func header(items: [Item], metadata: [(String, String)]) -> [UInt8] {
+        var root = JSONObject()
+        if !metadata.isEmpty { root["__metadata__"] = .object(JSONObject(metadata.map { ($0.0, JSONValue($0.1)) })) }
+        var offset = 0
+        for item in items {
+            root[item.name] = .object(JSONObject([
+                ("dtype", JSONValue(item.dtype.rawValue)), ("shape", JSONValue(item.shape)),
+                ("data_offsets", JSONValue([offset, offset + item.byteCount])),
+            ]))
+            offset += item.byteCount
+        }
+        var json = JSONWriter.bytes(.object(root))
+        while json.count % 8 != 0 { json.append(0x20) }
+        var w = ByteWriter(capacity: json.count + 8)
+        w.write(UInt64(json.count))
+        w.write(json)
+        return w.bytes
+    }
+
+    /// Writes named stored tensors as one safetensors file, atomically.
+    public static func write(_ tensors: [(name: String, tensor: StoredTensor)], metadata: [(String, String)] = [], to path: String, overwrite: Bool) throws {
+        let out = try AtomicFileWriter(destination: path, overwrite: overwrite)
+        try write(tensors, metadata: metadata, into: out)
+        try out.commit()
+    }
+
+    /// Writes into an open atomic writer (which the caller commits).
+    public static func write(_ tensors: [(name: String, tensor: StoredTensor)], metadata: [(String, String)] = [], into out: AtomicFileWriter) throws {
+        let items = tensors.map { Item(name: $0.name, dtype: SafetensorsDType($0.tensor.dtype), shape: $0.tensor.shape, byteCount: $0.tensor.bytes.count) }
+        try out.write(header(items: items, metadata: metadata))
+        for t in tensors { try t.tensor.bytes.withUnsafeBytes { try out.write($0) } }
+    }
+}
