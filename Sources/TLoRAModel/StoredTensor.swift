@@ -112,3 +112,23 @@ public struct StoredTensor: Sendable, Equatable {
         }
     }
 }
+
+extension StoredTensor {
+    /// The transpose of a 2-D tensor, element bytes moved unchanged (exact for every dtype).
+    public func transposed() -> StoredTensor {
+        precondition(shape.count == 2, "transpose of a non-matrix \(shape)")
+        let (rows, cols, w) = (shape[0], shape[1], dtype.byteWidth)
+        var out = [UInt8](repeating: 0, count: bytes.count)
+        bytes.withUnsafeBytes { src in
+            out.withUnsafeMutableBytes { dst in
+                for i in 0..<rows {
+                    for j in 0..<cols {
+                        let s = (i * cols + j) * w, d = (j * rows + i) * w
+                        for k in 0..<w { dst[d + k] = src[s + k] }
+                    }
+                }
+            }
+        }
+        return StoredTensor(dtype: dtype, shape: [cols, rows], bytes: out)
+    }
+}

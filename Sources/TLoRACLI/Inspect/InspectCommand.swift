@@ -1,6 +1,7 @@
 import ArgumentParser
 import TLoRAFormat
 import TLoRAInterop
+import TLoRAIO
 
 /// `tlora inspect PATH [--json]`: what a file or directory holds, from headers only.
 struct InspectCommand: ParsableCommand {
@@ -27,8 +28,20 @@ struct InspectCommand: ParsableCommand {
             return InspectReport(checkpoint: try Checkpoint(path: path), format: "safetensors")
         case .checkpoint:
             return InspectReport(checkpoint: try Checkpoint(path: path), format: "checkpoint")
-        case .gguf, .pickle, .peftDirectory, .mlxDirectory:
-            throw CommandFailure("\(path): inspecting this format is not supported yet")
+        case .peftDirectory:
+            return InspectReport(adapter: try PEFTReader.read(directory: path), path: path, format: "peft", fileBytes: try directorySize(path))
+        case .mlxDirectory:
+            return InspectReport(adapter: try MLXAdapter.read(directory: path), path: path, format: "mlx-lm", fileBytes: try directorySize(path))
+        case .gguf, .pickle:
+            return InspectReport(adapter: try AdapterLoader.load(path), path: path, format: "gguf", fileBytes: try fileSize(path: path))
         }
+    }
+}
+
+/// Total bytes of the regular files directly inside a directory.
+func directorySize(_ path: String) throws -> Int {
+    try directoryEntries(path).reduce(0) { total, name in
+        let p = joinPath(path, name)
+        return total + (pathKind(p) == .file ? try fileSize(path: p) : 0)
     }
 }

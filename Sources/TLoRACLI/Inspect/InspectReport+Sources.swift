@@ -74,3 +74,41 @@ extension ModuleRecord.Update {
         }
     }
 }
+
+extension InspectReport {
+    /// From an adapter read from another tool's files (sizes are the stored, uncompressed bytes).
+    init(adapter: Adapter, path: String, format: String, fileBytes: Int) {
+        self.init(path: path, format: format, version: nil)
+        metadata = adapter.metadata.entries.filter { !$0.key.hasSuffix("adapter_config") }.map { ($0.key, $0.value) }
+        self.fileBytes = fileBytes
+        for m in adapter.modules {
+            var tensors: [StoredTensor] = m.doraMagnitude.map { [$0] } ?? []
+            var ranks: [Int] = []
+            switch m.update {
+            case .lowRank(let a, let b):
+                tensors += [a, b]
+                ranks = [a.shape[0]]
+            case .tensorTrain(let tt):
+                tensors += tt.cores
+                ranks = Array(tt.ranks.dropFirst().dropLast())
+            case .tuckerSlice: break
+            case .dense(let d): tensors.append(d)
+            }
+            modules.append(Module(name: m.name, update: m.update.kindName, shape: [m.outFeatures, m.inFeatures], ranks: ranks,
+                                  parameters: tensors.reduce(0) { $0 + $1.elementCount }, storedBytes: tensors.reduce(0) { $0 + $1.bytes.count },
+                                  codecs: [], dtype: tensors.first?.dtype.rawValue ?? "-", scale: m.scale, dora: m.doraMagnitude != nil,
+                                  maxRelativeError: m.conversion?.maxRelativeError, relativeError: m.conversion?.relativeError, detail: nil))
+        }
+        for g in adapter.tuckerGroups {
+            let ts = [g.core] + g.factors
+            groups.append(Group(name: g.name, modes: g.modes.map { "\($0.role.rawValue):\($0.name)" }, dimensions: g.dimensions, ranks: g.ranks,
+                                members: adapter.modules.filter { if case .tuckerSlice(let n, _) = $0.update { return n == g.name }; return false }.count,
+                                parameters: g.parameterCount, storedBytes: ts.reduce(0) { $0 + $1.bytes.count }, codecs: [],
+                                maxRelativeError: g.conversion?.maxRelativeError, relativeError: g.conversion?.relativeError))
+        }
+        for r in adapter.replacedTensors {
+            tensors.append(Tensor(name: r.target, dtype: r.value.dtype.rawValue, shape: r.value.shape, storedBytes: r.value.bytes.count,
+                                  codec: nil, location: "replaces base tensor"))
+        }
+    }
+}

@@ -1,0 +1,41 @@
+import ArgumentParser
+import TLoRAFormat
+import TLoRAModel
+
+/// `tlora convert import SRC -o OUT.tlora`: a foreign adapter into the container, losslessly.
+struct ImportCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "import",
+        abstract: "Store any supported adapter in a .tlora file, bit for bit.")
+
+    @Argument(help: "A PEFT or MLX-LM adapter directory, a GGUF adapter or a .tlora file.")
+    var source: String
+
+    @OptionGroup var output: ContainerOutputOptions
+
+    func run() throws {
+        let adapter = try AdapterLoader.load(source)
+        let report = try ContainerWriter.write(adapter, to: output.output, options: output.writeOptions)
+        let raw = adapter.rawByteCount
+        Console.out("\(output.output): \(adapter.modules.count) modules, \(Formatting.bytes(report.fileLength)) "
+            + "(\(Formatting.fixed(Double(report.fileLength) / Double(max(raw, 1)), digits: 3))× the \(Formatting.bytes(raw)) of raw tensor data)")
+    }
+}
+
+extension Adapter {
+    /// Bytes of all tensor data as stored in memory (the source's dtypes, uncompressed).
+    var rawByteCount: Int {
+        var n = replacedTensors.reduce(0) { $0 + $1.value.bytes.count }
+        for g in tuckerGroups { n += g.core.bytes.count + g.factors.reduce(0) { $0 + $1.bytes.count } }
+        for m in modules {
+            n += m.doraMagnitude?.bytes.count ?? 0
+            switch m.update {
+            case .lowRank(let a, let b): n += a.bytes.count + b.bytes.count
+            case .tensorTrain(let tt): n += tt.cores.reduce(0) { $0 + $1.bytes.count }
+            case .tuckerSlice: break
+            case .dense(let d): n += d.bytes.count
+            }
+        }
+        return n
+    }
+}

@@ -1,0 +1,39 @@
+import ArgumentParser
+import TLoRAFormat
+
+/// Options shared by every command that writes a `.tlora` file.
+struct ContainerOutputOptions: ParsableArguments {
+    @Option(name: [.short, .customLong("output")], help: "The output path.")
+    var output: String
+
+    @Flag(help: "Replace the output if it exists.")
+    var force = false
+
+    @Option(help: "Codec for every tensor: auto (smallest of bytegroup-zstd and raw), raw, zstd, bytegroup-zstd.")
+    var codec: CodecOption = .auto
+
+    @Option(help: "zstd level, 1-22 (mantissa planes that do not compress are never run at a high level).")
+    var level: Int32 = WriteOptions.defaultLevel
+
+    func validate() throws {
+        guard (1...22).contains(level) else { throw ValidationError("--level must be between 1 and 22") }
+    }
+
+    var writeOptions: WriteOptions {
+        WriteOptions(codec: codec.choice, level: level, overwrite: force)
+    }
+}
+
+enum CodecOption: String, ExpressibleByArgument, CaseIterable {
+    case auto, raw, zstd
+    case bytegroupZstd = "bytegroup-zstd"
+
+    var choice: CodecChoice {
+        switch self {
+        case .auto: return .automatic
+        case .raw: return .forced(.raw)
+        case .zstd: return .forced(.zstd)
+        case .bytegroupZstd: return .forced(.bytegroupZstd)
+        }
+    }
+}

@@ -1,0 +1,110 @@
+import TLoRAIO
+import TLoRAModel
+
+/// Writes an adapter as a PEFT LoRA directory that `PeftModel.from_pretrained` loads.
+///
+/// Every module must be low-rank (convert tensor trains and Tucker slices with `to-lora` first).
+/// When the adapter came from PEFT and its config still describes every module's rank and scale,
+/// that config is written back unchanged and the tensors bit for bit; otherwise a config is built
+/// whose `rank_pattern`/`alpha_pattern` reproduce each module's rank and exact scale.
+public enum PEFTWriter {
+    public static func write(_ adapter: Adapter, to directory: String, overwrite: Bool) throws {
+        let (config, tensors) = try layout(adapter, path: directory)
+        let out = try AtomicDirectoryWriter(destination: directory, overwrite: overwrite)
+        let configFile = try AtomicFileWriter(destination: out.path(for: PEFTReader.configName), overwrite: false)
+        try configFile.write(JSONWriter.bytes(.object(config), indent: 2) + [0x0A])
+        try configFile.commit()
+        try SafetensorsWriter.write(tensors, metadata: [("format", "pt")], to: out.path(for: PEFTReader.safetensorsName), overwrite: false)
+        try out.commit()
+    }
+
+    /// The config and the state dict (in order) that represent `adapter`.
+    public static func layout(_ adapter: Adapter, path: String) throws -> (JSONObject, [(name: String, tensor: StoredTensor)]) {
+        var tensors: [(name: String, tensor: StoredTensor)] = []
+        var ranks: [(String, Int, Double)] = []
+        for m in adapter.modules {
+            guard case .lowRank(let a, let b) = m.update else {
+                throw InteropError(path, "module \(m.name) is a \(m.update.kindName) update; PEFT holds only low-rank ones (run `tlora convert to-lora` first)")
+            }
+            let prefix = (m.attributes["peft.key_prefix"] ?? PEFTReader.keyPrefix) + m.name
+            switch m.kind {
+            case .embedding:
+                guard m.doraMagnitude == nil else { throw InteropError(path, "module \(m.name): PEFT has no DoRA for embeddings") }
+                tensors.append((prefix + ".lora_embedding_A", a))
+                tensors.append((prefix + ".lora_embedding_B", b))
+            case .linear:
+                tensors.append((prefix + ".lora_A.weight", a))
+                tensors.append((prefix + ".lora_B.weight", b))
+                if let mag = m.doraMagnitude { tensors.append((prefix + ".lora_magnitude_vector", mag)) }
+            }
+            ranks.append((m.name, a.shape[0], m.scale))
+        }
+        for r in adapter.replacedTensors { tensors.append((PEFTReader.keyPrefix + r.target, r.value)) }
+        return (try config(for: adapter, ranks: ranks, path: path), tensors)
+    }
+
+    private static func config(for adapter: Adapter, ranks: [(name: String, rank: Int, scale: Double)], path: String) throws -> JSONObject {
+        // The original config, if it still tells the truth about every module.
+        var original: PEFTConfig? = nil
+        if let text = adapter.metadata["peft.adapter_config"], let json = try? JSONParser.parse(text) {
+            original = try? PEFTConfig(json: json, path: path)
+        }
+        let useDoRA = adapter.modules.contains { $0.doraMagnitude != nil }
+        let fanInFanOut = adapter.modules.contains { $0.kind == .linear && $0.layout == .inOut }
+        if let original, original.useDoRA == useDoRA, original.fanInFanOut == fanInFanOut,
+           ranks.allSatisfy({ original.rank(for: $0.name) == $0.rank && original.scale(for: $0.name) == $0.scale }) {
+            return original.json
+        }
+        // Otherwise: the most common rank and scale as defaults, patterns for the rest.
+        var counts: [String: (rank: Int, scale: Double, count: Int)] = [:]
+        for r in ranks { counts["\(r.rank)/\(r.scale)", default: (r.rank, r.scale, 0)].count += 1 }
+        let common = counts.values.max { ($0.count, -$0.rank) < ($1.count, -$1.rank) } ?? (8, 1, 0)
+        let alpha = exactAlpha(rank: common.rank, scale: common.scale)
+        var rankPattern = JSONObject()
+        var alphaPattern = JSONObject()
+        for r in ranks {
+            if r.rank != common.rank { rankPattern[r.name] = JSONValue(r.rank) }
+            let a = exactAlpha(rank: r.rank, scale: r.scale)
+            if a / Double(r.rank) != alpha / Double(common.rank) || r.rank != common.rank { alphaPattern[r.name] = JSONValue(a) }
+            guard a / Double(r.rank) == r.scale else {
+                throw InteropError(path, "module \(r.name): no lora_alpha gives scale \(r.scale) at rank \(r.rank) exactly")
+            }
+        }
+        if fanInFanOut, adapter.modules.contains(where: { $0.kind == .linear && $0.layout == .outIn }) {
+            throw InteropError(path, "PEFT's fan_in_fan_out applies to all layers; this adapter mixes Conv1D-style and Linear layers")
+        }
+        // Keep everything else the original said (target_modules, bias, modules_to_save, task…).
+        var o = original?.json ?? JSONObject()
+        if original == nil {
+            o["peft_type"] = JSONValue("LORA")
+            o["task_type"] = adapter.metadata["task_type"].map(JSONValue.init) ?? .null
+            o["base_model_name_or_path"] = adapter.metadata.baseModel.map(JSONValue.init) ?? .null
+            o["lora_dropout"] = JSONValue(0)
+            o["target_modules"] = JSONValue(adapter.modules.map(\.name))
+            o["bias"] = JSONValue("none")
+            o["modules_to_save"] = adapter.replacedTensors.isEmpty ? .null : JSONValue(adapter.replacedTensors.map { String($0.target.split(separator: ".").dropLast().joined(separator: ".")) })
+            o["init_lora_weights"] = JSONValue(true)
+            o["inference_mode"] = JSONValue(true)
+            o["layers_to_transform"] = .null
+            o["layers_pattern"] = .null
+        }
+        o["r"] = JSONValue(common.rank)
+        o["lora_alpha"] = JSONValue(alpha)
+        o["fan_in_fan_out"] = JSONValue(fanInFanOut)
+        o["use_rslora"] = JSONValue(false)
+        o["use_dora"] = JSONValue(useDoRA)
+        o["rank_pattern"] = .object(rankPattern)
+        o["alpha_pattern"] = .object(alphaPattern)
+        return o
+    }
+
+    /// An alpha with `alpha / rank == scale` in IEEE double, as PEFT computes it.
+    static func exactAlpha(rank: Int, scale: Double) -> Double {
+        let r = Double(rank)
+        var a = scale * r
+        for _ in 0..<4 where a / r != scale {
+            a = a / r < scale ? a.nextUp : a.nextDown
+        }
+        return a
+    }
+}
