@@ -14,7 +14,7 @@ public struct TLoRACommand: ParsableCommand {
             3 verification found an error above the threshold or a corruption.
             """,
         version: "0.1.0",
-        subcommands: [InspectCommand.self, ConvertCommand.self, ExportCommand.self, VerifyCommand.self]
+        subcommands: [InspectCommand.self, ConvertCommand.self, ExportCommand.self, MergeCommand.self, VerifyCommand.self]
     )
 
     public init() {}
@@ -47,11 +47,18 @@ public struct TLoRACommand: ParsableCommand {
             Console.flush()
             Console.err("error: \(failure.message)")
             return failure.code
-        } catch let e as ValidationError {
-            Console.err("error: \(e.message)\n" + Self.helpMessage(for: type(of: command)))
-            return 2
         } catch {
             Console.flush()
+            // Help requests and argument checks made in run() are ArgumentParser's to word.
+            let code = exitCode(for: error)
+            if code == .success {
+                Console.out(fullMessage(for: error))
+                return 0
+            }
+            if code == .validationFailure {
+                Console.err(fullMessage(for: error))
+                return 2
+            }
             Console.err("error: \(oneLine(error))")
             return 1
         }

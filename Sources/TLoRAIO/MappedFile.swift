@@ -58,6 +58,19 @@ public final class MappedFile: @unchecked Sendable {
         _ = madvise(UnsafeMutableRawPointer(mutating: base), bytes.count, MADV_SEQUENTIAL)
     }
 
+    /// Drops the pages of `range` from this process's memory (they are re-read from disk if touched
+    /// again). Streaming readers call it after each tensor so resident memory stays near one tensor.
+    public func release(_ range: Range<Int>) {
+        guard mapped, let base = bytes.baseAddress, !range.isEmpty else { return }
+        let page = Int(sysconf(Int32(_SC_PAGESIZE)))
+        let end = min(bytes.count, range.upperBound)
+        // Only whole pages that lie inside the range, so a neighbour still in use is not dropped.
+        let firstFull = (range.lowerBound + page - 1) / page * page
+        let lastFull = end / page * page
+        guard lastFull > firstFull else { return }
+        _ = madvise(UnsafeMutableRawPointer(mutating: base + firstFull), lastFull - firstFull, MADV_DONTNEED)
+    }
+
     deinit {
         guard let base = bytes.baseAddress else { return }
         if mapped {

@@ -29,7 +29,7 @@ enum Console {
 }
 
 /// A progress line on stderr, redrawn in place, shown only when stderr is a terminal.
-final class ProgressLine {
+final class ProgressLine: @unchecked Sendable {  // updated from one thread at a time
     private let label: String
     private let total: Int
     private let enabled: Bool

@@ -136,6 +136,14 @@ public final class SafetensorsFile: @unchecked Sendable {
         return StoredTensor(dtype: dtype, shape: e.shape, bytes: TensorBytes(file: file, range: start..<(start + e.dataRange.count)))
     }
 
+    /// Drops a tensor's pages from memory after use (streaming merges keep resident memory low).
+    public func release(_ entry: SafetensorsEntry) {
+        file.release((dataStart + entry.dataRange.lowerBound)..<(dataStart + entry.dataRange.upperBound))
+    }
+
+    /// The whole file's bytes (header and data), e.g. to copy the header verbatim.
+    public var fileBytes: UnsafeRawBufferPointer { file.bytes }
+
     /// Hints the kernel that the file will be read sequentially.
     public func adviseSequential() { file.adviseSequential() }
 }

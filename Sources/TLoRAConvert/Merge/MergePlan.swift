@@ -1,0 +1,82 @@
+import TLoRAInterop
+import TLoRAIO
+import TLoRAModel
+import TLoRANumerics
+
+/// Everything a merge will do, checked before a byte is written: each module and replaced tensor
+/// bound to a base tensor of the right shape and a floating dtype, no NaN or infinity in the adapter.
+struct MergePlan {
+    enum Action {
+        case update(AdapterModule)
+        case replace(StoredTensor)
+    }
+
+    /// Base tensor name → what happens to it (tensors not listed are copied).
+    var actions: [String: Action] = [:]
+
+    /// Checkpoint prefixes that PEFT module paths and checkpoint names differ by (a task head's
+    /// `bert.`, a causal LM's `model.`, GPT-2's `transformer.`).
+    static let knownPrefixes = ["model.", "bert.", "transformer.", "roberta.", "base_model.", "encoder.", "gpt_neox.", "language_model."]
+
+    init(adapter: Adapter, base: Checkpoint, adapterPath: String) throws {
+        func resolve(_ target: String) -> String? {
+            if base.shardOfTensor[target] != nil { return target }
+            var candidates: [String] = []
+            for p in Self.knownPrefixes {
+                if target.hasPrefix(p), base.shardOfTensor[String(target.dropFirst(p.count))] != nil { candidates.append(String(target.dropFirst(p.count))) }
+                if base.shardOfTensor[p + target] != nil { candidates.append(p + target) }
+            }
+            return Set(candidates).count == 1 ? candidates[0] : nil
+        }
+        func entry(_ name: String) -> SafetensorsEntry {
+            // Safe: `resolve` only returns names the checkpoint holds.
+            base.entry(name)!.entry
+        }
+        for m in adapter.modules {
+            guard let name = resolve(m.target) else {
+                throw ConvertError("\(base.path): the base has no tensor \(m.target) for adapter module \(m.name) (wrong base model?)")
+            }
+            let e = entry(name)
+            guard e.dtype.floatType != nil else { throw ConvertError("\(base.path): tensor \(name) is \(e.dtype.rawValue), not a floating weight") }
+            guard e.shape == m.targetShape else {
+                let hint = e.shape == m.targetShape.reversed() ? " (the transpose: is fan_in_fan_out set right?)" : ""
+                throw ConvertError("\(adapterPath): module \(m.name) updates a \(Formatting.shape(m.targetShape)) weight but the base's \(name) is \(Formatting.shape(e.shape))\(hint)")
+            }
+            guard actions[name] == nil else { throw ConvertError("\(adapterPath): two adapter entries update \(name)") }
+            try Self.checkFinite(m, adapter: adapter, path: adapterPath)
+            actions[name] = .update(m)
+        }
+        for r in adapter.replacedTensors {
+            guard let name = resolve(r.target) else {
+                throw ConvertError("\(base.path): the base has no tensor \(r.target), which the adapter replaces")
+            }
+            let e = entry(name)
+            guard e.shape == r.value.shape else {
+                throw ConvertError("\(adapterPath): replacement for \(name) is \(Formatting.shape(r.value.shape)) but the base's is \(Formatting.shape(e.shape))")
+            }
+            guard r.value.allFinite else { throw ConvertError("\(adapterPath): replacement for \(r.target) holds NaN or infinite values") }
+            guard actions[name] == nil else { throw ConvertError("\(adapterPath): \(name) is both updated and replaced") }
+            actions[name] = .replace(r.value)
+        }
+        for g in adapter.tuckerGroups where !([g.core] + g.factors).allSatisfy(\.allFinite) {
+            throw ConvertError("\(adapterPath): Tucker group \(g.name) holds NaN or infinite values")
+        }
+    }
+
+    private static func checkFinite(_ m: AdapterModule, adapter: Adapter, path: String) throws {
+        var tensors: [StoredTensor] = m.doraMagnitude.map { [$0] } ?? []
+        switch m.update {
+        case .lowRank(let a, let b): tensors += [a, b]
+        case .tensorTrain(let tt): tensors += tt.cores
+        case .dense(let d): tensors.append(d)
+        case .tuckerSlice: break
+        }
+        if !tensors.allSatisfy(\.allFinite) { throw ConvertError("\(path): module \(m.name) holds NaN or infinite values; refusing to merge it") }
+        if !m.scale.isFinite { throw ConvertError("\(path): module \(m.name) has scale \(m.scale)") }
+    }
+}
+
+/// Shapes as "a×b" in messages.
+enum Formatting {
+    static func shape(_ s: [Int]) -> String { s.map(String.init).joined(separator: "×") }
+}

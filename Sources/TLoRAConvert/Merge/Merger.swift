@@ -1,0 +1,160 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+import TLoRAInterop
+import TLoRAIO
+import TLoRAModel
+import TLoRANumerics
+
+/// Merges an adapter into a base checkpoint and writes a complete checkpoint directory.
+///
+/// Streams tensor by tensor: each base tensor is read from its memory mapping, updated in f32 when
+/// the adapter touches it (`W + scale · ΔW`, DoRA's row renormalization), rounded once to the output
+/// dtype (nearest even), written, and its pages dropped, so resident memory stays near the largest
+/// tensor. The output has the base's shard names, tensor order, header metadata, dtypes and index;
+/// the base's other files (config, tokenizer, …) are copied. The directory appears complete or not
+/// at all.
+public enum Merger {
+    public static func merge(adapter: Adapter, adapterPath: String, base: Checkpoint, output: String, options: MergeOptions = MergeOptions()) throws -> MergeReport {
+        guard pathKind(base.path) == .directory else {
+            throw ConvertError("\(base.path): the base must be a checkpoint directory (config.json and safetensors shards)")
+        }
+        let plan = try MergePlan(adapter: adapter, base: base, adapterPath: adapterPath)
+        let totalBytes = base.shards.reduce(0) { $0 + $1.fileBytes.count }
+        try checkFreeSpace(for: output, needed: totalBytes)
+        let directory = try AtomicDirectoryWriter(destination: output, overwrite: options.overwrite)
+        var report = MergeReport(updatedTensors: 0, replacedTensors: 0, copiedTensors: 0, shards: base.shards.count, bytesWritten: 0, copiedFiles: [])
+        var done = 0
+        var dataSizes: [Int] = []
+        for (s, shard) in base.shards.enumerated() {
+            let out = try AtomicFileWriter(destination: directory.path(for: base.shardNames[s]), overwrite: false)
+            let entries = shard.entries  // offset order
+            let outDType: (SafetensorsEntry) -> SafetensorsDType = { e in
+                if let d = options.dtype, e.dtype.floatType != nil { return SafetensorsDType(d) }
+                return e.dtype
+            }
+            if options.dtype == nil {
+                // Same layout: the header is copied byte for byte.
+                try out.write(UnsafeRawBufferPointer(rebasing: shard.fileBytes[0..<shard.dataStart]))
+            } else {
+                let items = entries.map { SafetensorsWriter.Item(name: $0.name, dtype: outDType($0), shape: $0.shape, byteCount: $0.elementCount * outDType($0).byteWidth) }
+                try out.write(SafetensorsWriter.header(items: items, metadata: shard.metadata.map { ($0.key, $0.value) }))
+            }
+            let dataStart = out.bytesWritten
+            for e in entries {
+                let target = outDType(e)
+                switch plan.actions[e.name] {
+                case .update(let module):
+                    try out.write(try updatedTensor(e, shard: shard, module: module, adapter: adapter, scale: options.scale, as: target))
+                    report.updatedTensors += 1
+                case .replace(let value):
+                    try out.write(convert(value, to: target))
+                    report.replacedTensors += 1
+                case nil:
+                    if target == e.dtype {
+                        try out.write(shard.bytes(of: e))
+                    } else {
+                        try out.write(convert(StoredTensor(dtype: e.dtype.floatType!, shape: e.shape, bytes: Array(shard.bytes(of: e))), to: target))  // safe: only float dtypes change
+                    }
+                    report.copiedTensors += 1
+                }
+                shard.release(e)
+                done += e.dataRange.count
+                options.progress?(done, totalBytes)
+            }
+            dataSizes.append(out.bytesWritten - dataStart)
+            report.bytesWritten += out.bytesWritten
+            try out.commit()
+        }
+        report.copiedFiles = try copyOtherFiles(from: base, into: directory, dataSizes: dataSizes, dtype: options.dtype)
+        try directory.commit()
+        return report
+    }
+
+    /// The merged bytes of one updated tensor in dtype `target`.
+    static func updatedTensor(_ e: SafetensorsEntry, shard: SafetensorsFile, module: AdapterModule, adapter: Adapter,
+                              scale: Double, as target: SafetensorsDType) throws -> [UInt8] {
+        // Safe: MergePlan admitted only floating base tensors.
+        let dtype = e.dtype.floatType!
+        var w = ElementConversion.floats(from: shard.bytes(of: e), dtype: dtype)
+        try WeightUpdate.apply(module, of: adapter, to: &w, scale: scale)
+        // Safe: `target` is the base's floating dtype or the requested floating one.
+        return ElementConversion.bytes(from: w, as: target.floatType!)
+    }
+
+    static func convert(_ t: StoredTensor, to target: SafetensorsDType) -> [UInt8] {
+        if let f = target.floatType, f == t.dtype { return t.bytes.array }
+        // Replacements and copies are floating here (MergePlan/caller checked).
+        return ElementConversion.bytes(from: t.floats(), as: target.floatType!)
+    }
+
+    /// Refuses to start when the output's file system cannot hold the result.
+    static func checkFreeSpace(for output: String, needed: Int) throws {
+        var st = statvfs()
+        guard statvfs(parentDirectory(output), &st) == 0 else { return }
+        let free = Int(st.f_bavail) * Int(st.f_frsize)
+        if free < needed + (16 << 20) {
+            throw ConvertError("\(output): not enough disk space: the merged checkpoint needs \(needed) bytes, \(free) are free")
+        }
+    }
+
+    /// Copies the base's non-weight files; rewrites the index (and config dtype) when sizes changed.
+    static func copyOtherFiles(from base: Checkpoint, into directory: AtomicDirectoryWriter, dataSizes: [Int], dtype: DType?) throws -> [String] {
+        var copied: [String] = []
+        let weightSuffixes = [".safetensors", ".bin", ".pt", ".pth", ".gguf", ".msgpack", ".h5", ".ckpt"]
+        for name in try directoryEntries(base.path) {
+            let source = joinPath(base.path, name)
+            if name.hasPrefix(".") || base.shardNames.contains(name) { continue }
+            if name == Checkpoint.indexName {
+                var index = (try JSONParser.parse(try readWholeFile(path: source))).objectValue ?? JSONObject()
+                if dtype != nil {
+                    var metadata = index["metadata"]?.objectValue ?? JSONObject()
+                    metadata["total_size"] = JSONValue(dataSizes.reduce(0, +))
+                    index["metadata"] = .object(metadata)
+                    try writeFile(JSONWriter.bytes(.object(index), indent: 2) + [0x0A], to: directory.path(for: name))
+                } else {
+                    try copyFile(source, to: directory.path(for: name))
+                }
+                copied.append(name)
+                continue
+            }
+            if weightSuffixes.contains(where: { name.hasSuffix($0) }) { continue }
+            if name == "config.json", let dtype {
+                var config = (try JSONParser.parse(try readWholeFile(path: source))).objectValue ?? JSONObject()
+                let torchName = ["f32": "float32", "f64": "float64", "f16": "float16", "bf16": "bfloat16"][dtype.rawValue] ?? dtype.rawValue
+                for key in ["torch_dtype", "dtype"] where config.contains(key) { config[key] = JSONValue(torchName) }
+                try writeFile(JSONWriter.bytes(.object(config), indent: 2) + [0x0A], to: directory.path(for: name))
+                copied.append(name)
+                continue
+            }
+            try copyTree(source, to: directory.path(for: name))
+            copied.append(name)
+        }
+        return copied
+    }
+
+    static func writeFile(_ bytes: [UInt8], to path: String) throws {
+        let f = try AtomicFileWriter(destination: path, overwrite: false)
+        try f.write(bytes)
+        try f.commit()
+    }
+
+    static func copyFile(_ source: String, to destination: String) throws {
+        let mapped = try MappedFile(path: source)
+        let f = try AtomicFileWriter(destination: destination, overwrite: false)
+        try f.write(mapped.bytes)
+        try f.commit()
+    }
+
+    static func copyTree(_ source: String, to destination: String) throws {
+        switch pathKind(source) {
+        case .file: try copyFile(source, to: destination)
+        case .directory:
+            guard mkdir(destination, 0o755) == 0 else { throw IOError.cannotCreateDirectory(path: destination, errno: errno) }
+            for name in try directoryEntries(source) { try copyTree(joinPath(source, name), to: joinPath(destination, name)) }
+        default: break
+        }
+    }
+}

@@ -1,0 +1,149 @@
+import TLoRAModel
+import TLoRANumerics
+
+/// `ΔW` as a dense `out × in` matrix, for any update form. The last resort: merges and conversions
+/// work from factors when they can; this is for checking them and for forms without factors.
+public enum DenseDelta {
+    /// `scale · U` of `module` (canonical `out × in`), in f64.
+    public static func of(_ module: AdapterModule, in adapter: Adapter) throws -> Matrix<Double> {
+        var u = try unscaled(module, in: adapter)
+        if module.scale != 1 { for i in u.storage.indices { u.storage[i] *= module.scale } }
+        return u
+    }
+
+    /// `U` (without the module's scale).
+    public static func unscaled(_ module: AdapterModule, in adapter: Adapter) throws -> Matrix<Double> {
+        switch module.update {
+        case .lowRank(let a, let b):
+            return product(b.matrix(), a.matrix())
+        case .dense(let d):
+            return d.matrix()
+        case .tensorTrain(let tt):
+            return tensorTrain(tt)
+        case .tuckerSlice(let group, let index):
+            guard let g = adapter.tuckerGroup(named: group) else { throw ConvertError("module \(module.name): Tucker group \(group) is missing") }
+            return tuckerSlice(g, index: index)
+        }
+    }
+
+    /// Contracts a tensor train into its `(∏m) × (∏n)` matrix (docs/FORMAT.md §2.3).
+    public static func tensorTrain(_ tt: TensorTrain) -> Matrix<Double> {
+        // Running contraction: rows = (i_1..i_k) mixed radix, cols = (j_1..j_k) × r_k.
+        var rows = 1, cols = 1, rank = 1
+        var acc = [1.0]  // shape [rows, cols, rank]
+        for core in tt.cores {
+            let (r0, m, n, r1) = (core.shape[0], core.shape[1], core.shape[2], core.shape[3])
+            precondition(r0 == rank)
+            let g = core.doubles()  // [r0, m, n, r1]
+            var next = [Double](repeating: 0, count: rows * m * cols * n * r1)
+            for i in 0..<rows {
+                for j in 0..<cols {
+                    for a in 0..<r0 {
+                        let v = acc[(i * cols + j) * rank + a]
+                        if v == 0 { continue }
+                        for p in 0..<m {
+                            for q in 0..<n {
+                                let gBase = ((a * m + p) * n + q) * r1
+                                let outBase = (((i * m + p) * (cols * n)) + (j * n + q)) * r1
+                                for b in 0..<r1 { next[outBase + b] += v * g[gBase + b] }
+                            }
+                        }
+                    }
+                }
+            }
+            acc = next
+            rows *= m
+            cols *= n
+            rank = r1
+        }
+        precondition(rank == 1)
+        return Matrix(rows: rows, cols: cols, storage: acc)
+    }
+
+    /// The full tensor of a Tucker group (`core ×_1 U_1 ⋯ ×_N U_N`), row-major over its dimensions.
+    public static func tuckerTensor(_ g: TuckerGroup) -> Tensor<Double> {
+        var t = g.core.tensor()
+        for (k, f) in g.factors.enumerated() { t = modeProduct(t, f.matrix(), mode: k) }
+        return t
+    }
+
+    /// One member's `out × in` slice of a Tucker group.
+    public static func tuckerSlice(_ g: TuckerGroup, index: [Int]) -> Matrix<Double> {
+        // Fix member modes first (cheap: a row of the factor), then expand the rest.
+        var t = g.core.tensor()
+        var memberCursor = 0
+        for (k, f) in g.factors.enumerated() {
+            if g.modes[k].role == .member {
+                let row = f.matrix().rows(index[memberCursor]..<(index[memberCursor] + 1))
+                memberCursor += 1
+                t = modeProduct(t, row, mode: k)
+            } else {
+                t = modeProduct(t, f.matrix(), mode: k)
+            }
+        }
+        // Now member modes have size 1; order rows (row modes, in order) × columns (column modes).
+        let rowModes = g.modes.indices.filter { g.modes[$0].role == .row }
+        let colModes = g.modes.indices.filter { g.modes[$0].role == .column }
+        let permuted = permute(t, axes: rowModes + colModes + g.modes.indices.filter { g.modes[$0].role == .member })
+        let out = rowModes.reduce(1) { $0 * t.shape[$1] }, inn = colModes.reduce(1) { $0 * t.shape[$1] }
+        return Matrix(rows: out, cols: inn, storage: permuted.storage)
+    }
+
+    // MARK: - small reference kernels (replaced by TLoRANumerics' GEMM once available)
+
+    static func product(_ a: Matrix<Double>, _ b: Matrix<Double>) -> Matrix<Double> {
+        precondition(a.cols == b.rows)
+        var c = Matrix<Double>(rows: a.rows, cols: b.cols)
+        for i in 0..<a.rows {
+            for k in 0..<a.cols {
+                let v = a[i, k]
+                if v == 0 { continue }
+                for j in 0..<b.cols { c.storage[i * b.cols + j] += v * b.storage[k * b.cols + j] }
+            }
+        }
+        return c
+    }
+
+    /// `t ×_mode m` with `m` of shape `J × I_mode`.
+    static func modeProduct(_ t: Tensor<Double>, _ m: Matrix<Double>, mode: Int) -> Tensor<Double> {
+        let shape = t.shape
+        precondition(m.cols == shape[mode])
+        let before = shape[..<mode].reduce(1, *), after = shape[(mode + 1)...].reduce(1, *)
+        var outShape = shape
+        outShape[mode] = m.rows
+        var out = [Double](repeating: 0, count: before * m.rows * after)
+        for b in 0..<before {
+            for j in 0..<m.rows {
+                for i in 0..<shape[mode] {
+                    let w = m[j, i]
+                    if w == 0 { continue }
+                    let src = (b * shape[mode] + i) * after, dst = (b * m.rows + j) * after
+                    for a in 0..<after { out[dst + a] += w * t.storage[src + a] }
+                }
+            }
+        }
+        return Tensor(shape: outShape, storage: out)
+    }
+
+    static func permute(_ t: Tensor<Double>, axes: [Int]) -> Tensor<Double> {
+        let shape = t.shape
+        let newShape = axes.map { shape[$0] }
+        var strides = [Int](repeating: 1, count: shape.count)
+        for k in stride(from: shape.count - 2, through: 0, by: -1) { strides[k] = strides[k + 1] * shape[k + 1] }
+        var out = [Double](repeating: 0, count: t.count)
+        var index = [Int](repeating: 0, count: shape.count)
+        for flat in 0..<t.count {
+            var src = 0
+            for (k, axis) in axes.enumerated() { src += index[k] * strides[axis] }
+            out[flat] = t.storage[src]
+            var k = newShape.count - 1
+            while k >= 0 {
+                index[k] += 1
+                if index[k] < newShape[k] { break }
+                index[k] = 0
+                k -= 1
+            }
+        }
+        return Tensor(shape: newShape, storage: out)
+    }
+}
