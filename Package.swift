@@ -1,4 +1,4 @@
-// swift-tools-version:6.0
+// swift-tools-version:6.2
 import PackageDescription
 
 // Numeric kernels and codecs are compiled with optimization even in debug builds: the test suite

@@ -40,7 +40,8 @@ public enum ContainerWriter {
         // Fail before the expensive encoding if the output exists.
         let output = try AtomicFileWriter(destination: path, overwrite: options.overwrite)
         let (document, named) = HeaderEncoding.layout(adapter)
-        let encoded = try Parallel.map(count: named.count) { i in
+        let totalBytes = named.reduce(0) { $0 + $1.tensor.bytes.count }
+        let encoded = try Parallel.map(count: named.count, worthIt: totalBytes > 256 << 10) { i in
             try encode(named[i].tensor, choice: options.codec, level: options.level)
         }
         var entries: [TensorEntry] = []

@@ -21,9 +21,21 @@ extension TLoRAFile {
     /// byte: each byte of the file is covered by the header checksum, a blob checksum, or a
     /// zero-padding rule.
     public static func verify(path: String) -> IntegrityReport {
+        do {
+            return verify(file: try MappedFile(path: path))
+        } catch let e as IOError {
+            return IntegrityReport(path: path, problems: [.fileSystem(e)], tensorsChecked: 0, bytesChecked: 0)
+        } catch {
+            return IntegrityReport(path: path, problems: [.invalidHeader(path: path, problem: "\(error)")], tensorsChecked: 0, bytesChecked: 0)
+        }
+    }
+
+    /// `verify` on a file already in memory.
+    public static func verify(file mapped: MappedFile) -> IntegrityReport {
+        let path = mapped.path
         let file: TLoRAFile
         do {
-            file = try TLoRAFile(path: path)
+            file = try TLoRAFile(file: mapped)
         } catch let e as FormatError {
             return IntegrityReport(path: path, problems: [e], tensorsChecked: 0, bytesChecked: 0)
         } catch let e as IOError {
@@ -31,10 +43,11 @@ extension TLoRAFile {
         } catch {
             return IntegrityReport(path: path, problems: [.invalidHeader(path: path, problem: "\(error)")], tensorsChecked: 0, bytesChecked: 0)
         }
-        return file.verifyData()
+        return file.checkIntegrity()
     }
 
-    func verifyData() -> IntegrityReport {
+    /// `verify` for a file already opened (header valid): padding, blobs, decoding, finiteness.
+    public func checkIntegrity() -> IntegrityReport {
         var problems: [FormatError] = []
         let bytes = fileBytes
         // Zero padding between the header checksum and the data, and between blobs.
@@ -49,7 +62,7 @@ extension TLoRAFile {
             if let bad = r.first(where: { bytes[$0] != 0 }) { problems.append(.nonZeroPadding(path: path, offset: bad)) }
         }
         let entries = header.tensors
-        let results = (try? Parallel.map(count: entries.count) { i -> FormatError? in
+        let results = (try? Parallel.map(count: entries.count, worthIt: bytes.count > Self.parallelThreshold) { i -> FormatError? in
             do {
                 let t = try readTensor(entries[i], context: Zstd.DecompressionContext())
                 return t.allFinite ? nil : FormatError.nonFiniteValues(path: path, tensor: entries[i].name)

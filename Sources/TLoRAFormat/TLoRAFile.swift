@@ -17,10 +17,15 @@ public final class TLoRAFile: @unchecked Sendable {
         return head == ContainerLayout.magic
     }
 
-    public init(path: String) throws {
-        self.path = path
-        self.file = try MappedFile(path: path)
-        self.header = try ContainerHeader.parse(file.bytes, fileSize: file.bytes.count, path: path)
+    public convenience init(path: String) throws {
+        try self.init(file: try MappedFile(path: path))
+    }
+
+    /// Parses a file already in memory (`file.path` names it in messages).
+    public init(file: MappedFile) throws {
+        self.path = file.path
+        self.file = file
+        self.header = try ContainerHeader.parse(file.bytes, fileSize: file.bytes.count, path: file.path)
     }
 
     /// The whole file.
@@ -55,10 +60,13 @@ public final class TLoRAFile: @unchecked Sendable {
         return StoredTensor(dtype: entry.dtype, shape: entry.shape, bytes: bytes)
     }
 
+    /// Files smaller than this are decoded on one thread.
+    static let parallelThreshold = 1 << 20
+
     /// Reads every tensor (in parallel) and rebuilds the adapter.
     public func loadAdapter() throws -> Adapter {
         let entries = header.tensors
-        let decoded = try Parallel.map(count: entries.count) { i in
+        let decoded = try Parallel.map(count: entries.count, worthIt: header.fileLength > Self.parallelThreshold) { i in
             try readTensor(entries[i], context: Zstd.DecompressionContext())
         }
         var byName: [String: StoredTensor] = [:]

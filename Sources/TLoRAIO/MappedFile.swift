@@ -52,6 +52,19 @@ public final class MappedFile: @unchecked Sendable {
         }
     }
 
+    /// An in-memory copy of `bytes` presented like a file (fuzzing and tests parse without disk I/O).
+    public init(copying source: UnsafeRawBufferPointer, path: String) {
+        self.path = path
+        self.mapped = false
+        if source.isEmpty {
+            self.bytes = UnsafeRawBufferPointer(start: nil, count: 0)
+        } else {
+            let buf = UnsafeMutableRawPointer.allocate(byteCount: source.count, alignment: 64)
+            buf.copyMemory(from: source.baseAddress!, byteCount: source.count)  // safe: non-empty
+            self.bytes = UnsafeRawBufferPointer(start: buf, count: source.count)
+        }
+    }
+
     /// Tells the kernel the mapping will be read front to back (bigger read-ahead).
     public func adviseSequential() {
         guard mapped, let base = bytes.baseAddress else { return }

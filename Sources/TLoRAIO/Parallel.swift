@@ -7,9 +7,10 @@ public enum Parallel {
 
     /// `body(i)` for every `i` in `0..<count`, spread over the cores; returns results in order.
     /// The first error thrown (by index) is rethrown after all work has finished.
-    public static func map<R>(count: Int, _ body: (Int) throws -> R) throws -> [R] {
+    /// `worthIt: false` runs serially: for small work, waking threads costs more than it saves.
+    public static func map<R>(count: Int, worthIt: Bool = true, _ body: (Int) throws -> R) throws -> [R] {
         if count == 0 { return [] }
-        if count == 1 || workerCount == 1 { return try (0..<count).map(body) }
+        if count == 1 || workerCount == 1 || !worthIt { return try (0..<count).map(body) }
         let results = UnsafeMutableBufferPointer<Result<R, any Error>?>.allocate(capacity: count)
         results.initialize(repeating: nil)
         defer {
