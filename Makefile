@@ -12,5 +12,7 @@ build: deps
 demo: build
 	@scripts/demo.sh
 
+# `swift build` first: the CLI tests run the tlora executable.
 test: deps
+	$(SWIFT) build
 	$(SWIFT) test

@@ -5,8 +5,8 @@ import TLoRANumerics
 
 /// Everything a merge will do, checked before a byte is written: each module and replaced tensor
 /// bound to a base tensor of the right shape and a floating dtype, no NaN or infinity in the adapter.
-struct MergePlan {
-    enum Action {
+struct MergePlan: Sendable {
+    enum Action: Sendable {
         case update(AdapterModule)
         case replace(StoredTensor)
     }

@@ -31,7 +31,7 @@ public enum Merger {
         for (s, shard) in base.shards.enumerated() {
             let out = try AtomicFileWriter(destination: directory.path(for: base.shardNames[s]), overwrite: false)
             let entries = shard.entries  // offset order
-            let outDType: (SafetensorsEntry) -> SafetensorsDType = { e in
+            let outDType: @Sendable (SafetensorsEntry) -> SafetensorsDType = { e in
                 if let d = options.dtype, e.dtype.floatType != nil { return SafetensorsDType(d) }
                 return e.dtype
             }
@@ -43,27 +43,40 @@ public enum Merger {
                 try out.write(SafetensorsWriter.header(items: items, metadata: shard.metadata.map { ($0.key, $0.value) }))
             }
             let dataStart = out.bytesWritten
-            for e in entries {
+            let actions = plan.actions
+            let scale = options.scale
+            // Arithmetic for tensor i+1 runs while tensor i is written.
+            try OrderedPipeline.run(count: entries.count, produce: { i -> MergedBytes in
+                let e = entries[i]
                 let target = outDType(e)
-                switch plan.actions[e.name] {
+                switch actions[e.name] {
                 case .update(let module):
-                    try out.write(try updatedTensor(e, shard: shard, module: module, adapter: adapter, scale: options.scale, as: target))
-                    report.updatedTensors += 1
+                    return .computed(try updatedTensor(e, shard: shard, module: module, adapter: adapter, scale: scale, as: target), .updated)
                 case .replace(let value):
-                    try out.write(convert(value, to: target))
-                    report.replacedTensors += 1
+                    return .computed(convert(value, to: target), .replaced)
                 case nil:
-                    if target == e.dtype {
-                        try out.write(shard.bytes(of: e))
-                    } else {
-                        try out.write(convert(StoredTensor(dtype: e.dtype.floatType!, shape: e.shape, bytes: Array(shard.bytes(of: e))), to: target))  // safe: only float dtypes change
-                    }
+                    if target == e.dtype { return .mapped }
+                    // Safe: only floating dtypes are converted.
+                    return .computed(convert(StoredTensor(dtype: e.dtype.floatType!, shape: e.shape, bytes: Array(shard.bytes(of: e))), to: target), .copied)
+                }
+            }, consume: { i, item in
+                let e = entries[i]
+                switch item {
+                case .mapped:
+                    try out.write(shard.bytes(of: e))
                     report.copiedTensors += 1
+                case .computed(let bytes, let kind):
+                    try out.write(bytes)
+                    switch kind {
+                    case .updated: report.updatedTensors += 1
+                    case .replaced: report.replacedTensors += 1
+                    case .copied: report.copiedTensors += 1
+                    }
                 }
                 shard.release(e)
                 done += e.dataRange.count
                 options.progress?(done, totalBytes)
-            }
+            })
             dataSizes.append(out.bytesWritten - dataStart)
             report.bytesWritten += out.bytesWritten
             try out.commit()
@@ -71,6 +84,13 @@ public enum Merger {
         report.copiedFiles = try copyOtherFiles(from: base, into: directory, dataSizes: dataSizes, dtype: options.dtype)
         try directory.commit()
         return report
+    }
+
+    /// What the pipeline hands from arithmetic to the writer.
+    enum MergedBytes: @unchecked Sendable {  // arrays move between exactly two threads, in order
+        enum Kind { case updated, replaced, copied }
+        case mapped
+        case computed([UInt8], Kind)
     }
 
     /// The merged bytes of one updated tensor in dtype `target`.
