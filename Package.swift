@@ -30,7 +30,7 @@ let package = Package(
         .target(name: "TLoRAModel", dependencies: ["TLoRANumerics", "TLoRAIO"]),
         .target(name: "TLoRAFormat", dependencies: ["TLoRAModel", "TLoRAIO", "CZstd", "CTLoRAKernels"], swiftSettings: optimizedSwift),
         .target(name: "TLoRAInterop", dependencies: ["TLoRAModel", "TLoRAIO", "TLoRANumerics"], swiftSettings: optimizedSwift),
-        .target(name: "TLoRAConvert", dependencies: ["TLoRAModel", "TLoRANumerics", "TLoRAInterop"], swiftSettings: optimizedSwift),
+        .target(name: "TLoRAConvert", dependencies: ["TLoRAModel", "TLoRANumerics", "TLoRAInterop", "TLoRAIO"], swiftSettings: optimizedSwift),
         .target(
             name: "TLoRACLI",
             dependencies: [

@@ -1,0 +1,53 @@
+import TLoRANumerics
+
+/// The SVD of `B · A` from its factors: `B = Q_b R_b`, `Aᵀ = Q_a R_a`, `R_b R_aᵀ = U' S V'ᵀ`, so
+/// `B · A = (Q_b U') S (Q_a V')ᵀ`. Costs two thin QRs and a k×k SVD instead of an out × in SVD; the
+/// singular values are those of `B · A` to working precision.
+public struct FactoredSVD: Sendable {
+    /// `out × k`, orthonormal columns.
+    public var u: Matrix<Double>
+    /// Descending.
+    public var s: [Double]
+    /// `k × in`, orthonormal rows.
+    public var vt: Matrix<Double>
+
+    public init(_ f: LowRankForm) {
+        let (qb, rb) = LA.qr(f.b)
+        let (qa, ra) = LA.qr(f.a.transposed())
+        let core = LA.mul(rb, ra, tb: true)
+        let (u1, s, v1t) = LA.svd(core)
+        u = LA.mul(qb, u1)
+        self.s = s
+        vt = LA.mul(v1t, qa, tb: true)
+    }
+
+    /// ‖B · A‖_F.
+    public var frobeniusNorm: Double { s.reduce(0) { $0 + $1 * $1 }.squareRoot() }
+}
+
+/// Rank selection from singular values.
+public enum Truncation {
+    /// The smallest rank `k` (≥ 1 when any value is nonzero, ≤ `maxRank`) whose discarded tail
+    /// `sqrt(Σ_{i ≥ k} s_i²)` is at most `tolerance`; returns the rank and that tail.
+    public static func rank(singularValues s: [Double], tolerance: Double, maxRank: Int = Int.max) -> (rank: Int, tail: Double) {
+        var tail2 = 0.0
+        var k = s.count
+        // Walk from the smallest value up while the tail stays within the tolerance.
+        while k > 0 {
+            let next = tail2 + s[k - 1] * s[k - 1]
+            if next.squareRoot() > tolerance { break }
+            tail2 = next
+            k -= 1
+        }
+        if k > maxRank {
+            for i in maxRank..<k { tail2 += s[i] * s[i] }
+            k = maxRank
+        }
+        if k == 0, !s.isEmpty, s[0] > 0 {
+            // Keep one direction so the update is not silently dropped; its tail is the rest.
+            tail2 = s.dropFirst().reduce(0) { $0 + $1 * $1 }
+            k = 1
+        }
+        return (k, tail2.squareRoot())
+    }
+}
