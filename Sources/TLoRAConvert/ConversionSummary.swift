@@ -24,6 +24,8 @@ public struct ConversionSummary: Sendable {
     public var lines: [Line] = []
     /// Modules left as they were, with why.
     public var unchanged: [(name: String, reason: String)] = []
+    /// Remarks on converted modules or groups (e.g. projections not stacked together, and why).
+    public var notes: [(name: String, reason: String)] = []
 
     public var sourceParameters: Int { lines.reduce(0) { $0 + $1.sourceParameters } }
     public var parameters: Int { lines.reduce(0) { $0 + $1.parameters } }

@@ -89,61 +89,7 @@ public enum DenseDelta {
         return Matrix(rows: out, cols: inn, storage: permuted.storage)
     }
 
-    // MARK: - small reference kernels (replaced by TLoRANumerics' GEMM once available)
-
-    static func product(_ a: Matrix<Double>, _ b: Matrix<Double>) -> Matrix<Double> {
-        precondition(a.cols == b.rows)
-        var c = Matrix<Double>(rows: a.rows, cols: b.cols)
-        for i in 0..<a.rows {
-            for k in 0..<a.cols {
-                let v = a[i, k]
-                if v == 0 { continue }
-                for j in 0..<b.cols { c.storage[i * b.cols + j] += v * b.storage[k * b.cols + j] }
-            }
-        }
-        return c
-    }
-
-    /// `t ×_mode m` with `m` of shape `J × I_mode`.
-    static func modeProduct(_ t: Tensor<Double>, _ m: Matrix<Double>, mode: Int) -> Tensor<Double> {
-        let shape = t.shape
-        precondition(m.cols == shape[mode])
-        let before = shape[..<mode].reduce(1, *), after = shape[(mode + 1)...].reduce(1, *)
-        var outShape = shape
-        outShape[mode] = m.rows
-        var out = [Double](repeating: 0, count: before * m.rows * after)
-        for b in 0..<before {
-            for j in 0..<m.rows {
-                for i in 0..<shape[mode] {
-                    let w = m[j, i]
-                    if w == 0 { continue }
-                    let src = (b * shape[mode] + i) * after, dst = (b * m.rows + j) * after
-                    for a in 0..<after { out[dst + a] += w * t.storage[src + a] }
-                }
-            }
-        }
-        return Tensor(shape: outShape, storage: out)
-    }
-
-    static func permute(_ t: Tensor<Double>, axes: [Int]) -> Tensor<Double> {
-        let shape = t.shape
-        let newShape = axes.map { shape[$0] }
-        var strides = [Int](repeating: 1, count: shape.count)
-        for k in stride(from: shape.count - 2, through: 0, by: -1) { strides[k] = strides[k + 1] * shape[k + 1] }
-        var out = [Double](repeating: 0, count: t.count)
-        var index = [Int](repeating: 0, count: shape.count)
-        for flat in 0..<t.count {
-            var src = 0
-            for (k, axis) in axes.enumerated() { src += index[k] * strides[axis] }
-            out[flat] = t.storage[src]
-            var k = newShape.count - 1
-            while k >= 0 {
-                index[k] += 1
-                if index[k] < newShape[k] { break }
-                index[k] = 0
-                k -= 1
-            }
-        }
-        return Tensor(shape: newShape, storage: out)
-    }
+    static func product(_ a: Matrix<Double>, _ b: Matrix<Double>) -> Matrix<Double> { LA.mul(a, b) }
+    static func modeProduct(_ t: Tensor<Double>, _ m: Matrix<Double>, mode: Int) -> Tensor<Double> { TensorOps.modeProduct(t, m, mode: mode) }
+    static func permute(_ t: Tensor<Double>, axes: [Int]) -> Tensor<Double> { TensorOps.permute(t, axes: axes) }
 }

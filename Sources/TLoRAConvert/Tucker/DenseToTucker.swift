@@ -1,0 +1,121 @@
+import TLoRAIO
+import TLoRAModel
+import TLoRANumerics
+
+/// `tlora convert dense-to-tucker`: stacks modules into groups (TensLoRA constructions) and holds
+/// each group's tensor in Tucker form.
+public enum DenseToTucker {
+    public struct Options: Sendable {
+        public var target: ConversionTarget
+        public var group: GroupKind
+        /// The projection family stacked by qkv constructions (default: the architecture's q/k/v).
+        public var projections: [String]?
+        /// Attention heads, for the att constructions.
+        public var heads: Int?
+        /// Fixed Tucker ranks in mode order (in, row modes…, member modes…), instead of an error bound.
+        public var ranks: [Int]?
+        /// HOOI sweeps after ST-HOSVD (each kept only if it lowers the error).
+        public var refine: Int
+        public var dtype: DType
+
+        public init(target: ConversionTarget, group: GroupKind, projections: [String]? = nil, heads: Int? = nil,
+                    ranks: [Int]? = nil, refine: Int = 0, dtype: DType = .f32) {
+            self.target = target
+            self.group = group
+            self.projections = projections
+            self.heads = heads
+            self.ranks = ranks
+            self.refine = refine
+            self.dtype = dtype
+        }
+    }
+
+    public static func convert(_ adapter: Adapter, options: Options) throws -> (Adapter, ConversionSummary) {
+        let (plans, notes) = try Grouping.plan(adapter, kind: options.group, projections: options.projections, heads: options.heads)
+        let results = try Parallel.map(count: plans.count) { i in try convert(plans[i], adapter: adapter, options: options) }
+        var out = adapter
+        var replacement: [String: AdapterModule] = [:]
+        for (_, members, _) in results { for m in members { replacement[m.name] = m } }
+        out.modules = adapter.modules.map { replacement[$0.name] ?? $0 }
+        out.tuckerGroups = adapter.tuckerGroups.filter { g in out.modules.contains { if case .tuckerSlice(let n, _) = $0.update { return n == g.name }; return false } }
+            + results.map(\.0)
+        out.metadata["conversion"] = "dense-to-tucker --group \(options.group.rawValue)"
+        var summary = ConversionSummary(lines: results.map(\.2))
+        summary.unchanged = notes.filter { n in replacement[n.0] == nil }
+        summary.notes = notes.filter { n in replacement[n.0] != nil || plans.contains { $0.name == n.0 } }
+        return (out, summary)
+    }
+
+    static func convert(_ plan: GroupPlan, adapter: Adapter, options: Options) throws -> (TuckerGroup, [AdapterModule], ConversionSummary.Line) {
+        let modules = plan.members.map { adapter.module(named: $0.name)! }  // safe: the plan was built from these modules
+        var denseNote: String? = nil
+        let forms = try modules.map { m -> (LowRankForm, Double, [Int]) in
+            if let f = try LowRankForm.of(m, in: adapter) { return (f, m.scale, []) }
+            denseNote = "dense fallback for members without low-rank factors"
+            return (try LowRankForm.orDense(m, in: adapter), m.scale, [])
+        }
+        let members = zip(forms, plan.members).map { ($0.0, $0.1, $1.index) }
+        let rowDims = plan.heads.map { [plan.out / $0, $0] } ?? [plan.out]
+        let memberDims = plan.memberModes.map(\.labels.count)
+        let stacked = try StackedTucker(rowDims: rowDims, inFeatures: plan.inFeatures, members: members, memberDims: memberDims)
+        let n = stacked.dimensions.count
+        if let ranks = options.ranks, ranks.count != n {
+            throw ConvertError("group \(plan.name) has \(n) modes (in, \(rowDims.count == 2 ? "head_dim, head" : "out")\(memberDims.isEmpty ? "" : ", " + plan.memberModes.map(\.name).joined(separator: ", "))); --ranks gives \(ranks.count)")
+        }
+        let norm = stacked.norm
+        let e = options.target.maxRelativeError ?? 0
+        // Per-mode tolerance so that the N orthogonal truncation errors sum to at most E‖T‖.
+        let tolerance = e * norm / Double(n).squareRoot()
+        var (small, _) = SmallTucker.sthosvd(stacked.core, tolerance: tolerance, ranks: options.ranks, maxRank: options.target.maxRank)
+        var distance = small.distance(to: stacked.core)
+        var method = "st-hosvd"
+        for _ in 0..<options.refine {
+            let next = small.hooiSweep(stacked.core)
+            let d = next.distance(to: stacked.core)
+            guard d < distance else { break }
+            small = next
+            distance = d
+            method = "st-hosvd+hooi"
+        }
+        // Full-space factors: bases times the small factors.
+        let factors = (0..<n).map { k -> Matrix<Double> in
+            stacked.bases[k].map { LA.mul($0, small.factors[k]) } ?? small.factors[k]
+        }
+        let group = TuckerGroup(
+            name: plan.name,
+            core: StoredTensor(small.core.storage, shape: small.core.shape, dtype: options.dtype),
+            factors: factors.map { StoredTensor($0.storage, shape: [$0.rows, $0.cols], dtype: options.dtype) },
+            modes: [TuckerMode(role: .column, name: "in")]
+                + (rowDims.count == 2 ? [TuckerMode(role: .row, name: "head_dim"), TuckerMode(role: .row, name: "head")] : [TuckerMode(role: .row, name: "out")])
+                + plan.memberModes.map { TuckerMode(role: .member, name: $0.name, labels: $0.labels) })
+        // Measure on the stored (rounded) group, member by member and overall.
+        var converted = adapter
+        converted.tuckerGroups = [group]
+        var newModules: [AdapterModule] = []
+        var diff2 = 0.0
+        for (m, member) in zip(modules, members) {
+            var slice = m
+            slice.update = .tuckerSlice(group: group.name, index: member.2)
+            slice.scale = 1
+            let y = try LowRankForm.orDense(slice, in: converted)
+            let d = ErrorMeasure.differenceNorm(member.0, scale: member.1, y, scale: 1)
+            let own = ErrorMeasure.norm(member.0, scale: member.1)
+            diff2 += d * d
+            slice.conversion = ConversionRecord(method: method, maxRelativeError: options.target.maxRelativeError,
+                                                relativeError: own > 0 ? d / own : d, sourceParameters: adapter.parameterCount(of: m),
+                                                note: "slice of \(group.name); the bound applies to the group")
+            newModules.append(slice)
+        }
+        let error = norm > 0 ? diff2.squareRoot() / norm : diff2.squareRoot()
+        try DenseToTT.checkBound(error, e: options.target.maxRelativeError, module: plan.name, dtype: options.dtype)
+        var recorded = group
+        recorded.conversion = ConversionRecord(method: method, maxRelativeError: options.target.maxRelativeError, relativeError: error,
+                                               sourceParameters: modules.reduce(0) { $0 + adapter.parameterCount(of: $1) },
+                                               note: denseNote ?? "from factors")
+        let line = ConversionSummary.Line(name: plan.name, form: "tucker", ranks: small.core.shape,
+                                          sourceParameters: modules.reduce(0) { $0 + adapter.parameterCount(of: $1) },
+                                          parameters: group.parameterCount, bound: options.target.maxRelativeError, relativeError: error,
+                                          note: denseNote ?? "from factors", members: modules.map(\.name))
+        return (recorded, newModules, line)
+    }
+}

@@ -1,0 +1,155 @@
+import TLoRAIO
+import TLoRANumerics
+
+/// A group's stacked tensor `T`, held exactly as a small core in orthonormal bases:
+/// `T = C ×_k Q_k` over the row and column modes (member modes keep the identity).
+///
+/// Built from the members' factors, never from `T`: the column space of a row mode's unfolding of
+/// `T` lies in that of the same unfolding of the stacked `B_l` tensors, so `Q_k` = orth(those
+/// unfoldings) (QR of `[B_1 … B_L]` for a single `out` mode); likewise `Q_in` = orth([A_1ᵀ … A_Lᵀ]).
+/// Then `C_l = (B_l ×_rows Q_rowsᵀ) · (s_l A_l Q_in)`, a tensor of size ∏ k_rows × k_in per member.
+struct StackedTucker {
+    /// Dimensions of `T`, in mode order.
+    var dimensions: [Int]
+    /// Role of each mode.
+    var roles: [TuckerModeRole]
+    /// Orthonormal bases (dimension × k) for row and column modes; nil for member modes.
+    var bases: [Matrix<Double>?]
+    /// The small core, shape `[k_1, …, k_N]` (member modes at full size).
+    var core: Tensor<Double>
+
+    enum TuckerModeRole { case row, column, member }
+
+    /// Largest small core handled (doubles); beyond it the group needs `--ranks` or smaller groups.
+    static let maxCoreElements = 1 << 27
+
+    /// - Parameters:
+    ///   - rowDims: the output index split into row modes (e.g. `[out]` or `[out/H, H]`).
+    ///   - members: each member's factors, scale and coordinates along the member modes.
+    ///   - memberDims: sizes of the member modes.
+    ///   - modeOrder: the group's mode order as roles: TensLoRA puts `in` first, then the row modes,
+    ///     then member modes.
+    init(rowDims: [Int], inFeatures: Int, members: [(LowRankForm, Double, [Int])], memberDims: [Int]) throws {
+        // Mode order (TensLoRA): column `in`, row modes, member modes.
+        dimensions = [inFeatures] + rowDims + memberDims
+        roles = [.column] + rowDims.map { _ in .row } + memberDims.map { _ in .member }
+        let rowCount = rowDims.count
+        // Column basis from [A_1ᵀ … A_Lᵀ].
+        let qIn = Self.basis(columns: members.map { $0.0.a.transposed() }, dimension: inFeatures)
+        // Row bases: mode-j unfolding of each B_l viewed as [rowDims…, r_l].
+        var qRows: [Matrix<Double>] = []
+        for j in 0..<rowCount {
+            let blocks = members.map { m -> Matrix<Double> in
+                let t = Tensor(shape: rowDims + [m.0.rank], storage: m.0.b.storage)
+                return TensorOps.unfold(t, mode: j)
+            }
+            qRows.append(Self.basis(columns: blocks, dimension: rowDims[j]))
+        }
+        bases = [qIn] + qRows.map { Optional($0) } + memberDims.map { _ in nil }
+        let kIn = qIn.cols
+        let kRows = qRows.map(\.cols)
+        let coreShape = [kIn] + kRows + memberDims
+        guard let count = CheckedSize.product(coreShape), count <= Self.maxCoreElements else {
+            throw ConvertError("the stacked tensor's exact core would be \(coreShape.map(String.init).joined(separator: "×")); too large — use smaller groups or --ranks")
+        }
+        var core = [Double](repeating: 0, count: count)
+        let memberStride = memberDims.reduce(1, *)
+        let sliceSize = kIn * kRows.reduce(1, *)
+        for (f, s, index) in members {
+            // B_l ×_rows Q_rowsᵀ: [k_rows…, r]; A_l Q_in scaled: r × k_in.
+            var bt = Tensor(shape: rowDims + [f.rank], storage: f.b.storage)
+            for j in 0..<rowCount { bt = TensorOps.modeProduct(bt, qRows[j].transposed(), mode: j) }
+            var aq = LA.mul(f.a, qIn)  // r × k_in
+            for i in aq.storage.indices { aq.storage[i] *= s }
+            // slice[(rows…), in] = Σ_r bt[rows…, r] · aq[r, in]; stored as [in, rows…].
+            let rowsFlat = Matrix(rows: bt.count / f.rank, cols: f.rank, storage: bt.storage)
+            let slice = LA.mul(aq, rowsFlat, ta: true, tb: true)  // k_in × (rows…)
+            var memberOffset = 0
+            for (d, i) in zip(memberDims, index) { memberOffset = memberOffset * d + i }
+            // Core layout [k_in, k_rows…, members…]: member index is the fastest block.
+            for e in 0..<sliceSize { core[e * memberStride + memberOffset] = slice.storage[e] }
+        }
+        self.core = Tensor(shape: coreShape, storage: core)
+    }
+
+    /// An orthonormal basis of the span of the blocks' columns, or the identity when they span the
+    /// whole space anyway (no compression to gain).
+    static func basis(columns blocks: [Matrix<Double>], dimension: Int) -> Matrix<Double> {
+        let total = blocks.reduce(0) { $0 + $1.cols }
+        if total >= dimension { return Matrix.identity(dimension) }
+        var m = Matrix<Double>(rows: dimension, cols: total)
+        var c = 0
+        for b in blocks {
+            for i in 0..<dimension { for j in 0..<b.cols { m[i, c + j] = b[i, j] } }
+            c += b.cols
+        }
+        return LA.qr(m).q
+    }
+
+    /// ‖T‖_F (the bases are orthonormal).
+    var norm: Double { TensorOps.norm(core) }
+}
+
+/// Sequentially truncated HOSVD (Vannieuwenhoven et al. 2012) and HOOI refinement on a small core.
+struct SmallTucker {
+    /// Factor per mode (k_n × R_n, orthonormal columns).
+    var factors: [Matrix<Double>]
+    /// `[R_1, …, R_N]`.
+    var core: Tensor<Double>
+
+    /// ST-HOSVD: mode by mode, keep the fewest left singular vectors of the current core's unfolding
+    /// whose discarded tail is at most `tolerance` (or exactly `ranks[n]`). With `tolerance` =
+    /// E·‖T‖/√N the result satisfies ‖T − T̂‖_F ≤ E‖T‖_F, since the N truncation errors are
+    /// orthogonal and each is at most the tolerance.
+    static func sthosvd(_ t: Tensor<Double>, tolerance: Double, ranks: [Int]?, maxRank: Int) -> (SmallTucker, [Double]) {
+        var core = t
+        var factors: [Matrix<Double>] = []
+        var tails: [Double] = []
+        for n in 0..<t.rank {
+            let unfolding = TensorOps.unfold(core, mode: n)
+            let (u, s, _) = LA.svd(unfolding)
+            let keep: Int, tail: Double
+            if let ranks {
+                keep = min(ranks[n], s.count)
+                tail = s[keep...].reduce(0) { $0 + $1 * $1 }.squareRoot()
+            } else {
+                (keep, tail) = Truncation.rank(singularValues: s, tolerance: tolerance, maxRank: maxRank)
+            }
+            let un = u.columns(0..<max(keep, 1))
+            factors.append(un)
+            tails.append(tail)
+            core = TensorOps.modeProduct(core, un.transposed(), mode: n)
+        }
+        return (SmallTucker(factors: factors, core: core), tails)
+    }
+
+    /// `core ×_n factors[n]`.
+    func expanded() -> Tensor<Double> {
+        var t = core
+        for (n, f) in factors.enumerated() { t = TensorOps.modeProduct(t, f, mode: n) }
+        return t
+    }
+
+    /// ‖t − this‖_F, computed directly (no cancellation).
+    func distance(to t: Tensor<Double>) -> Double {
+        let e = expanded()
+        var diff = t.storage
+        for i in diff.indices { diff[i] -= e.storage[i] }
+        return ErrorMeasure.frobenius(diff)
+    }
+
+    /// One HOOI sweep at fixed ranks: each factor becomes the leading left singular vectors of `t`
+    /// projected on all the other factors. Never increases the error in exact arithmetic.
+    func hooiSweep(_ t: Tensor<Double>) -> SmallTucker {
+        var factors = self.factors
+        for n in 0..<t.rank {
+            var y = t
+            for m in 0..<t.rank where m != n { y = TensorOps.modeProduct(y, factors[m].transposed(), mode: m) }
+            let (u, _, _) = LA.svd(TensorOps.unfold(y, mode: n))
+            factors[n] = u.columns(0..<factors[n].cols)
+        }
+        var core = t
+        for (n, f) in factors.enumerated() { core = TensorOps.modeProduct(core, f.transposed(), mode: n) }
+        return SmallTucker(factors: factors, core: core)
+    }
+}

@@ -1,0 +1,93 @@
+import Testing
+@testable import TLoRAConvert
+import TLoRAModel
+import TLoRANumerics
+import _TLoRATestSupport
+
+@Suite struct DenseToTuckerTests {
+    /// Layers × {q,k,v,o}; k and v narrower when `gqa` (as Llama's grouped-query attention).
+    static func attention(seed: UInt64, layers: Int, hidden: Int, rank: Int, gqa: Bool = false) -> Adapter {
+        var g = SeededGenerator(seed: seed)
+        var modules: [AdapterModule] = []
+        for l in 0..<layers {
+            for p in ["q_proj", "k_proj", "v_proj", "o_proj"] {
+                let out = gqa && (p == "k_proj" || p == "v_proj") ? hidden / 2 : hidden
+                let a = RandomTensors.gaussianMatrix(rows: rank, cols: hidden, using: &g, as: Float.self)
+                let b = RandomTensors.gaussianMatrix(rows: out, cols: rank, scale: 0.05, using: &g, as: Float.self)
+                modules.append(AdapterModule(name: "model.layers.\(l).self_attn.\(p)", outFeatures: out, inFeatures: hidden, scale: 2,
+                                             update: .lowRank(a: StoredTensor(a, dtype: .f32), b: StoredTensor(b, dtype: .f32))))
+            }
+        }
+        return Adapter(modules: modules)
+    }
+
+    static func checkEveryModule(_ source: Adapter, _ converted: Adapter, tolerance: Double) throws {
+        for m in source.modules {
+            let c = try #require(converted.module(named: m.name))
+            let x = try DenseDelta.of(m, in: source), y = try DenseDelta.of(c, in: converted)
+            #expect(Tolerance.relativeError(y.storage, x.storage) <= tolerance, "\(m.name)")
+        }
+    }
+
+    @Test(arguments: GroupKind.allCases, [1e-4, 0.05, 0.3])
+    func groupBoundHolds(kind: GroupKind, e: Double) throws {
+        let source = Self.attention(seed: 21, layers: 2, hidden: 16, rank: 3)
+        let (converted, summary) = try DenseToTucker.convert(source, options: .init(target: .init(maxRelativeError: e), group: kind, heads: 4, dtype: .f64))
+        try converted.validate()
+        #expect(!summary.lines.isEmpty)
+        for line in summary.lines {
+            #expect(line.relativeError <= e * (1 + 1e-9), "\(line.name): \(line.relativeError)")
+            // Independent check: the group's stacked error from dense slices.
+            var d2 = 0.0, n2 = 0.0
+            for name in line.members {
+                let x = try DenseDelta.of(source.module(named: name)!, in: source), y = try DenseDelta.of(converted.module(named: name)!, in: converted)
+                for i in x.storage.indices { d2 += (x.storage[i] - y.storage[i]) * (x.storage[i] - y.storage[i]); n2 += x.storage[i] * x.storage[i] }
+            }
+            #expect(abs((d2 / n2).squareRoot() - line.relativeError) <= 1e-9 + 1e-6 * line.relativeError)
+        }
+    }
+
+    @Test(arguments: GroupKind.allCases)
+    func losslessRebuilds(kind: GroupKind) throws {
+        let source = Self.attention(seed: 4, layers: 2, hidden: 12, rank: 2)
+        let (converted, _) = try DenseToTucker.convert(source, options: .init(target: .lossless, group: kind, heads: 3, dtype: .f64))
+        try Self.checkEveryModule(source, converted, tolerance: 1e-12)
+    }
+
+    @Test func qkvStacksAlongAThirdMode() throws {
+        let source = Self.attention(seed: 5, layers: 1, hidden: 8, rank: 2)
+        let (converted, summary) = try DenseToTucker.convert(source, options: .init(target: .lossless, group: .qkv, dtype: .f64))
+        let group = try #require(converted.tuckerGroups.first)
+        #expect(group.modes.map(\.role) == [.column, .row, .member])
+        #expect(group.modes[2].labels == ["q_proj", "k_proj", "v_proj"])
+        #expect(group.dimensions == [8, 8, 3])
+        #expect(summary.unchanged.map(\.name) == ["model.layers.0.self_attn.o_proj"])
+    }
+
+    @Test func unequalShapesAreNeverStacked() throws {
+        let source = Self.attention(seed: 6, layers: 2, hidden: 8, rank: 2, gqa: true)
+        let (converted, summary) = try DenseToTucker.convert(source, options: .init(target: .init(maxRelativeError: 0.01), group: .qkv, dtype: .f64))
+        for g in converted.tuckerGroups {
+            let labels = g.modes.last?.labels ?? []
+            #expect(labels == ["q_proj"] || labels == ["k_proj", "v_proj"], "\(g.name): \(labels)")
+        }
+        #expect(summary.notes.contains { $0.reason.contains("k_proj,v_proj has another shape") })
+        try Self.checkEveryModule(source, converted, tolerance: 0.01 * 3)
+    }
+
+    @Test func fixedRanksAndRefinementNeverIncreaseError() throws {
+        let source = Self.attention(seed: 8, layers: 3, hidden: 12, rank: 3)
+        let plain = try DenseToTucker.convert(source, options: .init(target: .init(), group: .depth, ranks: [4, 4, 2], dtype: .f64)).1
+        let refined = try DenseToTucker.convert(source, options: .init(target: .init(), group: .depth, ranks: [4, 4, 2], refine: 3, dtype: .f64)).1
+        for (a, b) in zip(plain.lines, refined.lines) {
+            #expect(b.relativeError <= a.relativeError + 1e-12)
+            #expect(a.ranks == [4, 4, 2])
+        }
+    }
+
+    @Test func attNeedsHeads() {
+        #expect(throws: ConvertError.self) {
+            try DenseToTucker.convert(Self.attention(seed: 1, layers: 1, hidden: 8, rank: 2), options: .init(target: .lossless, group: .att))
+        }
+    }
+}
