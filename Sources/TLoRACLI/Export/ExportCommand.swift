@@ -1,4 +1,5 @@
 import ArgumentParser
+import TLoRAConvert
 import TLoRAInterop
 import TLoRAModel
 
@@ -25,7 +26,14 @@ struct ExportCommand: ParsableCommand {
     var force = false
 
     func run() throws {
-        let adapter = try AdapterLoader.load(source)
+        var adapter = try AdapterLoader.load(source)
+        // Other tools know only LoRA: tensor trains, Tucker slices and dense updates go through the
+        // exact (lossless) to-lora conversion first.
+        if adapter.modules.contains(where: { if case .lowRank = $0.update { return false }; return true }) {
+            let (lora, summary) = try ToLoRA.convert(adapter, options: .init(target: .lossless))
+            adapter = lora
+            Console.err("note: converted \(summary.lines.filter { $0.note != "unchanged" }.count) modules to LoRA exactly (worst error \(Formatting.scientific(summary.worstError)))")
+        }
         switch format {
         case .peft:
             try PEFTWriter.write(adapter, to: output, overwrite: force)

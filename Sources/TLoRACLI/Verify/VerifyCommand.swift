@@ -1,20 +1,36 @@
 import ArgumentParser
+import TLoRAConvert
 import TLoRAFormat
 import TLoRAIO
 
-/// `tlora verify FILE`: integrity of a .tlora file.
+/// `tlora verify FILE` (integrity) and `tlora verify CANDIDATE --against REFERENCE` (error).
 struct VerifyCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "verify",
-        abstract: "Check a .tlora file's every checksum and structural rule (exit 3 on any problem).")
+        abstract: "Check a .tlora file's every checksum and rule, or measure a candidate's error against a reference (exit 3 on a problem).")
 
-    @Argument(help: "The .tlora file to check.")
+    @Argument(help: "The .tlora file to check, or the candidate adapter.")
     var file: String
+
+    @Option(help: "A reference adapter: report each module's and group's relative Frobenius error.")
+    var against: String?
+
+    @Option(help: "With --against: exit 3 when any error exceeds E.")
+    var maxRelError: Double?
 
     @Flag(help: "Print one JSON document.")
     var json = false
 
+    func validate() throws {
+        if maxRelError != nil && against == nil { throw ValidationError("--max-rel-error needs --against") }
+        if let e = maxRelError, !(e >= 0) { throw ValidationError("--max-rel-error must be ≥ 0") }
+    }
+
     func run() throws {
+        if let against { try compare(reference: against) } else { try integrity() }
+    }
+
+    private func integrity() throws {
         let report = TLoRAFile.verify(path: file)
         if json {
             var o = JSONObject()
@@ -30,5 +46,46 @@ struct VerifyCommand: ParsableCommand {
             for p in report.problems { Console.err("error: \(p.description)") }
         }
         if !report.isIntact { throw ExitStatus(code: 3) }
+    }
+
+    private func compare(reference: String) throws {
+        let candidate = try AdapterLoader.load(file)
+        let ref = try AdapterLoader.load(reference)
+        let result = try AdapterComparison.compare(candidate: candidate, reference: ref)
+        let limit = maxRelError ?? .infinity
+        let failing = result.entries.filter { $0.boundApplies && $0.relativeError > limit }
+        let missing = !result.onlyInCandidate.isEmpty || !result.onlyInReference.isEmpty
+        if json {
+            var o = JSONObject()
+            o["candidate"] = JSONValue(file)
+            o["reference"] = JSONValue(reference)
+            o["max_rel_error"] = maxRelError.map(JSONValue.init) ?? .null
+            o["worst_rel_error"] = JSONValue(result.worst)
+            o["passed"] = JSONValue(failing.isEmpty && !missing)
+            o["entries"] = .array(result.entries.map { e in
+                .object(JSONObject([("name", JSONValue(e.name)), ("kind", JSONValue(e.kind.rawValue)), ("rel_error", JSONValue(e.relativeError)),
+                                    ("reference_norm", JSONValue(e.referenceNorm)), ("bound_applies", JSONValue(e.boundApplies)),
+                                    ("note", e.note.map(JSONValue.init) ?? .null)]))
+            })
+            o["only_in_candidate"] = JSONValue(result.onlyInCandidate)
+            o["only_in_reference"] = JSONValue(result.onlyInReference)
+            Console.out(JSONWriter.string(.object(o), indent: 2))
+        } else {
+            let rows = result.entries.map { e in
+                [e.name, e.kind.rawValue, Formatting.scientific(e.relativeError), Formatting.scientific(e.referenceNorm),
+                 e.boundApplies && e.relativeError > limit ? "ABOVE \(Formatting.scientific(limit))" : "", e.note ?? ""]
+            }
+            Console.out(Formatting.table(header: ["name", "kind", "rel.error", "‖reference‖", "", "how"], rows: rows, rightAligned: [2, 3]))
+            for n in result.onlyInCandidate { Console.out("only in \(file): \(n)") }
+            for n in result.onlyInReference { Console.out("only in \(reference): \(n)") }
+            Console.out("worst relative error \(Formatting.scientific(result.worst))" + (maxRelError.map { " (limit \(Formatting.scientific($0)))" } ?? ""))
+        }
+        if !failing.isEmpty || missing {
+            if !json {
+                Console.err("error: \(file): \(failing.count) of \(result.entries.count) entries exceed \(Formatting.scientific(limit))"
+                    + (missing ? "; modules differ between the adapters" : ""))
+            }
+            throw ExitStatus(code: 3)
+        }
     }
 }

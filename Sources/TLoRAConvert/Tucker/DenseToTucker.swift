@@ -41,8 +41,9 @@ public enum DenseToTucker {
             + results.map(\.0)
         out.metadata["conversion"] = "dense-to-tucker --group \(options.group.rawValue)"
         var summary = ConversionSummary(lines: results.map(\.2))
-        summary.unchanged = notes.filter { n in replacement[n.0] == nil }
-        summary.notes = notes.filter { n in replacement[n.0] != nil || plans.contains { $0.name == n.0 } }
+        let moduleNames = Set(adapter.modules.map(\.name))
+        summary.unchanged = notes.filter { moduleNames.contains($0.0) && replacement[$0.0] == nil }
+        summary.notes = notes.filter { !moduleNames.contains($0.0) || replacement[$0.0] != nil }
         return (out, summary)
     }
 

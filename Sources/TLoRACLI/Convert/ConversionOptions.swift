@@ -1,0 +1,45 @@
+import ArgumentParser
+import TLoRAConvert
+import TLoRANumerics
+
+/// The error/rank options every lossy conversion takes.
+struct ErrorTargetOptions: ParsableArguments {
+    @Option(help: "Guarantee ‖ΔW − ΔŴ‖_F ≤ E·‖ΔW‖_F per module (per group for Tucker). 0 = lossless.")
+    var maxRelError: Double?
+
+    @Option(help: "Cap every rank at R.")
+    var maxRank: Int?
+
+    func validate() throws {
+        if let e = maxRelError, !(e >= 0 && e < 1) { throw ValidationError("--max-rel-error must be in [0, 1)") }
+        if let r = maxRank, r < 1 { throw ValidationError("--max-rank must be at least 1") }
+    }
+
+    /// Lossless when neither option is given.
+    var target: ConversionTarget {
+        if maxRelError == nil && maxRank == nil { return .lossless }
+        return ConversionTarget(maxRelativeError: maxRelError, maxRank: maxRank ?? Int.max)
+    }
+}
+
+enum StorageDType: String, ExpressibleByArgument, CaseIterable {
+    case f32, f64, f16, bf16
+    var dtype: DType { DType(rawValue: rawValue)! }  // safe: same raw values
+}
+
+/// Prints a conversion's per-module/group table and totals.
+enum ConversionPrinter {
+    static func print(_ summary: ConversionSummary, sourceBytes: Int, outputBytes: Int, output: String) {
+        let rows = summary.lines.map { l -> [String] in
+            [l.name, l.form, l.ranks.map(String.init).joined(separator: ","), String(l.sourceParameters), String(l.parameters),
+             l.bound.map(Formatting.scientific) ?? "-", Formatting.scientific(l.relativeError), l.note ?? ""]
+        }
+        Console.out(Formatting.table(header: ["module/group", "form", "ranks", "params before", "params after", "bound", "rel.error", "how"],
+                                     rows: rows, rightAligned: [3, 4, 5, 6]))
+        for (name, reason) in summary.notes { Console.out("note: \(name): \(reason)") }
+        for (name, reason) in summary.unchanged { Console.out("unchanged: \(name): \(reason)") }
+        let ratio = summary.sourceParameters > 0 ? Double(summary.parameters) / Double(summary.sourceParameters) : 0
+        Console.out("\(output): converted updates hold \(summary.parameters) parameters (\(Formatting.fixed(ratio, digits: 3))× their source's \(summary.sourceParameters)); "
+            + "file \(Formatting.bytes(outputBytes)) vs source tensors \(Formatting.bytes(sourceBytes)); worst error \(Formatting.scientific(summary.worstError))")
+    }
+}

@@ -1,0 +1,57 @@
+import ArgumentParser
+import TLoRAConvert
+import TLoRAFormat
+
+extension GroupKind: ExpressibleByArgument {}
+
+/// `tlora convert dense-to-tucker SRC -o OUT.tlora --group G`.
+struct DenseToTuckerCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "dense-to-tucker",
+        abstract: "Stack modules into groups (TensLoRA constructions) held in Tucker form (ST-HOSVD, optional HOOI).")
+
+    @Argument(help: "Any supported adapter.")
+    var source: String
+
+    @Option(help: "module, att, qkv, depth, att-qkv, att-depth, qkv-depth or att-qkv-depth.")
+    var group: GroupKind
+
+    @OptionGroup var error: ErrorTargetOptions
+
+    @Option(help: "Fixed Tucker ranks in mode order: in, out (or head_dim, head), then projection and/or layer.")
+    var ranks: String?
+
+    @Option(help: "Attention heads (the att constructions split outputs into heads).")
+    var heads: Int?
+
+    @Option(help: "The projections stacked by qkv constructions, e.g. gate_proj,up_proj (default: the q/k/v names found).")
+    var projections: String?
+
+    @Option(help: "HOOI sweeps after ST-HOSVD; each is kept only if it lowers the error.")
+    var refine: Int = 0
+
+    @Option(help: "Storage dtype of core and factors.")
+    var dtype: StorageDType = .f32
+
+    @OptionGroup var output: ContainerOutputOptions
+
+    var parsedRanks: [Int]? { ranks.map { $0.split(separator: ",").compactMap { Int($0) } } }
+
+    func validate() throws {
+        if let r = ranks, (parsedRanks ?? []).count != r.split(separator: ",").count || (parsedRanks ?? []).contains(where: { $0 < 1 }) {
+            throw ValidationError("--ranks must be positive integers separated by commas")
+        }
+        if let h = heads, h < 1 { throw ValidationError("--heads must be at least 1") }
+        if refine < 0 { throw ValidationError("--refine must not be negative") }
+    }
+
+    func run() throws {
+        let adapter = try AdapterLoader.load(source)
+        let options = DenseToTucker.Options(target: ranks == nil ? error.target : ConversionTarget(maxRelativeError: error.maxRelError),
+                                            group: group, projections: projections.map { $0.split(separator: ",").map(String.init) },
+                                            heads: heads, ranks: parsedRanks, refine: refine, dtype: dtype.dtype)
+        let (converted, summary) = try DenseToTucker.convert(adapter, options: options)
+        let report = try ContainerWriter.write(converted, to: output.output, options: output.writeOptions)
+        ConversionPrinter.print(summary, sourceBytes: adapter.rawByteCount, outputBytes: report.fileLength, output: output.output)
+    }
+}

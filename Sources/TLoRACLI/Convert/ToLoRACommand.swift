@@ -1,0 +1,42 @@
+import ArgumentParser
+import TLoRAConvert
+import TLoRAFormat
+import TLoRAInterop
+
+/// `tlora convert to-lora SRC -o OUT`.
+struct ToLoRACommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "to-lora",
+        abstract: "Any update (tensor train, Tucker slice, LoRA) as plain LoRA: exact rank, or truncated (rank resizing).")
+
+    enum Format: String, ExpressibleByArgument, CaseIterable {
+        case tlora, peft
+    }
+
+    @Argument(help: "Any supported adapter.")
+    var source: String
+
+    @OptionGroup var error: ErrorTargetOptions
+
+    @Option(help: "Output: a .tlora file or a PEFT directory.")
+    var format: Format = .tlora
+
+    @Option(help: "Storage dtype of the factors (default f32).")
+    var dtype: StorageDType?
+
+    @OptionGroup var output: ContainerOutputOptions
+
+    func run() throws {
+        let adapter = try AdapterLoader.load(source)
+        let (converted, summary) = try ToLoRA.convert(adapter, options: .init(target: error.target, dtype: dtype?.dtype))
+        let bytes: Int
+        switch format {
+        case .tlora:
+            bytes = try ContainerWriter.write(converted, to: output.output, options: output.writeOptions).fileLength
+        case .peft:
+            try PEFTWriter.write(converted, to: output.output, overwrite: output.force)
+            bytes = try directorySize(output.output)
+        }
+        ConversionPrinter.print(summary, sourceBytes: adapter.rawByteCount, outputBytes: bytes, output: output.output)
+    }
+}

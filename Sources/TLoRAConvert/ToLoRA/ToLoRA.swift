@@ -1,0 +1,77 @@
+import TLoRAIO
+import TLoRAModel
+import TLoRANumerics
+
+/// `tlora convert to-lora`: any update (TT, Tucker slice, dense, LoRA) as plain `B · A`, at the exact
+/// rank or truncated (LoRA rank resizing, as kohya's resize_lora, with the error stated).
+public enum ToLoRA {
+    public struct Options: Sendable {
+        public var target: ConversionTarget
+        /// Storage dtype of the factors; nil = f32 for converted updates (LoRA modules keep theirs
+        /// when left untouched).
+        public var dtype: DType?
+
+        public init(target: ConversionTarget = .lossless, dtype: DType? = nil) {
+            self.target = target
+            self.dtype = dtype
+        }
+    }
+
+    public static func convert(_ adapter: Adapter, options: Options) throws -> (Adapter, ConversionSummary) {
+        let results = try Parallel.map(count: adapter.modules.count) { i in try convert(adapter.modules[i], in: adapter, options: options) }
+        var out = adapter
+        out.modules = results.map(\.0)
+        out.tuckerGroups = []
+        out.metadata["conversion"] = "to-lora"
+        return (out, ConversionSummary(lines: results.map(\.1)))
+    }
+
+    /// `U = U_k S_k V_kᵀ` from the exact factors (`FactoredSVD`), truncated to the smallest rank whose
+    /// tail is ≤ E‖ΔW‖ (so ‖ΔW − ΔŴ‖_F ≤ E‖ΔW‖_F, Eckart–Young: no rank-k matrix does better),
+    /// returned as `B = U_k √S_k`, `A = √S_k V_kᵀ` (balanced factors round best in low precision).
+    static func convert(_ m: AdapterModule, in adapter: Adapter, options: Options) throws -> (AdapterModule, ConversionSummary.Line) {
+        let sourceParameters = adapter.parameterCount(of: m)
+        // A LoRA module at no truncation is kept bit for bit.
+        if case .lowRank(let a, _) = m.update, options.target.maxRelativeError == 0, options.target.maxRank >= a.shape[0], options.dtype == nil {
+            return (m, ConversionSummary.Line(name: m.name, form: "low_rank", ranks: [a.shape[0]], sourceParameters: sourceParameters,
+                                              parameters: sourceParameters, bound: 0, relativeError: 0, note: "unchanged"))
+        }
+        let form = try LowRankForm.orDense(m, in: adapter)
+        let svd = FactoredSVD(form)
+        let norm = svd.frobeniusNorm
+        let e = options.target.maxRelativeError ?? 0
+        var (rank, _) = Truncation.rank(singularValues: svd.s, tolerance: e * norm, maxRank: options.target.maxRank)
+        rank = max(rank, 1)
+        let dtype = options.dtype ?? .f32
+        var b = Matrix<Double>(rows: m.outFeatures, cols: rank)
+        var a = Matrix<Double>(rows: rank, cols: m.inFeatures)
+        for k in 0..<rank {
+            let root = svd.s[k].squareRoot()
+            for i in 0..<m.outFeatures { b[i, k] = svd.u[i, k] * root }
+            for j in 0..<m.inFeatures { a[k, j] = svd.vt[k, j] * root }
+        }
+        var result = m
+        result.update = .lowRank(a: StoredTensor(a, dtype: dtype), b: StoredTensor(b, dtype: dtype))
+        result.attributes["peft.r"] = String(rank)
+        result.attributes["peft.alpha"] = nil
+        let error = try DenseToTT.relativeError(source: m, result: result, in: adapter)
+        try DenseToTT.checkBound(error, e: options.target.maxRelativeError, module: m.name, dtype: dtype)
+        let note = LowRankForm.hasFactors(m) ? "from factors" : "dense fallback: the update has no low-rank factors"
+        result.conversion = ConversionRecord(method: "svd-truncate", maxRelativeError: options.target.maxRelativeError, relativeError: error,
+                                             sourceParameters: sourceParameters, note: note)
+        return (result, ConversionSummary.Line(name: m.name, form: "low_rank", ranks: [rank], sourceParameters: sourceParameters,
+                                               parameters: rank * (m.outFeatures + m.inFeatures), bound: options.target.maxRelativeError,
+                                               relativeError: error, note: note))
+    }
+}
+
+extension LowRankForm {
+    /// Whether `module`'s update has factors without densifying (for reporting).
+    static func hasFactors(_ m: AdapterModule) -> Bool {
+        switch m.update {
+        case .lowRank, .tuckerSlice: return true
+        case .dense: return false
+        case .tensorTrain(let tt): return separable(tt) != nil
+        }
+    }
+}
