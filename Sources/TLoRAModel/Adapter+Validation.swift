@@ -116,7 +116,8 @@ public enum AdapterRules {
     }
 
     /// Checks names across the adapter: unique modules, one update per target, one module per slice,
-    /// replaced tensors distinct from updated ones.
+    /// each target replaced at most once. A target may be both replaced and updated: the update then
+    /// applies to the replacement (PEFT saves an adapted embedding's base weights this way).
     public static func checkNames(modules: [(name: String, target: String, slice: String?)], replacedTargets: [String], groupNames: [String]) throws {
         var groups = Set<String>()
         for g in groupNames where !groups.insert(g).inserted { throw ModelError(g, "Tucker group name used twice") }
@@ -127,9 +128,10 @@ public enum AdapterRules {
             guard targets.insert(m.target).inserted else { throw ModelError(m.name, "another module already updates \(m.target)") }
             if let s = m.slice, !slices.insert(s).inserted { throw ModelError(m.name, "another module already uses Tucker slice \(s)") }
         }
+        var replaced = Set<String>()
         for t in replacedTargets {
             guard !t.isEmpty else { throw ModelError("replaced tensor", "empty target name") }
-            guard targets.insert(t).inserted else { throw ModelError(t, "replaced and updated at once, or replaced twice") }
+            guard replaced.insert(t).inserted else { throw ModelError(t, "replaced twice") }
         }
     }
 }

@@ -7,7 +7,8 @@ import TLoRANumerics
 /// bound to a base tensor of the right shape and a floating dtype, no NaN or infinity in the adapter.
 struct MergePlan: Sendable {
     enum Action: Sendable {
-        case update(AdapterModule)
+        /// Add the module's update, to the replacement when there is one, else to the base tensor.
+        case update(AdapterModule, replacement: StoredTensor?)
         case replace(StoredTensor)
     }
 
@@ -44,7 +45,7 @@ struct MergePlan: Sendable {
             }
             guard actions[name] == nil else { throw ConvertError("\(adapterPath): two adapter entries update \(name)") }
             try Self.checkFinite(m, adapter: adapter, path: adapterPath)
-            actions[name] = .update(m)
+            actions[name] = .update(m, replacement: nil)
         }
         for r in adapter.replacedTensors {
             guard let name = resolve(r.target) else {
@@ -55,8 +56,11 @@ struct MergePlan: Sendable {
                 throw ConvertError("\(adapterPath): replacement for \(name) is \(Formatting.shape(r.value.shape)) but the base's is \(Formatting.shape(e.shape))")
             }
             guard r.value.allFinite else { throw ConvertError("\(adapterPath): replacement for \(r.target) holds NaN or infinite values") }
-            guard actions[name] == nil else { throw ConvertError("\(adapterPath): \(name) is both updated and replaced") }
-            actions[name] = .replace(r.value)
+            switch actions[name] {
+            case .update(let m, nil): actions[name] = .update(m, replacement: r.value)
+            case nil: actions[name] = .replace(r.value)
+            default: throw ConvertError("\(adapterPath): \(name) is replaced twice")
+            }
         }
         for g in adapter.tuckerGroups where !([g.core] + g.factors).allSatisfy(\.allFinite) {
             throw ConvertError("\(adapterPath): Tucker group \(g.name) holds NaN or infinite values")

