@@ -80,7 +80,7 @@ extension ContainerHeader {
         let modules = try root.has("modules") ? root.objects("modules").map(parseModule) : []
         let groups = try root.has("tucker_groups") ? root.objects("tucker_groups").map(parseGroup) : []
         let replaced = try root.has("replaced_tensors") ? root.objects("replaced_tensors").map { f in
-            ReplacedRecord(target: try f.string("target"), tensor: try f.string("tensor"))
+            ReplacedRecord(target: try parseName(f, "target"), tensor: try parseName(f, "tensor"), sourceName: try f.optionalString("source_name"))
         } : []
 
         var header = ContainerHeader(majorVersion: major, minorVersion: minor, requiredFeatures: required, metadata: metadata,

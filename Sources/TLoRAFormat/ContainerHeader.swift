@@ -68,6 +68,7 @@ public struct TuckerGroupRecord: Sendable, Equatable {
 public struct ReplacedRecord: Sendable, Equatable {
     public var target: String
     public var tensor: String
+    public var sourceName: String?
 }
 
 /// Everything in a `.tlora` file except the tensor data, validated.

@@ -50,7 +50,9 @@ enum HeaderEncoding {
                                         inFeatures: m.inFeatures, scale: m.scale, update: update, doraMagnitude: dora,
                                         conversion: m.conversion, attributes: m.attributes))
         }
-        let replaced = adapter.replacedTensors.map { ReplacedRecord(target: $0.target, tensor: add("replaced." + $0.target, $0.value)) }
+        let replaced = adapter.replacedTensors.map {
+            ReplacedRecord(target: $0.target, tensor: add("replaced." + $0.target, $0.value), sourceName: $0.sourceName)
+        }
         return (Document(metadata: adapter.metadata, modules: modules, groups: groups, replaced: replaced), named)
     }
 
@@ -70,7 +72,11 @@ enum HeaderEncoding {
         })
         root["modules"] = .array(d.modules.map(encode))
         root["tucker_groups"] = .array(d.groups.map(encode))
-        root["replaced_tensors"] = .array(d.replaced.map { .object(JSONObject([("target", JSONValue($0.target)), ("tensor", JSONValue($0.tensor))])) })
+        root["replaced_tensors"] = .array(d.replaced.map { r in
+            var o = JSONObject([("target", JSONValue(r.target)), ("tensor", JSONValue(r.tensor))])
+            if let s = r.sourceName { o["source_name"] = JSONValue(s) }
+            return .object(o)
+        })
         return .object(root)
     }
 
@@ -151,7 +157,7 @@ enum HeaderEncoding {
                                  inFeatures: m.inFeatures, scale: m.scale, update: update,
                                  doraMagnitude: try m.doraMagnitude.map(tensor), conversion: m.conversion, attributes: m.attributes)
         }
-        let replaced = try h.replaced.map { ReplacedTensor(target: $0.target, value: try tensor($0.tensor)) }
+        let replaced = try h.replaced.map { ReplacedTensor(target: $0.target, value: try tensor($0.tensor), sourceName: $0.sourceName) }
         return Adapter(metadata: h.metadata, modules: modules, tuckerGroups: groups, replacedTensors: replaced)
     }
 }

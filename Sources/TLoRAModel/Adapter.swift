@@ -74,9 +74,12 @@ public struct ReplacedTensor: Sendable, Equatable {
     /// The tensor's name in the base checkpoint, e.g. `lm_head.weight`.
     public var target: String
     public var value: StoredTensor
+    /// The tensor's name in the file it came from (e.g. PEFT's `…base_layer.bias`), for a faithful export.
+    public var sourceName: String?
 
-    public init(target: String, value: StoredTensor) {
+    public init(target: String, value: StoredTensor, sourceName: String? = nil) {
         self.target = target
         self.value = value
+        self.sourceName = sourceName
     }
 }

@@ -85,7 +85,7 @@ public enum PEFTReader {
             } else {
                 // modules_to_save copies and trained biases: whole replacements of base tensors.
                 let target = stripped.replacingAll(".base_layer.", with: ".").removingModulesToSave()
-                replaced.append(ReplacedTensor(target: target, value: tensor))
+                replaced.append(ReplacedTensor(target: target, value: tensor, sourceName: key))
             }
         }
         var modules: [AdapterModule] = []

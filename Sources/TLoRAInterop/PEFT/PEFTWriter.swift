@@ -39,7 +39,10 @@ public enum PEFTWriter {
             }
             ranks.append((m.name, a.shape[0], m.scale))
         }
-        for r in adapter.replacedTensors { tensors.append((PEFTReader.keyPrefix + r.target, r.value)) }
+        for r in adapter.replacedTensors {
+            let key = r.sourceName.flatMap { $0.hasPrefix(PEFTReader.keyPrefix) ? $0 : nil } ?? PEFTReader.keyPrefix + r.target
+            tensors.append((key, r.value))
+        }
         return (try config(for: adapter, ranks: ranks, path: path), tensors)
     }
 

