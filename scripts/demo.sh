@@ -1,2 +1,37 @@
 #!/usr/bin/env bash
-echo "demo: not yet"
+# The main job on the bundled fixtures: import a real PEFT adapter (trained on all-MiniLM-L6-v2
+# when the base is available, else PEFT's tiny Llama adapter), convert it to TT and Tucker form,
+# inspect, verify, back to LoRA, and merge into the base checkpoint. Outputs go to .demo/.
+set -euo pipefail
+root="$(cd "$(dirname "$0")/.." && pwd)"
+tlora="$root/.build/release/tlora"
+out="$root/.demo"
+rm -rf "$out"
+mkdir -p "$out"
+step() { printf '\n\033[1m$ %s\033[0m\n' "$*"; "$@"; }
+
+base="$("$root/scripts/minilm-base.sh" || true)"
+if [ -n "$base" ]; then
+  adapter="$root/Fixtures/peft/minilm-trained"
+  tucker_group="qkv-depth"
+else
+  echo "(all-MiniLM-L6-v2 base not available: using the tiny Llama fixtures)"
+  adapter="$root/Fixtures/peft/llama-lora"
+  base="$root/Fixtures/models/tiny-llama"
+  tucker_group="depth"
+fi
+
+step "$tlora" inspect "$adapter"
+step "$tlora" convert import "$adapter" -o "$out/adapter.tlora"
+step "$tlora" verify "$out/adapter.tlora"
+step "$tlora" convert dense-to-tt "$out/adapter.tlora" -o "$out/adapter-tt.tlora" --max-rel-error 0.05
+step "$tlora" convert dense-to-tucker "$out/adapter.tlora" -o "$out/adapter-tucker.tlora" --group "$tucker_group" --max-rel-error 0.05
+step "$tlora" inspect "$out/adapter-tucker.tlora"
+step "$tlora" verify "$out/adapter-tt.tlora" --against "$adapter" --max-rel-error 0.05
+step "$tlora" convert to-lora "$out/adapter-tt.tlora" -o "$out/adapter-resized.tlora" --max-rank 8
+step "$tlora" export "$out/adapter.tlora" --format peft -o "$out/peft-roundtrip"
+step "$tlora" merge "$out/adapter.tlora" --base "$base" -o "$out/merged"
+step "$tlora" merge "$out/adapter-tucker.tlora" --base "$base" -o "$out/merged-from-tucker"
+step "$tlora" inspect "$out/merged" --json > "$out/merged-inspect.json"
+echo
+echo "demo outputs in $out"
