@@ -48,12 +48,15 @@ enum CodecEngine {
         }
     }
 
-    /// Mantissa planes of trained weights are close to random: a fast level-1 probe finds them and
-    /// keeps its result (zstd stores such data as raw blocks), so the slow high levels run only on the
-    /// planes that can gain from them (exponents, zeroed low bytes).
+    /// Mantissa planes of trained weights are close to random: a fast level-1 probe finds them, and
+    /// above `fullEffortLimit` bytes its result is kept (zstd stores such data as raw blocks), so the
+    /// slow high levels run only where they pay: on exponent planes, on zeroed low bytes, and on small
+    /// planes, where Huffman-coding a nearly random byte still saves ~1% at negligible cost.
+    static let fullEffortLimit = 64 << 10
+
     private static func compressPlane(_ plane: UnsafeRawBufferPointer, level: Int32) throws -> [UInt8] {
         let probe = try Zstd.compress(plane, level: 1)
-        if level <= 1 || Double(probe.count) >= 0.97 * Double(plane.count) { return probe }
+        if level <= 1 || (plane.count > fullEffortLimit && Double(probe.count) >= 0.97 * Double(plane.count)) { return probe }
         let full = try Zstd.compress(plane, level: level)
         return full.count <= probe.count ? full : probe
     }

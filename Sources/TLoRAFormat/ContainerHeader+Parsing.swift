@@ -127,10 +127,10 @@ extension ContainerHeader {
 
     private static func parseModule(_ f: JSONFields) throws -> ModuleRecord {
         let name = try parseName(f, "name")
-        let target = try parseName(f, "target")
-        let kindName = try f.string("kind")
+        let target = f.has("target") ? try parseName(f, "target") : name + ".weight"
+        let kindName = try f.optionalString("kind") ?? ModuleKind.linear.rawValue
         guard let kind = ModuleKind(rawValue: kindName) else { throw f.problem("kind", "unknown module kind \"\(kindName)\"") }
-        let layoutName = try f.string("layout")
+        let layoutName = try f.optionalString("layout") ?? WeightLayout.outIn.rawValue
         guard let layout = WeightLayout(rawValue: layoutName) else { throw f.problem("layout", "unknown layout \"\(layoutName)\"") }
         let shape = try f.intArray("shape", min: 1, maxCount: 2)
         guard shape.count == 2 else { throw f.problem("shape", "must be [out, in]") }

@@ -88,6 +88,26 @@ public struct ContainerHeader: Sendable, Equatable {
     /// Length of the header JSON.
     public var headerLength: Int
 
+    /// A tensor's name with what it is, for messages: `m3.b (B of module model.layers.0.q_proj)`.
+    public func describe(_ tensor: String) -> String {
+        for m in modules {
+            switch m.update {
+            case .lowRank(let a, let b):
+                if tensor == a { return "\(tensor) (A of module \(m.name))" }
+                if tensor == b { return "\(tensor) (B of module \(m.name))" }
+            case .tensorTrain(let cores):
+                if let k = cores.firstIndex(of: tensor) { return "\(tensor) (TT core \(k) of module \(m.name))" }
+            case .dense(let d):
+                if tensor == d { return "\(tensor) (ΔW of module \(m.name))" }
+            case .tuckerSlice: break
+            }
+            if tensor == m.doraMagnitude { return "\(tensor) (DoRA magnitude of module \(m.name))" }
+        }
+        for g in tuckerGroups where g.tensorNames.contains(tensor) { return "\(tensor) (of Tucker group \(g.name))" }
+        for r in replaced where r.tensor == tensor { return "\(tensor) (replacement for \(r.target))" }
+        return tensor
+    }
+
     /// The entry for a tensor name.
     public func entry(_ name: String) -> TensorEntry? {
         tensorIndex[name].map { tensors[$0] }

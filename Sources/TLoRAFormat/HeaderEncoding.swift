@@ -15,7 +15,9 @@ enum HeaderEncoding {
         var replaced: [ReplacedRecord]
     }
 
-    /// Names every tensor (`<owner>.<role>`, made unique) in file order: groups, modules, replaced.
+    /// Names every tensor in file order: groups (`g<j>.core`, `g<j>.f<k>`), modules (`m<i>.a`, `m<i>.b`,
+    /// `m<i>.tt<k>`, `m<i>.delta`, `m<i>.dora`), replaced tensors (`r<i>`). Short names keep the header
+    /// small (it is ~1% of a typical adapter file); the records say what each tensor is.
     static func layout(_ adapter: Adapter) -> (Document, [NamedTensor]) {
         var named: [NamedTensor] = []
         var used = Set<String>()
@@ -31,27 +33,27 @@ enum HeaderEncoding {
             return name
         }
         var groups: [TuckerGroupRecord] = []
-        for g in adapter.tuckerGroups {
-            let core = add(g.name + ".core", g.core)
-            let factors = g.factors.enumerated().map { add(g.name + ".factor.\($0.offset)", $0.element) }
+        for (j, g) in adapter.tuckerGroups.enumerated() {
+            let core = add("g\(j).core", g.core)
+            let factors = g.factors.enumerated().map { add("g\(j).f\($0.offset)", $0.element) }
             groups.append(TuckerGroupRecord(name: g.name, core: core, factors: factors, modes: g.modes, conversion: g.conversion))
         }
         var modules: [ModuleRecord] = []
-        for m in adapter.modules {
+        for (i, m) in adapter.modules.enumerated() {
             let update: ModuleRecord.Update
             switch m.update {
-            case .lowRank(let a, let b): update = .lowRank(a: add(m.name + ".A", a), b: add(m.name + ".B", b))
-            case .tensorTrain(let tt): update = .tensorTrain(cores: tt.cores.enumerated().map { add(m.name + ".tt.\($0.offset)", $0.element) })
-            case .tuckerSlice(let g, let i): update = .tuckerSlice(group: g, index: i)
-            case .dense(let d): update = .dense(delta: add(m.name + ".delta", d))
+            case .lowRank(let a, let b): update = .lowRank(a: add("m\(i).a", a), b: add("m\(i).b", b))
+            case .tensorTrain(let tt): update = .tensorTrain(cores: tt.cores.enumerated().map { add("m\(i).tt\($0.offset)", $0.element) })
+            case .tuckerSlice(let g, let index): update = .tuckerSlice(group: g, index: index)
+            case .dense(let d): update = .dense(delta: add("m\(i).delta", d))
             }
-            let dora = m.doraMagnitude.map { add(m.name + ".dora_magnitude", $0) }
+            let dora = m.doraMagnitude.map { add("m\(i).dora", $0) }
             modules.append(ModuleRecord(name: m.name, target: m.target, kind: m.kind, layout: m.layout, outFeatures: m.outFeatures,
                                         inFeatures: m.inFeatures, scale: m.scale, update: update, doraMagnitude: dora,
                                         conversion: m.conversion, attributes: m.attributes))
         }
-        let replaced = adapter.replacedTensors.map {
-            ReplacedRecord(target: $0.target, tensor: add("replaced." + $0.target, $0.value), sourceName: $0.sourceName)
+        let replaced = adapter.replacedTensors.enumerated().map { i, r in
+            ReplacedRecord(target: r.target, tensor: add("r\(i)", r.value), sourceName: r.sourceName)
         }
         return (Document(metadata: adapter.metadata, modules: modules, groups: groups, replaced: replaced), named)
     }
@@ -93,9 +95,10 @@ enum HeaderEncoding {
     private static func encode(_ m: ModuleRecord) -> JSONValue {
         var o = JSONObject()
         o["name"] = JSONValue(m.name)
-        o["target"] = JSONValue(m.target)
-        o["kind"] = JSONValue(m.kind.rawValue)
-        o["layout"] = JSONValue(m.layout.rawValue)
+        // Defaults are omitted: target `<name>.weight`, kind `linear`, layout `out_in`.
+        if m.target != m.name + ".weight" { o["target"] = JSONValue(m.target) }
+        if m.kind != .linear { o["kind"] = JSONValue(m.kind.rawValue) }
+        if m.layout != .outIn { o["layout"] = JSONValue(m.layout.rawValue) }
         o["shape"] = JSONValue([m.outFeatures, m.inFeatures])
         o["scale"] = JSONValue(m.scale)
         var u = JSONObject()

@@ -65,11 +65,11 @@ extension TLoRAFile {
         let results = (try? Parallel.map(count: entries.count, worthIt: bytes.count > Self.parallelThreshold) { i -> FormatError? in
             do {
                 let t = try readTensor(entries[i], context: Zstd.DecompressionContext())
-                return t.allFinite ? nil : FormatError.nonFiniteValues(path: path, tensor: entries[i].name)
+                return t.allFinite ? nil : FormatError.nonFiniteValues(path: path, tensor: header.describe(entries[i].name))
             } catch let e as FormatError {
                 return e
             } catch {
-                return FormatError.tensorDecodeFailed(path: path, tensor: entries[i].name, problem: "\(error)")
+                return FormatError.tensorDecodeFailed(path: path, tensor: header.describe(entries[i].name), problem: "\(error)")
             }
         }) ?? []
         problems.append(contentsOf: results.compactMap { $0 })

@@ -46,14 +46,14 @@ public final class TLoRAFile: @unchecked Sendable {
 
     func readTensor(_ entry: TensorEntry, context: Zstd.DecompressionContext) throws -> StoredTensor {
         let stored = storedBytes(entry)
-        guard XXH64.hash(stored) == entry.checksum else { throw FormatError.tensorChecksumMismatch(path: path, tensor: entry.name) }
+        guard XXH64.hash(stored) == entry.checksum else { throw FormatError.tensorChecksumMismatch(path: path, tensor: header.describe(entry.name)) }
         let decodedLength = entry.decodedLength
         let bytes = try [UInt8](unsafeUninitializedCapacity: decodedLength) { buffer, initialized in
             do {
                 try CodecEngine.decode(stored, width: entry.dtype.byteWidth, codec: entry.codec,
                                        into: UnsafeMutableRawBufferPointer(buffer), context: context)
             } catch {
-                throw FormatError.tensorDecodeFailed(path: path, tensor: entry.name, problem: "\(error)")
+                throw FormatError.tensorDecodeFailed(path: path, tensor: header.describe(entry.name), problem: "\(error)")
             }
             initialized = decodedLength
         }

@@ -48,11 +48,11 @@ enum SpecBuilder {
 
     /// The example of docs/FORMAT.md: one 2×4 module at rank 1, raw f32.
     static func specExample(moduleExtra: String = "", tensorsOverride: String? = nil, top: String = "") -> String {
-        let tensors = tensorsOverride ?? "[" + SpecBuilder.tensorJSON(name: "m.A", shape: "[1,4]", offset: 0, length: 16, bytes: aBytes) + ","
-            + SpecBuilder.tensorJSON(name: "m.B", shape: "[2,1]", offset: 64, length: 8, bytes: bBytes) + "]"
+        let tensors = tensorsOverride ?? "[" + SpecBuilder.tensorJSON(name: "m0.a", shape: "[1,4]", offset: 0, length: 16, bytes: aBytes) + ","
+            + SpecBuilder.tensorJSON(name: "m0.b", shape: "[2,1]", offset: 64, length: 8, bytes: bBytes) + "]"
         return "{\"format\":\"tlora\",\"version\":\"1.0\",\"required_features\":[],\(top)\"metadata\":{\"source_format\":\"spec\"},\"tensors\":\(tensors),"
-            + "\"modules\":[{\"name\":\"m\",\"target\":\"m.weight\",\"kind\":\"linear\",\"layout\":\"out_in\",\"shape\":[2,4],\"scale\":2,"
-            + "\"update\":{\"type\":\"low_rank\",\"a\":\"m.A\",\"b\":\"m.B\"}\(moduleExtra)}],\"tucker_groups\":[],\"replaced_tensors\":[]}"
+            + "\"modules\":[{\"name\":\"m\",\"shape\":[2,4],\"scale\":2,"
+            + "\"update\":{\"type\":\"low_rank\",\"a\":\"m0.a\",\"b\":\"m0.b\"}\(moduleExtra)}],\"tucker_groups\":[],\"replaced_tensors\":[]}"
     }
 
     /// The directory must outlive the file for tests that reopen it.
@@ -134,7 +134,7 @@ enum SpecBuilder {
             Case(name: "not UTF-8", bytes: SpecBuilder.file(header: Array(good.utf8).map { $0 == UInt8(ascii: "p") ? 0xFF : $0 }, blobs: blobs), expected: "not valid UTF-8"),
             Case(name: "deep nesting", bytes: file(String(repeating: "[", count: 10000)), expected: "nesting deeper"),
             Case(name: "duplicate key", bytes: file(good.replacingFirst("\"format\":\"tlora\",", with: "\"format\":\"tlora\",\"format\":\"tlora\",")), expected: "duplicate key \"format\""),
-            Case(name: "duplicate tensor", bytes: replacing("\"name\":\"m.B\"", "\"name\":\"m.A\""), expected: "listed twice"),
+            Case(name: "duplicate tensor", bytes: replacing("\"name\":\"m0.b\"", "\"name\":\"m0.a\""), expected: "listed twice"),
             Case(name: "unknown dtype", bytes: replacing("\"dtype\":\"f32\"", "\"dtype\":\"q4_k\""), expected: "unknown dtype \"q4_k\""),
             Case(name: "unknown codec", bytes: replacing("\"codec\":\"raw\"", "\"codec\":\"lz4\""), expected: "unknown codec"),
             Case(name: "negative dim", bytes: replacing("\"shape\":[1,4]", "\"shape\":[-1,4]"), expected: "outside"),
@@ -149,8 +149,8 @@ enum SpecBuilder {
             Case(name: "raw length past shape", bytes: replacing("\"length\":8", "\"length\":8000"), expected: "stores 8000 bytes but its shape needs 8"),
             Case(name: "zstd bomb", bytes: replacing("\"shape\":[1,4],\"codec\":\"raw\"", "\"shape\":[1099511627776,4],\"codec\":\"zstd\""), expected: "impossible from 16 compressed bytes"),
             Case(name: "bad checksum text", bytes: file(good.replacingFirst("\"xxh64\":\"", with: "\"xxh64\":\"Z")), expected: "16 lowercase hex digits"),
-            Case(name: "missing tensor", bytes: replacing("\"a\":\"m.A\"", "\"a\":\"m.X\""), expected: "refers to tensor m.X, which is not in the file"),
-            Case(name: "tensor used twice", bytes: replacing("\"b\":\"m.B\"", "\"b\":\"m.A\""), expected: "used by both"),
+            Case(name: "missing tensor", bytes: replacing("\"a\":\"m0.a\"", "\"a\":\"m0.x\""), expected: "refers to tensor m0.x, which is not in the file"),
+            Case(name: "tensor used twice", bytes: replacing("\"b\":\"m0.b\"", "\"b\":\"m0.a\""), expected: "used by both"),
             Case(name: "rank mismatch", bytes: replacing("\"shape\":[2,4]", "\"shape\":[2,5]"), expected: "the layer has 5 inputs"),
             Case(name: "scale not finite", bytes: replacing("\"scale\":2", "\"scale\":1e999"), expected: "expected a finite number"),
             Case(name: "unknown update", bytes: replacing("\"type\":\"low_rank\"", "\"type\":\"loha\""), expected: "unknown update type \"loha\""),

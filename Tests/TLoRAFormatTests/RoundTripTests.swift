@@ -35,7 +35,7 @@ import _TLoRATestSupport
                                    update: .lowRank(a: StoredTensor([Float](repeating: 0.5, count: 64 * 64), shape: [64, 64]), b: zeros.reshaped([1024, 64])))
         let path = dir.file("z.tlora")
         let report = try ContainerWriter.write(Adapter(modules: [module]), to: path)
-        let b = try #require(report.tensors.first { $0.name == "m.B" })
+        let b = try #require(report.tensors.first { $0.name == "m0.b" })
         #expect(b.codec == .bytegroupZstd)
         #expect(b.length < 200)
     }

@@ -43,8 +43,9 @@ public enum Truncation {
             for i in maxRank..<k { tail2 += s[i] * s[i] }
             k = maxRank
         }
-        if k == 0, !s.isEmpty, s[0] > 0 {
-            // Keep one direction so the update is not silently dropped; its tail is the rest.
+        if k == 0, !s.isEmpty {
+            // Keep one direction: a rank-0 factor is not a valid tensor, and a nonzero update must not
+            // vanish silently. Its tail is the rest (0 for an all-zero update).
             tail2 = s.dropFirst().reduce(0) { $0 + $1 * $1 }
             k = 1
         }

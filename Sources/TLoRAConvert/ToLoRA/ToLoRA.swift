@@ -52,8 +52,6 @@ public enum ToLoRA {
         }
         var result = m
         result.update = .lowRank(a: StoredTensor(a, dtype: dtype), b: StoredTensor(b, dtype: dtype))
-        result.attributes["peft.r"] = String(rank)
-        result.attributes["peft.alpha"] = nil
         let error = try DenseToTT.relativeError(source: m, result: result, in: adapter)
         try DenseToTT.checkBound(error, e: options.target.maxRelativeError, module: m.name, dtype: dtype)
         let note = LowRankForm.hasFactors(m) ? "from factors" : "dense fallback: the update has no low-rank factors"

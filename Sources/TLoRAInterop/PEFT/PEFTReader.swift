@@ -115,7 +115,7 @@ public enum PEFTReader {
             } else if config.useDoRA && !isEmbedding {
                 throw fail("module \(name): use_dora is set but there is no lora_magnitude_vector")
             }
-            var attributes = ["peft.r": String(rank), "peft.alpha": JSONWriter.string(JSONValue(config.alpha(for: name)))]
+            var attributes: [String: String] = [:]
             if let prefix = prefixes[name], prefix != keyPrefix { attributes["peft.key_prefix"] = prefix }
             modules.append(AdapterModule(
                 name: name, target: name + ".weight", kind: isEmbedding ? .embedding : .linear,
