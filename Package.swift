@@ -25,8 +25,9 @@ let package = Package(
             providers: [.apt(["libzstd-dev"])]
         ),
         .target(name: "CTLoRAKernels", cSettings: optimizedC),
+        .target(name: "CTLoRASystem"),
         .target(name: "TLoRANumerics", dependencies: ["CTLoRAKernels"], swiftSettings: optimizedSwift),
-        .target(name: "TLoRAIO", swiftSettings: optimizedSwift),
+        .target(name: "TLoRAIO", dependencies: ["CTLoRASystem"], swiftSettings: optimizedSwift),
         .target(name: "TLoRAModel", dependencies: ["TLoRANumerics", "TLoRAIO"]),
         .target(name: "TLoRAFormat", dependencies: ["TLoRAModel", "TLoRAIO", "CZstd", "CTLoRAKernels"], swiftSettings: optimizedSwift),
         .target(name: "TLoRAInterop", dependencies: ["TLoRAModel", "TLoRAIO", "TLoRANumerics"], swiftSettings: optimizedSwift),

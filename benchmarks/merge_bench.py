@@ -74,24 +74,19 @@ merged.save_pretrained(out, max_shard_size="1GB")
 def compare(a, b):
     """Largest difference in bf16 units in the last place between two checkpoints' tensors."""
     import torch
-    from safetensors import safe_open
+    from safetensors.torch import load_file
     def tensors(d):
-        idx = os.path.join(d, "model.safetensors.index.json")
-        files = sorted(set(json.load(open(idx))["weight_map"].values())) if os.path.exists(idx) else ["model.safetensors"]
         out = {}
-        for f in files:
-            with safe_open(os.path.join(d, f), "pt") as h:
-                for k in h.keys():
-                    out[k] = (f, h)
-        return out, files
-    ta, _ = tensors(a)
-    tb, _ = tensors(b)
+        for f in sorted(os.listdir(d)):
+            if f.endswith(".safetensors"):
+                out.update(load_file(os.path.join(d, f)))
+        return out
+    ta, tb = tensors(a), tensors(b)
     worst, worst_name, n = 0, None, 0
-    for k in ta:
+    for k, x in ta.items():
         if k not in tb:
             continue
-        x = ta[k][1].get_tensor(k)
-        y = tb[k][1].get_tensor(k)
+        y = tb[k]
         if x.dtype == torch.bfloat16:
             xi = x.view(torch.int16).to(torch.int32)
             yi = y.view(torch.int16).to(torch.int32)
@@ -104,8 +99,7 @@ def compare(a, b):
         if d > worst:
             worst, worst_name = d, k
         n += 1
-    missing = set(ta) ^ set(tb)
-    return worst, worst_name, n, missing
+    return worst, worst_name, n, set(ta) ^ set(tb)
 
 
 def main():

@@ -1,3 +1,4 @@
+import CTLoRASystem
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Darwin)
@@ -39,6 +40,39 @@ public final class AtomicFileWriter {
         }
     }
 
+    /// Written bytes not yet handed to the disk: writeback starts every `writebackChunk` bytes so the
+    /// final fsync waits for little, and the page cache does not fill with dirty pages.
+    private var writebackStart = 0
+    static let writebackChunk = 32 << 20
+
+    private func startWritebackIfDue() {
+        if bytesWritten - writebackStart >= Self.writebackChunk {
+            _ = tlora_start_writeback(fd, Int64(writebackStart), Int64(bytesWritten - writebackStart))
+            writebackStart = bytesWritten
+        }
+    }
+
+    /// Appends `count` bytes of another file from `offset`, copied inside the kernel when possible.
+    public func copy(from source: Int32, offset: Int, count: Int, fallback: UnsafeRawBufferPointer) throws {
+        var done = 0
+        while done < count {
+            let n = tlora_copy_range(source, Int64(offset + done), fd, Int64(count - done))
+            if n > 0 {
+                done += Int(n)
+                continue
+            }
+            let e = errno
+            if n < 0 && e == EINTR { continue }
+            if n < 0 && (e == ENOSPC || e == EDQUOT) { throw IOError.noSpace(path: destination) }
+            // Not supported here (or a short source): write the rest through memory.
+            bytesWritten += done
+            try write(UnsafeRawBufferPointer(rebasing: fallback[done..<count]))
+            return
+        }
+        bytesWritten += count
+        startWritebackIfDue()
+    }
+
     /// Appends bytes (handles short writes and EINTR; a full disk is `IOError.noSpace`).
     public func write(_ bytes: UnsafeRawBufferPointer) throws {
         guard let base = bytes.baseAddress else { return }
@@ -53,6 +87,7 @@ public final class AtomicFileWriter {
             done += r
         }
         bytesWritten += bytes.count
+        startWritebackIfDue()
     }
 
     public func write(_ bytes: [UInt8]) throws {
@@ -156,17 +191,7 @@ public final class AtomicDirectoryWriter {
 
 /// Atomically swaps two paths (Linux renameat2 with RENAME_EXCHANGE).
 private func exchangePaths(_ a: String, _ b: String) -> Bool {
-    #if os(Linux)
-    // glibc ≥ 2.28 exports renameat2; looked up at run time because the Swift Glibc module hides it.
-    typealias RenameAt2 = @convention(c) (Int32, UnsafePointer<CChar>, Int32, UnsafePointer<CChar>, UInt32) -> Int32
-    guard let symbol = dlsym(UnsafeMutableRawPointer(bitPattern: 0), "renameat2") else { return false }
-    let renameat2 = unsafeBitCast(symbol, to: RenameAt2.self)
-    let atFdcwd: Int32 = -100
-    let renameExchange: UInt32 = 2
-    return a.withCString { pa in b.withCString { pb in renameat2(atFdcwd, pa, atFdcwd, pb, renameExchange) == 0 } }
-    #else
-    return false
-    #endif
+    tlora_exchange_paths(a, b) == 0
 }
 
 /// fsync of a directory makes a rename inside it durable.

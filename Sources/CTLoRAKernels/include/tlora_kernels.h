@@ -31,3 +31,18 @@ void tlora_bytegroup_decode(const uint8_t *src, uint8_t *dst, size_t count, size
 #endif
 
 #endif
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+/// C (m×n) = alpha · op(A) · op(B) + beta · C, row-major; op(A) is m×k (A is k×m when trans_a),
+/// op(B) is k×n (B is n×k when trans_b). beta == 0 does not read C. Runs on `threads` threads
+/// (the caller's plus threads-1 new ones). Returns 0; -1 if the packing buffers cannot be
+/// allocated and -2 if a worker thread cannot be started (C untouched in both cases).
+int tlora_sgemm(int trans_a, int trans_b, size_t m, size_t n, size_t k, float alpha, const float *a, size_t lda,
+                const float *b, size_t ldb, float beta, float *c, size_t ldc, int threads);
+int tlora_dgemm(int trans_a, int trans_b, size_t m, size_t n, size_t k, double alpha, const double *a, size_t lda,
+                const double *b, size_t ldb, double beta, double *c, size_t ldc, int threads);
+#ifdef __cplusplus
+}
+#endif

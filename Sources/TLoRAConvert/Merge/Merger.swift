@@ -28,6 +28,7 @@ public enum Merger {
         var report = MergeReport(updatedTensors: 0, replacedTensors: 0, copiedTensors: 0, shards: base.shards.count, bytesWritten: 0, copiedFiles: [])
         var done = 0
         var dataSizes: [Int] = []
+        let pool = BufferPool()
         for (s, shard) in base.shards.enumerated() {
             let out = try AtomicFileWriter(destination: directory.path(for: base.shardNames[s]), overwrite: false)
             let entries = shard.entries  // offset order
@@ -45,29 +46,44 @@ public enum Merger {
             let dataStart = out.bytesWritten
             let actions = plan.actions
             let scale = options.scale
+            let sourceFD = open(shard.path, O_RDONLY | O_CLOEXEC)
+            defer { if sourceFD >= 0 { close(sourceFD) } }
             // Arithmetic for tensor i+1 runs while tensor i is written.
             try OrderedPipeline.run(count: entries.count, produce: { i -> MergedBytes in
                 let e = entries[i]
                 let target = outDType(e)
                 switch actions[e.name] {
                 case .update(let module, let replacement):
-                    return .computed(try updatedTensor(e, shard: shard, module: module, replacement: replacement, adapter: adapter,
-                                                       scale: scale, as: target), .updated)
+                    let out = pool.acquire(e.elementCount * target.byteWidth)
+                    try updateTensor(e, shard: shard, module: module, replacement: replacement, adapter: adapter, scale: scale,
+                                     as: target, into: UnsafeMutableRawBufferPointer(rebasing: out[0..<(e.elementCount * target.byteWidth)]))
+                    return .computed(out, e.elementCount * target.byteWidth, .updated)
                 case .replace(let value):
-                    return .computed(convert(value, to: target), .replaced)
+                    let bytes = convert(value, to: target)
+                    let out = pool.acquire(bytes.count)
+                    bytes.withUnsafeBytes { out.copyMemory(from: $0) }
+                    return .computed(out, bytes.count, .replaced)
                 case nil:
-                    if target == e.dtype { return .mapped }
+                    if target == e.dtype { return .copy }
                     // Safe: only floating dtypes are converted.
-                    return .computed(convert(StoredTensor(dtype: e.dtype.floatType!, shape: e.shape, bytes: Array(shard.bytes(of: e))), to: target), .copied)
+                    let bytes = convert(StoredTensor(dtype: e.dtype.floatType!, shape: e.shape, bytes: Array(shard.bytes(of: e))), to: target)
+                    let out = pool.acquire(bytes.count)
+                    bytes.withUnsafeBytes { out.copyMemory(from: $0) }
+                    return .computed(out, bytes.count, .copied)
                 }
             }, consume: { i, item in
                 let e = entries[i]
                 switch item {
-                case .mapped:
-                    try out.write(shard.bytes(of: e))
+                case .copy:
+                    if sourceFD >= 0 {
+                        try out.copy(from: sourceFD, offset: shard.dataStart + e.dataRange.lowerBound, count: e.dataRange.count, fallback: shard.bytes(of: e))
+                    } else {
+                        try out.write(shard.bytes(of: e))
+                    }
                     report.copiedTensors += 1
-                case .computed(let bytes, let kind):
-                    try out.write(bytes)
+                case .computed(let buffer, let count, let kind):
+                    defer { pool.release(buffer) }
+                    try out.write(UnsafeRawBufferPointer(rebasing: buffer[0..<count]))
                     switch kind {
                     case .updated: report.updatedTensors += 1
                     case .replaced: report.replacedTensors += 1
@@ -88,21 +104,32 @@ public enum Merger {
     }
 
     /// What the pipeline hands from arithmetic to the writer.
-    enum MergedBytes: @unchecked Sendable {  // arrays move between exactly two threads, in order
+    enum MergedBytes: @unchecked Sendable {  // a buffer moves between exactly two threads, in order
         enum Kind { case updated, replaced, copied }
-        case mapped
-        case computed([UInt8], Kind)
+        /// Unchanged: copied from the base file.
+        case copy
+        case computed(UnsafeMutableRawBufferPointer, Int, Kind)
     }
 
-    /// The merged bytes of one updated tensor in dtype `target`.
-    static func updatedTensor(_ e: SafetensorsEntry, shard: SafetensorsFile, module: AdapterModule, replacement: StoredTensor?,
-                              adapter: Adapter, scale: Double, as target: SafetensorsDType) throws -> [UInt8] {
-        // Safe: MergePlan admitted only floating base tensors.
-        let dtype = e.dtype.floatType!
+    /// Writes the merged tensor in dtype `target` into `output`: block by block for low-rank updates
+    /// (`FusedUpdate`), through one f32 copy of the tensor otherwise.
+    static func updateTensor(_ e: SafetensorsEntry, shard: SafetensorsFile, module: AdapterModule, replacement: StoredTensor?,
+                             adapter: Adapter, scale: Double, as target: SafetensorsDType, into output: UnsafeMutableRawBufferPointer) throws {
+        // Safe: MergePlan admitted only floating base tensors and floating output dtypes.
+        let dtype = e.dtype.floatType!, outType = target.floatType!
+        if FusedUpdate.applies(to: module) {
+            if let replacement {
+                replacement.bytes.withUnsafeBytes { src in
+                    FusedUpdate.apply(module, scale: scale, source: src, sourceType: replacement.dtype, output: output, outputType: outType)
+                }
+            } else {
+                FusedUpdate.apply(module, scale: scale, source: shard.bytes(of: e), sourceType: dtype, output: output, outputType: outType)
+            }
+            return
+        }
         var w = replacement?.floats() ?? ElementConversion.floats(from: shard.bytes(of: e), dtype: dtype)
         try WeightUpdate.apply(module, of: adapter, to: &w, scale: scale)
-        // Safe: `target` is the base's floating dtype or the requested floating one.
-        return ElementConversion.bytes(from: w, as: target.floatType!)
+        w.withUnsafeBufferPointer { ElementConversion.encode($0, as: outType, into: output) }
     }
 
     static func convert(_ t: StoredTensor, to target: SafetensorsDType) -> [UInt8] {

@@ -12,21 +12,18 @@ enum WeightUpdate {
         case .lowRank(let a, let b):
             let af = a.floats(), bf = b.floats()
             let r = a.shape[0]
-            let alpha = Float(s)
             w.withUnsafeMutableBufferPointer { c in
                 af.withUnsafeBufferPointer { ap in
                     bf.withUnsafeBufferPointer { bp in
+                        // Safe: the shapes were validated, so none of these buffers is empty.
                         if module.layout == .outIn {
-                            // C[out, in] += alpha · B[out, r] · A[r, in]
-                            addProduct(c, rows: out, cols: inn, depth: r, alpha: alpha,
-                                       left: { i, k in bp[i * r + k] }, right: ap, rightStride: inn)
+                            // W[out, in] += s · B[out, r] · A[r, in]
+                            GEMM.multiply(m: out, n: inn, k: r, alpha: Float(s), a: bp.baseAddress!, lda: r,
+                                          b: ap.baseAddress!, ldb: inn, beta: 1, c: c.baseAddress!, ldc: inn)
                         } else {
-                            // C[in, out] += alpha · Aᵀ[in, r] · Bᵀ[r, out]
-                            let bt = (0..<(r * out)).map { idx in bp[(idx % out) * r + idx / out] }
-                            bt.withUnsafeBufferPointer { btp in
-                                addProduct(c, rows: inn, cols: out, depth: r, alpha: alpha,
-                                           left: { i, k in ap[k * inn + i] }, right: btp, rightStride: out)
-                            }
+                            // W[in, out] += s · Aᵀ · Bᵀ
+                            GEMM.multiply(transposeA: true, transposeB: true, m: inn, n: out, k: r, alpha: Float(s),
+                                          a: ap.baseAddress!, lda: inn, b: bp.baseAddress!, ldb: r, beta: 1, c: c.baseAddress!, ldc: out)
                         }
                     }
                 }
@@ -57,21 +54,6 @@ enum WeightUpdate {
             for j in 0..<inn {
                 if layout == .outIn { w[i * inn + j] *= factors[i] } else { w[j * out + i] *= factors[i] }
             }
-        }
-    }
-
-    /// C += alpha · L · R with L given elementwise (rows × depth) and R row-major (depth × cols).
-    /// Placeholder until the packed GEMM lands.
-    static func addProduct(_ c: UnsafeMutableBufferPointer<Float>, rows: Int, cols: Int, depth: Int, alpha: Float,
-                           left: (Int, Int) -> Float, right: UnsafeBufferPointer<Float>, rightStride: Int) {
-        var rowAcc = [Float](repeating: 0, count: cols)
-        for i in 0..<rows {
-            for j in 0..<cols { rowAcc[j] = 0 }
-            for k in 0..<depth {
-                let l = left(i, k)
-                for j in 0..<cols { rowAcc[j] += l * right[k * rightStride + j] }
-            }
-            for j in 0..<cols { c[i * cols + j] += alpha * rowAcc[j] }
         }
     }
 }

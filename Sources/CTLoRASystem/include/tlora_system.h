@@ -1,0 +1,16 @@
+#ifndef TLORA_SYSTEM_H
+#define TLORA_SYSTEM_H
+#include <stdint.h>
+#include <sys/types.h>
+
+// Linux calls the Swift Glibc module does not expose (they need _GNU_SOURCE). Each returns -1 with
+// errno set (ENOSYS where the platform has no such call).
+
+/// Atomically swaps two paths (renameat2 with RENAME_EXCHANGE).
+int tlora_exchange_paths(const char *a, const char *b);
+/// Starts asynchronous writeback of a file range (sync_file_range with SYNC_FILE_RANGE_WRITE).
+int tlora_start_writeback(int fd, int64_t offset, int64_t length);
+/// Copies `length` bytes from `in_fd` at `in_offset` to `out_fd` at its current position inside the
+/// kernel (copy_file_range); returns bytes copied (possibly fewer) or -1.
+int64_t tlora_copy_range(int in_fd, int64_t in_offset, int out_fd, int64_t length);
+#endif
