@@ -8,6 +8,7 @@ import Darwin
 public enum TLoRATestMath {
     public static func log(_ x: Double) -> Double { Glibc.log(x) }
     public static func cos(_ x: Double) -> Double { Glibc.cos(x) }
+    public static func exp(_ x: Double) -> Double { Glibc.exp(x) }
 }
 
 /// Relative comparison helpers with explicit tolerances.

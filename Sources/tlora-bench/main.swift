@@ -4,6 +4,7 @@
 //   tlora-bench gemm M N K [f32|f64]      GFLOP/s of C = A·B (best of several runs)
 //   tlora-bench qr M N                    milliseconds of a thin Householder QR (f64)
 //   tlora-bench svd M N                   milliseconds of a thin SVD (f64)
+//   tlora-bench leftsvd M N               milliseconds of u, s and s·vᵀ without accumulating v (f64)
 //   tlora-bench decode FILE.tlora         GB/s of decoding every tensor on one thread
 import CTLoRAKernels
 import TLoRAFormat
@@ -73,6 +74,17 @@ case "gemm":
     }
     print("\(precision) gemm \(m)x\(n)x\(k): \(t * 1e3) ms")
     print(flops / t / 1e9)
+case "qr", "svd", "leftsvd":
+    let (m, n) = (int(1), int(2))
+    let a = randomMatrix(m, n, seed: 3, as: Double.self)
+    let t: Double
+    switch args[0] {
+    case "qr": t = best { _ = householderQR(a) }
+    case "svd": t = best { _ = svd(a) }
+    default: t = best { _ = leftSVD(a) }
+    }
+    print("f64 \(args[0]) \(m)x\(n) (thin, with U and V): \(t * 1e3) ms")
+    print(t * 1e3)
 default:
     usage()
 }

@@ -46,3 +46,23 @@ int tlora_dgemm(int trans_a, int trans_b, size_t m, size_t n, size_t k, double a
 #ifdef __cplusplus
 }
 #endif
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+/// Σ x_i y_i.
+double tlora_ddot(const double *x, const double *y, size_t n);
+/// Σ x_i², Σ y_i², Σ x_i y_i in one pass.
+void tlora_ddot3(const double *x, const double *y, size_t n, double *xx, double *yy, double *xy);
+/// (x, y) ← (c·x − s·y, s·x + c·y).
+void tlora_drot(double *x, double *y, size_t n, double c, double s);
+/// y ← y + alpha·x.
+void tlora_daxpy(double alpha, const double *x, double *y, size_t n);
+/// One-sided Jacobi on the rows of the n×n row-major `z` until every pair of rows has
+/// |z_i·z_j| ≤ tol·‖z_i‖‖z_j‖ (or `max_sweeps`), applying the same rotations to the rows of `p`
+/// (which may be NULL: then rotations are not accumulated).
+/// Runs on `threads` threads (tournament ordering). Returns 0, or -1 if memory ran out.
+int tlora_jacobi_rows(double *z, double *p, size_t n, double tol, int max_sweeps, int threads);
+#ifdef __cplusplus
+}
+#endif

@@ -81,13 +81,11 @@ struct TTCores {
                 break
             }
             let mat = Matrix(rows: rank * m * n, cols: rest.storage.count / (rank * m * n), storage: rest.storage)
-            let (u, s, vt) = LA.svd(mat)
+            let (u, s, svt) = LA.leftSVD(mat)
             let (keep, tail) = Truncation.rank(singularValues: s, tolerance: delta, maxRank: maxRank)
             tails.append(tail)
             cores.append(Tensor(shape: [rank, m, n, keep], storage: u.columns(0..<keep).storage))
-            var sv = vt.rows(0..<keep)
-            for i in 0..<keep { for j in 0..<sv.cols { sv[i, j] *= s[i] } }
-            rest = sv
+            rest = svt.rows(0..<keep)
             rank = keep
         }
         return (TTCores(cores: cores), tails)
@@ -118,12 +116,11 @@ struct TTCores {
         for k in 0..<(d - 1) {
             let c = cores[k]
             let rows = c.count / c.shape[3]
-            let (u, s, vt) = LA.svd(Matrix(rows: rows, cols: c.shape[3], storage: c.storage))
+            let (u, s, svt) = LA.leftSVD(Matrix(rows: rows, cols: c.shape[3], storage: c.storage))
             let (keep, tail) = Truncation.rank(singularValues: s, tolerance: delta, maxRank: maxRank)
             tails.append(tail)
             cores[k] = Tensor(shape: [c.shape[0], c.shape[1], c.shape[2], keep], storage: u.columns(0..<keep).storage)
-            var sv = vt.rows(0..<keep)
-            for i in 0..<keep { for j in 0..<sv.cols { sv[i, j] *= s[i] } }
+            let sv = svt.rows(0..<keep)
             let next = cores[k + 1]
             let merged = LA.mul(sv, Matrix(rows: next.shape[0], cols: next.count / next.shape[0], storage: next.storage))
             cores[k + 1] = Tensor(shape: [keep, next.shape[1], next.shape[2], next.shape[3]], storage: merged.storage)

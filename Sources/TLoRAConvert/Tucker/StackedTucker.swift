@@ -107,7 +107,7 @@ struct SmallTucker {
         var tails: [Double] = []
         for n in 0..<t.rank {
             let unfolding = TensorOps.unfold(core, mode: n)
-            let (u, s, _) = LA.svd(unfolding)
+            let (u, s, _) = LA.leftSVD(unfolding)
             let keep: Int, tail: Double
             if let ranks {
                 keep = min(ranks[n], s.count)
@@ -145,7 +145,7 @@ struct SmallTucker {
         for n in 0..<t.rank {
             var y = t
             for m in 0..<t.rank where m != n { y = TensorOps.modeProduct(y, factors[m].transposed(), mode: m) }
-            let (u, _, _) = LA.svd(TensorOps.unfold(y, mode: n))
+            let (u, _, _) = LA.leftSVD(TensorOps.unfold(y, mode: n))
             factors[n] = u.columns(0..<factors[n].cols)
         }
         var core = t
