@@ -133,7 +133,11 @@ public func truncationRank(singularValues s: [Double], tolerance: Double, maxRan
 /// Accuracy: `u`'s orthogonality and the singular values as in `svd`; `svt` is the exact projection
 /// of `a` on `u` (error ≲ k·u·‖a‖ per entry), so `a − u·svt` is at the rounding level and truncating
 /// to the first r rows/columns discards exactly the rest of the spectrum.
-public func leftSVD(_ a: Matrix<Double>) -> (u: Matrix<Double>, s: [Double], svt: Matrix<Double>) {
+///
+/// `orthogonality` is the Jacobi stopping threshold (|cos| between computed left vectors); the default
+/// ε·√k gives full accuracy, truncations that are certified afterwards may pass a looser one to
+/// save the last polishing sweeps.
+public func leftSVD(_ a: Matrix<Double>, orthogonality: Double? = nil) -> (u: Matrix<Double>, s: [Double], svt: Matrix<Double>) {
     let m = a.rows, n = a.cols, k = min(m, n)
     if k == 0 { return (Matrix(rows: m, cols: 0), [], Matrix(rows: 0, cols: n)) }
     // The left singular vectors of a are those of a k×k triangle: rᵀ for tall a = q r, r for wide
@@ -148,7 +152,7 @@ public func leftSVD(_ a: Matrix<Double>) -> (u: Matrix<Double>, s: [Double], svt
     } else {
         z = householderQR(a.transposed()).r  // a = rᵀ qᵀ: left vectors of rᵀ = columns of rᵀ = rows of r
     }
-    let tol = Double.ulpOfOne * Double(k).squareRoot().rounded(.up)
+    let tol = orthogonality ?? Double.ulpOfOne * Double(k).squareRoot().rounded(.up)
     z.storage.withUnsafeMutableBufferPointer { zb in
         // Safe: k ≥ 1.
         let status = tlora_jacobi_rows(zb.baseAddress!, nil, k, tol, 60, Int32(Parallel.coreCount))

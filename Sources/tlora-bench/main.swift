@@ -81,7 +81,9 @@ case "qr", "svd", "leftsvd":
     switch args[0] {
     case "qr": t = best { _ = householderQR(a) }
     case "svd": t = best { _ = svd(a) }
-    default: t = best { _ = leftSVD(a) }
+    default:
+        let tol = args.count > 3 ? Double(args[3]) : nil
+        t = best { _ = leftSVD(a, orthogonality: tol) }
     }
     print("f64 \(args[0]) \(m)x\(n) (thin, with U and V): \(t * 1e3) ms")
     print(t * 1e3)

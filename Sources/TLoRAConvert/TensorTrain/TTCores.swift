@@ -127,4 +127,55 @@ struct TTCores {
         }
         return tails
     }
+
+    /// TT-rounding of a train in mixed canonical form: cores before `center` left-orthogonal, cores
+    /// after it right-orthogonal (what `exact` builds). Each bond is truncated exactly once, in the
+    /// gauge where its singular values are the train's: first the bonds left of the center
+    /// (right-to-left, SVDs of the cores' row-unfoldings), then a QR sweep back to the center, then
+    /// the bonds right of it (left-to-right). Same bound as `round`, without its orthogonalization
+    /// sweep. Returns the discarded tail at each bond.
+    mutating func roundFromCenter(_ center: Int, tolerance: (Double) -> Double, maxRank: Int) -> [Double] {
+        let d = cores.count
+        guard d > 1 else { return [] }
+        let delta = tolerance(ErrorMeasure.frobenius(cores[center].storage))
+        var tails: [Double] = []
+        // Bonds center−1 … 0: truncate through the right side of core k, push the rest left.
+        var k = center
+        while k > 0 {
+            let c = cores[k]
+            let r0 = c.shape[0]
+            let m = Matrix(rows: r0, cols: c.count / r0, storage: c.storage)  // r0 × (m n r1)
+            let (u, s, svt) = LA.leftSVD(m.transposed())  // mᵀ = u · svt, so m = svtᵀ · uᵀ
+            let (keep, tail) = Truncation.rank(singularValues: s, tolerance: delta, maxRank: maxRank)
+            tails.append(tail)
+            let ut = u.columns(0..<keep).transposed()
+            cores[k] = Tensor(shape: [keep, c.shape[1], c.shape[2], c.shape[3]], storage: ut.storage)
+            let prev = cores[k - 1]
+            let push = svt.rows(0..<keep)  // keep × r0: m ≈ pushᵀ · ut
+            let merged = LA.mul(Matrix(rows: prev.count / prev.shape[3], cols: prev.shape[3], storage: prev.storage), push, tb: true)
+            cores[k - 1] = Tensor(shape: [prev.shape[0], prev.shape[1], prev.shape[2], keep], storage: merged.storage)
+            k -= 1
+        }
+        // Back to the center with QRs (those bonds are already truncated).
+        for k in 0..<center {
+            let c = cores[k]
+            let (q, r) = LA.qr(Matrix(rows: c.count / c.shape[3], cols: c.shape[3], storage: c.storage))
+            cores[k] = Tensor(shape: [c.shape[0], c.shape[1], c.shape[2], q.cols], storage: q.storage)
+            let next = cores[k + 1]
+            let merged = LA.mul(r, Matrix(rows: next.shape[0], cols: next.count / next.shape[0], storage: next.storage))
+            cores[k + 1] = Tensor(shape: [r.rows, next.shape[1], next.shape[2], next.shape[3]], storage: merged.storage)
+        }
+        // Bonds center … d−2: truncate left to right.
+        for k in center..<(d - 1) {
+            let c = cores[k]
+            let (u, s, svt) = LA.leftSVD(Matrix(rows: c.count / c.shape[3], cols: c.shape[3], storage: c.storage))
+            let (keep, tail) = Truncation.rank(singularValues: s, tolerance: delta, maxRank: maxRank)
+            tails.append(tail)
+            cores[k] = Tensor(shape: [c.shape[0], c.shape[1], c.shape[2], keep], storage: u.columns(0..<keep).storage)
+            let next = cores[k + 1]
+            let merged = LA.mul(svt.rows(0..<keep), Matrix(rows: next.shape[0], cols: next.count / next.shape[0], storage: next.storage))
+            cores[k + 1] = Tensor(shape: [keep, next.shape[1], next.shape[2], next.shape[3]], storage: merged.storage)
+        }
+        return tails
+    }
 }
