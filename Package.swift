@@ -30,7 +30,7 @@ let package = Package(
         .target(name: "TLoRAIO", dependencies: ["CTLoRASystem"], swiftSettings: optimizedSwift),
         .target(name: "TLoRAModel", dependencies: ["TLoRANumerics", "TLoRAIO"]),
         .target(name: "TLoRAFormat", dependencies: ["TLoRAModel", "TLoRAIO", "CZstd", "CTLoRAKernels"], swiftSettings: optimizedSwift),
-        .target(name: "TLoRAInterop", dependencies: ["TLoRAModel", "TLoRAIO", "TLoRANumerics"], swiftSettings: optimizedSwift),
+        .target(name: "TLoRAInterop", dependencies: ["TLoRAModel", "TLoRAIO", "TLoRANumerics", "CTLoRAKernels"], swiftSettings: optimizedSwift),
         .target(name: "TLoRAConvert", dependencies: ["TLoRAModel", "TLoRANumerics", "TLoRAInterop", "TLoRAIO"], swiftSettings: optimizedSwift),
         .target(
             name: "TLoRACLI",

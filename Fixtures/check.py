@@ -52,6 +52,19 @@ def main():
         ok = err <= tol * max(1.0, ref["outputs"].abs().max().item())
         failures += not ok
         print(f"{'ok ' if ok else 'FAIL'} export  {name:24} PeftModel loads tlora's export, max |Δlogit| {err:.2e}")
+    # llama.cpp's reader conventions, through gguf-py: what tlora exports must read back with the
+    # converter's keys, names and shapes.
+    from gguf import GGUFReader
+    import numpy as np
+    ours = os.path.join(tmp, "exported.gguf")
+    subprocess.run([tlora, "export", os.path.join(HERE, "peft", "llama-lora"), "--format", "gguf", "-o", ours,
+                    "--base-config", os.path.join(HERE, "models", "tiny-llama")], check=True, capture_output=True)
+    a, b = GGUFReader(ours), GGUFReader(os.path.join(HERE, "gguf", "tiny-llama-lora.llamacpp.f32.gguf"))
+    ta, tb = {t.name: t for t in a.tensors}, {t.name: t for t in b.tensors}
+    ok = set(ta) == set(tb) and all(list(ta[k].shape) == list(tb[k].shape) and np.array_equal(ta[k].data, tb[k].data) for k in ta) \
+        and a.fields["general.type"].contents() == "adapter" and a.fields["adapter.lora.alpha"].contents() == b.fields["adapter.lora.alpha"].contents()
+    failures += not ok
+    print(f"{'ok ' if ok else 'FAIL'} gguf    llama-lora               gguf-py reads tlora's export: same names, shapes, values and keys as llama.cpp's converter")
     sys.exit(1 if failures else 0)
 
 

@@ -56,6 +56,16 @@ import _TLoRATestSupport
         try Self.compare(merged, reference: Fixtures.reference("\(name).merged.safetensors"), base: try Checkpoint(path: Fixtures.model(base)))
     }
 
+    /// A GGUF written by llama.cpp's converter from `peft/llama-lora`, merged into the HF base, equals
+    /// PEFT's own merge: the converter's q/k row permutation is undone exactly.
+    @Test func llamaCppGGUFMergesLikePEFT() throws {
+        let dir = TemporaryDirectory()
+        let path = Fixtures.path("gguf/tiny-llama-lora.llamacpp.f32.gguf")
+        let adapter = try GGUFAdapter.read(path: path, heads: GGUFAdapter.Heads(attention: 4, keyValue: 2))
+        let merged = try Self.merge(path, base: Fixtures.model("tiny-llama"), into: dir, adapter: adapter)
+        try Self.compare(merged, reference: Fixtures.reference("llama-lora.merged.safetensors"), base: try Checkpoint(path: Fixtures.model("tiny-llama")))
+    }
+
     @Test func shardedBaseKeepsShardsOrderAndIndex() throws {
         let dir = TemporaryDirectory()
         let base = try Checkpoint(path: Fixtures.model("tiny-llama-sharded"))

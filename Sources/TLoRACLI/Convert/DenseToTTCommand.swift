@@ -31,13 +31,15 @@ struct DenseToTTCommand: ParsableCommand {
 
     @OptionGroup var output: ContainerOutputOptions
 
+    @OptionGroup var sourceOptions: AdapterSourceOptions
+
     func validate() throws {
         if let m = modes, TTModes.parse(m) == nil { throw ValidationError("--modes must look like 16,16,16x16,16,16") }
         if maxMode < 2 { throw ValidationError("--max-mode must be at least 2") }
     }
 
     func run() throws {
-        let adapter = try AdapterLoader.load(source)
+        let adapter = try AdapterLoader.load(source, options: sourceOptions)
         let options = DenseToTT.Options(target: error.target, layout: layout == .matrix ? .interleaved : .rowsThenColumns,
                                         modes: modes.flatMap(TTModes.parse), maxMode: maxMode, dtype: dtype.dtype)
         let (converted, summary) = try DenseToTT.convert(adapter, options: options)

@@ -35,6 +35,8 @@ struct DenseToTuckerCommand: ParsableCommand {
 
     @OptionGroup var output: ContainerOutputOptions
 
+    @OptionGroup var sourceOptions: AdapterSourceOptions
+
     var parsedRanks: [Int]? { ranks.map { $0.split(separator: ",").compactMap { Int($0) } } }
 
     func validate() throws {
@@ -46,7 +48,7 @@ struct DenseToTuckerCommand: ParsableCommand {
     }
 
     func run() throws {
-        let adapter = try AdapterLoader.load(source)
+        let adapter = try AdapterLoader.load(source, options: sourceOptions)
         let options = DenseToTucker.Options(target: ranks == nil ? error.target : ConversionTarget(maxRelativeError: error.maxRelError),
                                             group: group, projections: projections.map { $0.split(separator: ",").map(String.init) },
                                             heads: heads, ranks: parsedRanks, refine: refine, dtype: dtype.dtype)

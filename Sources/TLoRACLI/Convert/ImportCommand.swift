@@ -13,8 +13,10 @@ struct ImportCommand: ParsableCommand {
 
     @OptionGroup var output: ContainerOutputOptions
 
+    @OptionGroup var sourceOptions: AdapterSourceOptions
+
     func run() throws {
-        let adapter = try AdapterLoader.load(source)
+        let adapter = try AdapterLoader.load(source, options: sourceOptions)
         let report = try ContainerWriter.write(adapter, to: output.output, options: output.writeOptions)
         let raw = adapter.rawByteCount
         Console.out("\(output.output): \(adapter.modules.count) modules, \(Formatting.bytes(report.fileLength)) "

@@ -26,8 +26,10 @@ struct ToLoRACommand: ParsableCommand {
 
     @OptionGroup var output: ContainerOutputOptions
 
+    @OptionGroup var sourceOptions: AdapterSourceOptions
+
     func run() throws {
-        let adapter = try AdapterLoader.load(source)
+        let adapter = try AdapterLoader.load(source, options: sourceOptions)
         let (converted, summary) = try ToLoRA.convert(adapter, options: .init(target: error.target, dtype: dtype?.dtype))
         let bytes: Int
         switch format {

@@ -1,5 +1,6 @@
 import ArgumentParser
 import TLoRAConvert
+import TLoRAIO
 import TLoRAInterop
 import TLoRAModel
 
@@ -25,8 +26,13 @@ struct ExportCommand: ParsableCommand {
     @Flag(help: "Replace the output if it exists.")
     var force = false
 
+    @Option(help: "GGUF architecture (llama, mistral, qwen2); default: from the adapter's metadata.")
+    var architecture: String?
+
+    @OptionGroup var sourceOptions: AdapterSourceOptions
+
     func run() throws {
-        var adapter = try AdapterLoader.load(source)
+        var adapter = try AdapterLoader.load(source, options: sourceOptions)
         // Other tools know only LoRA: tensor trains, Tucker slices and dense updates go through the
         // exact (lossless) to-lora conversion first.
         if adapter.modules.contains(where: { if case .lowRank = $0.update { return false }; return true }) {
@@ -39,7 +45,27 @@ struct ExportCommand: ParsableCommand {
             try PEFTWriter.write(adapter, to: output, overwrite: force)
             Console.out("\(output): PEFT LoRA adapter, \(adapter.modules.count) modules")
         case .gguf:
-            throw CommandFailure("\(output): GGUF export is not supported yet")
+            guard let arch = architecture ?? Self.architecture(of: adapter) else {
+                throw CommandFailure("\(source): the adapter does not say its model architecture; give --architecture llama|mistral|qwen2")
+            }
+            let report = try GGUFWriter.write(adapter, architecture: arch, heads: try sourceOptions.resolvedHeads(), to: output, overwrite: force)
+            Console.out("\(output): GGUF LoRA adapter (\(arch)), \(adapter.modules.count) modules, alpha \(report.alpha)")
+            if !report.bakedModules.isEmpty {
+                Console.err("note: GGUF has one alpha for all modules: the scale of \(report.bakedModules.count) modules was folded into their B factors")
+            }
         }
+    }
+}
+
+extension ExportCommand {
+    /// The GGUF architecture an adapter was made for: recorded by a GGUF import, or PEFT's
+    /// `auto_mapping.base_model_class`.
+    static func architecture(of adapter: Adapter) -> String? {
+        if let a = adapter.metadata.architecture, ArchitectureTable.gguf(a) != nil { return a }
+        if let text = adapter.metadata["peft.adapter_config"], let json = try? JSONParser.parse(text),
+           let cls = json["auto_mapping"]?["base_model_class"]?.stringValue {
+            return ArchitectureTable.modelType(cls)?.gguf
+        }
+        return nil
     }
 }

@@ -32,8 +32,10 @@ struct InspectCommand: ParsableCommand {
             return InspectReport(adapter: try PEFTReader.read(directory: path), path: path, format: "peft", fileBytes: try directorySize(path))
         case .mlxDirectory:
             return InspectReport(adapter: try MLXAdapter.read(directory: path), path: path, format: "mlx-lm", fileBytes: try directorySize(path))
-        case .gguf, .pickle:
-            return InspectReport(adapter: try AdapterLoader.load(path), path: path, format: "gguf", fileBytes: try fileSize(path: path))
+        case .gguf:
+            return InspectReport(adapter: try AdapterLoader.load(path, headsRequired: false), path: path, format: "gguf", fileBytes: try fileSize(path: path))
+        case .pickle:
+            return InspectReport(adapter: try AdapterLoader.load(path), path: path, format: "pytorch", fileBytes: try fileSize(path: path))
         }
     }
 }

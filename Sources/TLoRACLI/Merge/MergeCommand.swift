@@ -36,7 +36,8 @@ struct MergeCommand: ParsableCommand {
     }
 
     func run() throws {
-        let loaded = try AdapterLoader.load(adapter)
+        // GGUF adapters of Llama-family models need head counts: the base's config has them.
+        let loaded = try AdapterLoader.load(adapter, heads: try AdapterSourceOptions.heads(fromConfig: base))
         let checkpoint = try Checkpoint(path: base)
         let progress = ProgressLine("merging", total: 100)
         let options = MergeOptions(dtype: dtype == .keep ? nil : DType(rawValue: dtype.rawValue), scale: scale, overwrite: force) { done, total in

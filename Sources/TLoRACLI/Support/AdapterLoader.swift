@@ -4,12 +4,16 @@ import TLoRAModel
 
 /// Reads any supported adapter into memory.
 enum AdapterLoader {
-    static func load(_ path: String) throws -> Adapter {
+    static func load(_ path: String, options: AdapterSourceOptions) throws -> Adapter {
+        try load(path, heads: try options.resolvedHeads())
+    }
+
+    static func load(_ path: String, heads: GGUFAdapter.Heads? = nil, headsRequired: Bool = true) throws -> Adapter {
         switch try InputKind.detect(path) {
         case .tlora: return try TLoRAFile(path: path).loadAdapter()
         case .peftDirectory: return try PEFTReader.read(directory: path)
         case .mlxDirectory: return try MLXAdapter.read(directory: path)
-        case .gguf: throw CommandFailure("\(path): GGUF adapters are not supported yet")
+        case .gguf: return try GGUFAdapter.read(path: path, heads: heads, headsRequired: headsRequired)
         case .pickle: throw CommandFailure("\(path): a bare PyTorch archive is not an adapter directory; give the PEFT directory that holds it")
         case .safetensors, .checkpoint:
             throw CommandFailure("\(path): this is a checkpoint, not an adapter (expected a PEFT or MLX-LM directory, a GGUF adapter or a .tlora file)")

@@ -40,7 +40,6 @@ public enum DenseToTT {
         // Tucker groups whose every member became a train are no longer referenced.
         out.tuckerGroups = adapter.tuckerGroups.filter { g in out.modules.contains { if case .tuckerSlice(let n, _) = $0.update { return n == g.name }; return false } }
         out.metadata["conversion"] = "dense-to-tt"
-        if getenv("TLORA_PROFILE") != nil { print(ProfileClock.totals) }
         return (out, ConversionSummary(lines: results.map(\.1)))
     }
 
@@ -57,14 +56,11 @@ public enum DenseToTT {
         var note: String
         switch (options.layout, source) {
         case (.rowsThenColumns, .some(let f)):
-            let t0 = ProfileClock.now()
             cores = TTCores.exact(f, modes: modes)
-            let t1 = ProfileClock.now()
             let d = cores.cores.count
             // `exact` leaves the train centered on its last row core.
             _ = cores.roundFromCenter(max(modes.rows.count - 1, 0), tolerance: { norm in d > 1 ? e / Double(d - 1).squareRoot() * norm : 0 },
                                       maxRank: options.target.maxRank)
-            ProfileClock.add("exact", t1 - t0); ProfileClock.add("round", ProfileClock.now() - t1)
             note = "from factors"
         case (.rowsThenColumns, .none):
             let dense = try DenseDelta.unscaled(m, in: adapter)
@@ -82,9 +78,7 @@ public enum DenseToTT {
         let stored = TensorTrain(cores: cores.cores.map { StoredTensor($0.storage, shape: $0.shape, dtype: options.dtype) })
         var result = m
         result.update = .tensorTrain(stored)
-        let t2 = ProfileClock.now()
         let error = try relativeError(source: m, result: result, in: adapter)
-        ProfileClock.add("error", ProfileClock.now() - t2)
         try checkBound(error, e: options.target.maxRelativeError, module: m.name, dtype: options.dtype)
         result.conversion = ConversionRecord(method: "tt-svd", maxRelativeError: options.target.maxRelativeError, relativeError: error,
                                              sourceParameters: adapter.parameterCount(of: m), note: note)
@@ -117,11 +111,3 @@ public enum DenseToTT {
     }
 }
 
-import Glibc
-enum ProfileClock {
-    nonisolated(unsafe) static var totals: [String: Double] = [:]
-    static let lock = NSLockish()
-    static func now() -> Double { var ts = timespec(); clock_gettime(CLOCK_MONOTONIC, &ts); return Double(ts.tv_sec) + Double(ts.tv_nsec) * 1e-9 }
-    static func add(_ k: String, _ v: Double) { lock.lock(); totals[k, default: 0] += v; lock.unlock() }
-}
-final class NSLockish: @unchecked Sendable { var m = pthread_mutex_t(); init() { pthread_mutex_init(&m, nil) }; func lock() { pthread_mutex_lock(&m) }; func unlock() { pthread_mutex_unlock(&m) } }

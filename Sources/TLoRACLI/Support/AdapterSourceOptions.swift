@@ -1,0 +1,37 @@
+import ArgumentParser
+import TLoRAInterop
+import TLoRAIO
+
+/// What reading some adapters needs beyond the file: llama.cpp permutes q/k factors by attention
+/// heads, so GGUF adapters of Llama-family models need the head counts (from the base model's
+/// config, or given).
+struct AdapterSourceOptions: ParsableArguments {
+    @Option(name: .customLong("base-config"), help: "A base model directory or config.json (head counts for GGUF adapters).")
+    var baseConfig: String?
+
+    @Option(help: "Attention heads (GGUF adapters of Llama/Mistral models).")
+    var heads: Int?
+
+    @Option(help: "Key-value heads (default: --heads).")
+    var kvHeads: Int?
+
+    func validate() throws {
+        if let h = heads, h < 1 { throw ValidationError("--heads must be at least 1") }
+        if let k = kvHeads, k < 1 { throw ValidationError("--kv-heads must be at least 1") }
+        if kvHeads != nil && heads == nil { throw ValidationError("--kv-heads needs --heads") }
+    }
+
+    func resolvedHeads() throws -> GGUFAdapter.Heads? {
+        if let h = heads { return GGUFAdapter.Heads(attention: h, keyValue: kvHeads ?? h) }
+        guard let path = baseConfig else { return nil }
+        return try Self.heads(fromConfig: path)
+    }
+
+    /// Head counts from a checkpoint directory's (or a file's) `config.json`.
+    static func heads(fromConfig path: String) throws -> GGUFAdapter.Heads? {
+        let file = pathKind(path) == .directory ? joinPath(path, "config.json") : path
+        guard pathKind(file) == .file else { return nil }
+        let json = try JSONParser.parse(try readWholeFile(path: file))
+        return json.objectValue.flatMap(GGUFAdapter.Heads.init(config:))
+    }
+}
