@@ -3,10 +3,14 @@
 // the main package's build and tests never touch this package.
 import PackageDescription
 
+let harnesses = ["FuzzContainer", "FuzzSafetensors", "FuzzGGUF", "FuzzPickle", "FuzzConfigs", "FuzzCommand"]
+
 let package = Package(
     name: "tlora-fuzz",
     dependencies: [.package(name: "tlora", path: "..")],
     targets: [
-        .executableTarget(name: "FuzzContainer", dependencies: [.product(name: "TLoRA", package: "tlora")]),
-    ]
+        .target(name: "FuzzSupport", dependencies: [.product(name: "TLoRA", package: "tlora")]),
+    ] + harnesses.map { name in
+        .executableTarget(name: name, dependencies: ["FuzzSupport", .product(name: "TLoRA", package: "tlora")])
+    }
 )

@@ -34,7 +34,11 @@ public enum GGUFAdapter {
     /// - Parameter heads: needed to undo the q/k permutation; when nil and `headsRequired` is false
     ///   (inspecting shapes only), permuted factors are left as stored and the metadata says so.
     public static func read(path: String, heads: Heads?, headsRequired: Bool = true) throws -> Adapter {
-        let file = try GGUFFile(path: path)
+        try read(file: try GGUFFile(path: path), heads: heads, headsRequired: headsRequired)
+    }
+
+    public static func read(file: GGUFFile, heads: Heads?, headsRequired: Bool = true) throws -> Adapter {
+        let path = file.path
         func fail(_ p: String) -> InteropError { InteropError(path, p) }
         let type = file.value("general.type")?.stringValue
         guard type == "adapter" else { throw fail("general.type is \(type.map { "\"\($0)\"" } ?? "missing"), not \"adapter\": this GGUF is not a LoRA adapter") }

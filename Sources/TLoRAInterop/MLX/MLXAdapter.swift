@@ -13,14 +13,18 @@ public enum MLXAdapter {
     public static let configName = "adapter_config.json"
     public static let weightsName = "adapters.safetensors"
 
-    public static func read(directory: String) throws -> Adapter {
-        let configPath = joinPath(directory, configName)
+    /// What `adapter_config.json` says: fine-tune type, scale, rank (optional), and the JSON itself.
+    public struct Config: Sendable {
+        public var type: String
+        public var scale: Double
+        public var rank: Int?
+        public var model: String?
+        public var json: JSONValue
+    }
+
+    public static func parseConfig(_ bytes: [UInt8], path configPath: String) throws -> Config {
         let json: JSONValue
-        do {
-            json = try JSONParser.parse(try readWholeFile(path: configPath, limit: 16 << 20))
-        } catch let e as JSONError {
-            throw InteropError(configPath, "\(e)")
-        }
+        do { json = try JSONParser.parse(bytes) } catch { throw InteropError(configPath, error.description) }
         guard let root = json.objectValue else { throw InteropError(configPath, "not a JSON object") }
         let type = root["fine_tune_type"]?.stringValue ?? (root["use_dora"]?.boolValue == true ? "dora" : "lora")
         guard type == "lora" || type == "dora" else {
@@ -28,9 +32,16 @@ public enum MLXAdapter {
         }
         guard let params = root["lora_parameters"]?.objectValue else { throw InteropError(configPath, "no lora_parameters object") }
         guard let scale = params["scale"]?.doubleValue else { throw InteropError(configPath, "lora_parameters.scale must be a finite number") }
-        let configRank = params["rank"]?.intValue
-        if let r = configRank, r <= 0 { throw InteropError(configPath, "lora_parameters.rank must be positive, got \(r)") }
+        let rank = params["rank"]?.intValue
+        if let r = rank, r <= 0 { throw InteropError(configPath, "lora_parameters.rank must be positive, got \(r)") }
+        if let v = params["rank"], rank == nil, !v.isNull { throw InteropError(configPath, "lora_parameters.rank must be an integer") }
+        return Config(type: type, scale: scale, rank: rank, model: root["model"]?.stringValue, json: json)
+    }
 
+    public static func read(directory: String) throws -> Adapter {
+        let configPath = joinPath(directory, configName)
+        let config = try parseConfig(try readWholeFile(path: configPath, limit: 16 << 20), path: configPath)
+        let type = config.type, scale = config.scale, configRank = config.rank, json = config.json
         let weightsPath = joinPath(directory, weightsName)
         let file = try SafetensorsFile(path: weightsPath)
         func fail(_ p: String) -> InteropError { InteropError(weightsPath, p) }
@@ -73,7 +84,7 @@ public enum MLXAdapter {
         }
         var metadata = AdapterMetadata()
         metadata.sourceFormat = "mlx-lm"
-        if let model = root["model"]?.stringValue { metadata.baseModel = model }
+        if let model = config.model { metadata.baseModel = model }
         metadata["mlx.adapter_config"] = JSONWriter.string(json)
         let adapter = Adapter(metadata: metadata, modules: modules)
         do { try adapter.validate() } catch let e as ModelError { throw fail(e.description) }

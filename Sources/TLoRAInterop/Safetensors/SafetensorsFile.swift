@@ -31,9 +31,14 @@ public final class SafetensorsFile: @unchecked Sendable {
     private let index: [String: Int]
 
     /// Maps and validates `path`; touches no tensor data.
-    public init(path: String) throws {
+    public convenience init(path: String) throws {
+        try self.init(file: try MappedFile(path: path))
+    }
+
+    /// Validates a file already in memory (`file.path` names it in messages).
+    public init(file: MappedFile) throws {
+        let path = file.path
         self.path = path
-        let file = try MappedFile(path: path)
         self.file = file
         let bytes = file.bytes
         var reader = ByteReader(bytes)
