@@ -26,7 +26,7 @@ let package = Package(
         ),
         .target(name: "CTLoRAKernels", cSettings: optimizedC),
         .target(name: "CTLoRASystem"),
-        .target(name: "TLoRANumerics", dependencies: ["CTLoRAKernels"], swiftSettings: optimizedSwift),
+        .target(name: "TLoRANumerics", dependencies: ["CTLoRAKernels", "CTLoRASystem"], swiftSettings: optimizedSwift),
         .target(name: "TLoRAIO", dependencies: ["CTLoRASystem"], swiftSettings: optimizedSwift),
         .target(name: "TLoRAModel", dependencies: ["TLoRANumerics", "TLoRAIO"]),
         .target(name: "TLoRAFormat", dependencies: ["TLoRAModel", "TLoRAIO", "CZstd", "CTLoRAKernels"], swiftSettings: optimizedSwift),

@@ -5,6 +5,7 @@
 #include "tlora_kernels.h"
 #include <math.h>
 #include <pthread.h>
+#include <sched.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
@@ -31,7 +32,10 @@ static void spin_barrier(jacobi_job *j) {
         atomic_store_explicit(&j->arrived, 0, memory_order_relaxed);
         atomic_fetch_add_explicit(&j->generation, 1, memory_order_release);
     } else {
-        while (atomic_load_explicit(&j->generation, memory_order_acquire) == gen) { }
+        // Spin briefly, then yield: a peer descheduled by an oversubscribed machine must get the CPU.
+        for (int spins = 0; atomic_load_explicit(&j->generation, memory_order_acquire) == gen; spins++) {
+            if (spins > 2000) sched_yield();
+        }
     }
 }
 
@@ -88,7 +92,7 @@ static void *worker(void *arg) {
     jacobi_arg *a = arg;
     jacobi_job *j = a->job;
     int go;
-    while ((go = atomic_load_explicit(&j->start, memory_order_acquire)) == 0) { }
+    while ((go = atomic_load_explicit(&j->start, memory_order_acquire)) == 0) sched_yield();
     if (go < 0) return NULL;
     for (int sweep = 0; sweep < a->sweeps; sweep++) {
         // Thread 0 prepares the sweep; everyone waits for it.

@@ -34,3 +34,8 @@ int64_t tlora_copy_range(int in_fd, int64_t in_offset, int out_fd, int64_t lengt
     return -1;
 #endif
 }
+
+static _Thread_local int worker_depth = 0;
+int tlora_worker_depth(void) { return worker_depth; }
+void tlora_worker_enter(void) { worker_depth++; }
+void tlora_worker_leave(void) { worker_depth--; }

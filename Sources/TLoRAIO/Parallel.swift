@@ -1,9 +1,15 @@
+import CTLoRASystem
 import Dispatch
 
 /// Runs independent pieces of work on all cores.
 public enum Parallel {
-    /// Number of worker threads to use (the machine's active processors).
-    public static var workerCount: Int { max(1, sysconfActiveProcessors()) }
+    /// Number of worker threads to use (the machine's active processors, or `TLORA_THREADS`), 1
+    /// inside a parallel region.
+    public static var workerCount: Int {
+        if tlora_worker_depth() > 0 { return 1 }
+        if let v = getenv("TLORA_THREADS"), let n = Int(String(cString: v)), n >= 1 { return n }
+        return max(1, sysconfActiveProcessors())
+    }
 
     /// `body(i)` for every `i` in `0..<count`, spread over the cores; returns results in order.
     /// The first error thrown (by index) is rethrown after all work has finished.
@@ -21,6 +27,9 @@ public enum Parallel {
         withoutActuallyEscaping(body) { body in
             let bodyBox = UnsafeSendableBox(body)
             DispatchQueue.concurrentPerform(iterations: count) { i in
+                // Kernels called from here stay on this thread: the cores are already shared out.
+                tlora_worker_enter()
+                defer { tlora_worker_leave() }
                 box.value[i] = Result { try bodyBox.value(i) }
             }
         }

@@ -1,4 +1,5 @@
 import CTLoRAKernels
+import CTLoRASystem
 
 /// General matrix multiply on row-major storage: `C = alpha · op(A) · op(B) + beta · C`.
 ///
@@ -64,8 +65,11 @@ public func matmul<T: TLoRAFloat>(_ a: Matrix<T>, _ b: Matrix<T>, transposeA: Bo
 }
 
 enum Parallel {
-    /// Worker threads for kernels: the online processors, or `TLORA_THREADS` when set.
-    static let coreCount: Int = {
+    /// Worker threads for kernels: the online processors (or `TLORA_THREADS`), and 1 when the
+    /// caller is itself one of several parallel workers.
+    static var coreCount: Int { tlora_worker_depth() > 0 ? 1 : machineCores }
+
+    static let machineCores: Int = {
         #if canImport(Glibc)
         if let v = getenv("TLORA_THREADS"), let n = Int(String(cString: v)), n >= 1 { return n }
         return max(1, Int(sysconf(Int32(_SC_NPROCESSORS_ONLN))))

@@ -33,3 +33,12 @@ public enum TestFiles {
         fclose(f)
     }
 }
+
+/// Creates a directory (and its parents); true when it exists afterwards.
+@discardableResult
+public func makeDirectory(_ path: String) -> Bool {
+    if pathKind(path) == .directory { return true }
+    let parent = parentDirectory(path)
+    if parent != path, pathKind(parent) == .missing { makeDirectory(parent) }
+    return mkdir(path, 0o755) == 0 || pathKind(path) == .directory
+}

@@ -14,3 +14,9 @@ int tlora_start_writeback(int fd, int64_t offset, int64_t length);
 /// kernel (copy_file_range); returns bytes copied (possibly fewer) or -1.
 int64_t tlora_copy_range(int in_fd, int64_t in_offset, int out_fd, int64_t length);
 #endif
+
+/// Nesting of parallel work on this thread: kernels run single-threaded inside a parallel region
+/// (two cores are already busy; more threads would only contend).
+int tlora_worker_depth(void);
+void tlora_worker_enter(void);
+void tlora_worker_leave(void);

@@ -1,25 +1,30 @@
 import TLoRANumerics
 
 /// Tensor algebra in f64 (row-major tensors, last index fastest).
-/// TEMPORARY reference implementations until TLoRANumerics' kernels are merged.
 enum TensorOps {
     /// `t ×_mode m` with `m` of shape `J × I_mode`: dimension `mode` becomes `J`.
+    /// With `t` viewed as [before, I, after]: one GEMM `(before·I… )` when `after` = 1
+    /// (`t · mᵀ`), else one GEMM `m · t_b` per leading index b.
     static func modeProduct(_ t: Tensor<Double>, _ m: Matrix<Double>, mode: Int) -> Tensor<Double> {
         let shape = t.shape
         precondition(m.cols == shape[mode], "mode product: \(m.cols) ≠ \(shape[mode])")
         let before = shape[..<mode].reduce(1, *), after = shape[(mode + 1)...].reduce(1, *)
+        let i = shape[mode], j = m.rows
         var outShape = shape
-        outShape[mode] = m.rows
-        var out = [Double](repeating: 0, count: before * m.rows * after)
+        outShape[mode] = j
+        var out = [Double](repeating: 0, count: before * j * after)
+        guard before > 0, after > 0, i > 0, j > 0 else { return Tensor(shape: outShape, storage: out) }
         t.storage.withUnsafeBufferPointer { src in
-            out.withUnsafeMutableBufferPointer { dst in
-                for b in 0..<before {
-                    for j in 0..<m.rows {
-                        for i in 0..<shape[mode] {
-                            let w = m.storage[j * m.cols + i]
-                            if w == 0 { continue }
-                            let s = (b * shape[mode] + i) * after, d = (b * m.rows + j) * after
-                            for a in 0..<after { dst[d + a] += w * src[s + a] }
+            m.storage.withUnsafeBufferPointer { mp in
+                out.withUnsafeMutableBufferPointer { dst in
+                    // Safe: all extents are positive, so no buffer is empty.
+                    if after == 1 {
+                        GEMM.multiply(transposeB: true, m: before, n: j, k: i, a: src.baseAddress!, lda: i, b: mp.baseAddress!, ldb: i,
+                                      c: dst.baseAddress!, ldc: j)
+                    } else {
+                        for b in 0..<before {
+                            GEMM.multiply(m: j, n: after, k: i, a: mp.baseAddress!, lda: i, b: src.baseAddress! + b * i * after, ldb: after,
+                                          c: dst.baseAddress! + b * j * after, ldc: after)
                         }
                     }
                 }

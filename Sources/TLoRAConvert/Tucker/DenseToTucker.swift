@@ -89,21 +89,65 @@ public enum DenseToTucker {
             modes: [TuckerMode(role: .column, name: "in")]
                 + (rowDims.count == 2 ? [TuckerMode(role: .row, name: "head_dim"), TuckerMode(role: .row, name: "head")] : [TuckerMode(role: .row, name: "out")])
                 + plan.memberModes.map { TuckerMode(role: .member, name: $0.name, labels: $0.labels) })
-        // Measure on the stored (rounded) group, member by member and overall.
-        var converted = adapter
-        converted.tuckerGroups = [group]
+        // Measure on the stored (rounded) group, in the small space. Each stored factor splits as
+        // U_k' = Q_k P_k + N_k with P_k = Q_kᵀ U_k' and N_k ⊥ Q_k (rounding residue). Then
+        // T̂' = Σ_S G' ×_{k∈S} N_k ×_{k∉S} Q_k P_k over subsets S of the based modes, the terms are
+        // mutually orthogonal, the S = ∅ term lies in the bases' span (compared with T's small core
+        // directly) and every other term's norm comes from small Gram matrices — nothing cancels.
+        let storedCore = group.core.tensor()
+        let storedFactors = group.factors.map { $0.matrix() }
+        var projected = storedCore
+        var gramP: [Matrix<Double>] = [], gramN: [Matrix<Double>?] = []
+        for k in 0..<n {
+            let u = storedFactors[k]
+            if let q = stacked.bases[k] {
+                let p = LA.mul(q, u, ta: true)
+                var residue = u
+                let back = LA.mul(q, p)
+                for i in residue.storage.indices { residue.storage[i] -= back.storage[i] }
+                projected = TensorOps.modeProduct(projected, p, mode: k)
+                gramP.append(LA.mul(p, p, ta: true))
+                gramN.append(LA.mul(residue, residue, ta: true))
+            } else {
+                projected = TensorOps.modeProduct(projected, u, mode: k)
+                gramP.append(LA.mul(u, u, ta: true))
+                gramN.append(nil)
+            }
+        }
+        var residual = stacked.core.storage
+        for i in residual.indices { residual[i] -= projected.storage[i] }
+        let inSpan = ErrorMeasure.frobenius(residual)
+        let based = (0..<n).filter { gramN[$0] != nil }
+        var outside2 = 0.0
+        for subset in 1..<(1 << based.count) {
+            var weighted = storedCore
+            for k in 0..<n {
+                let inS = based.firstIndex(of: k).map { subset & (1 << $0) != 0 } ?? false
+                // Safe: gramN[k] is non-nil for every based mode, and inS implies based.
+                weighted = TensorOps.modeProduct(weighted, inS ? gramN[k]! : gramP[k], mode: k)
+            }
+            outside2 += max(0, zip(storedCore.storage, weighted.storage).reduce(0) { $0 + $1.0 * $1.1 })
+        }
+        let diff2 = inSpan * inSpan + outside2
+        // Per member: its slice of the in-span difference (the bound itself applies to the group).
+        let memberStride = memberDims.reduce(1, *)
         var newModules: [AdapterModule] = []
-        var diff2 = 0.0
         for (m, member) in zip(modules, members) {
+            var offset = 0
+            for (d, i) in zip(memberDims, member.2) { offset = offset * d + i }
+            var d2 = 0.0, x2 = 0.0
+            var e = offset
+            while e < residual.count {
+                d2 += residual[e] * residual[e]
+                x2 += stacked.core.storage[e] * stacked.core.storage[e]
+                e += memberStride
+            }
             var slice = m
             slice.update = .tuckerSlice(group: group.name, index: member.2)
             slice.scale = 1
-            let y = try LowRankForm.orDense(slice, in: converted)
-            let d = ErrorMeasure.differenceNorm(member.0, scale: member.1, y, scale: 1)
-            let own = ErrorMeasure.norm(member.0, scale: member.1)
-            diff2 += d * d
             slice.conversion = ConversionRecord(method: method, maxRelativeError: options.target.maxRelativeError,
-                                                relativeError: own > 0 ? d / own : d, sourceParameters: adapter.parameterCount(of: m),
+                                                relativeError: x2 > 0 ? (d2 / x2).squareRoot() : d2.squareRoot(),
+                                                sourceParameters: adapter.parameterCount(of: m),
                                                 note: "slice of \(group.name); the bound applies to the group")
             newModules.append(slice)
         }
