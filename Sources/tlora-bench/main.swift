@@ -87,6 +87,9 @@ case "qr", "svd", "leftsvd":
     }
     print("f64 \(args[0]) \(m)x\(n) (thin, with U and V): \(t * 1e3) ms")
     print(t * 1e3)
+case "decode":
+    guard args.count == 2 else { usage() }
+    do { try decodeBenchmark(path: args[1]) } catch { print("error: \(error)"); exit(1) }
 default:
     usage()
 }
