@@ -91,6 +91,22 @@ import _TLoRATestSupport
         }
     }
 
+    /// `dense-to-tt --joint` on a real PEFT adapter: per-module table with the measured error,
+    /// honest totals, and `verify --against` the source agrees with the bound.
+    @Test(arguments: [0.0, 0.05, 0.3])
+    func denseToTTJointThroughTheCLI(e: Double) throws {
+        let dir = TemporaryDirectory()
+        let out = dir.file("joint.tlora")
+        let r = try Self.run(["convert", "dense-to-tt", Fixtures.peft("llama-lora"), "--joint", "--max-rel-error", "\(e)", "-o", out])
+        #expect(r.status == 0, "\(r.stderr)")
+        #expect(r.stdout.contains("joint_train") && r.stdout.contains("worst error") && r.stdout.contains("their source's 16384"), "\(r.stdout)")
+        let inspect = try Self.run(["inspect", out])
+        #expect(inspect.stdout.contains("joint_train"), "\(inspect.stdout)")
+        let verify = try Self.run(["verify", out, "--against", Fixtures.peft("llama-lora"), "--max-rel-error", e == 0 ? "1e-6" : "\(e)"])
+        #expect(verify.status == 0, "\(verify.stdout) \(verify.stderr)")
+        #expect(try TLoRAFile(path: out).header.requiredFeatures == ["joint-train"])
+    }
+
     // MARK: hostile variants
 
     struct Hostile: Sendable, CustomTestStringConvertible {
