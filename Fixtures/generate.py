@@ -524,17 +524,37 @@ def manifest():
         if os.path.isdir(path("mlx", f"tiny-llama-{k}")):
             items.append({"name": f"mlx-{k}", "path": f"mlx/tiny-llama-{k}", "kind": "mlx-lm", "base": "models/tiny-llama",
                           "references": [f"references/mlx-{k}.fused.safetensors"]})
+    if os.path.exists(path("research", "sources.json")):
+        src = json.load(open(path("research", "sources.json")))
+        items.append({"name": "ttlora-llama", "path": "research/ttlora-llama/adapter.pt", "kind": "research-ttlora", "base": "models/tiny-llama",
+                      "code": f"lanl/TTLoRAMoE@{src['commits']['TTLoRAMoE']}", "references": ["references/research.delta.safetensors"]})
+        items.append({"name": "tt2lora-llama", "path": "research/tt2lora-llama/adapter.safetensors", "kind": "research-tensorguide",
+                      "base": "models/tiny-llama", "code": f"jqi41/TT2LoRA@{src['commits']['TT2LoRA']}",
+                      "references": ["references/research.delta.safetensors"]})
+        for m in TENSLORA_METHODS:
+            items.append({"name": f"tenslora-roberta-{m.replace('_', '-')}", "path": f"research/tenslora-roberta-{m.replace('_', '-')}.pt",
+                          "kind": "research-tenslora", "base": "models/tiny-roberta", "code": f"ax-le/TensLoRA@{src['commits']['TensLoRA']}",
+                          "references": ["references/research.delta.safetensors"]})
     import torch, transformers, peft, safetensors, gguf
     versions = {"torch": torch.__version__, "transformers": transformers.__version__, "peft": peft.__version__,
                 "safetensors": safetensors.__version__, "gguf": getattr(gguf, "__version__", "0.19.0")}
+    try:
+        import tltorch, tensorly
+        versions["tensorly"] = tensorly.__version__
+        versions["tensorly-torch"] = tltorch.__version__
+    except ImportError:
+        pass
     try:
         import mlx.core, mlx_lm
         versions["mlx"] = mlx.core.__version__
         versions["mlx-lm"] = mlx_lm.__version__
     except ImportError:
         pass
-    json.dump({"generator": "Fixtures/generate.py", "versions": versions, "fixtures": items},
-              open(path("manifest.json"), "w"), indent=2)
+    doc = {"generator": "Fixtures/generate.py", "versions": versions, "fixtures": items}
+    for k in ("tensorly", "tensorly-torch"):
+        if k in versions:
+            doc.setdefault("research_versions", {"torch": versions["torch"], "transformers": versions["transformers"]})[k] = versions.pop(k)
+    json.dump(doc, open(path("manifest.json"), "w"), indent=2)
 
 
 def main():
