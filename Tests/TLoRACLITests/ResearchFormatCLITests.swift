@@ -154,6 +154,19 @@ import _TLoRATestSupport
                 options: nil, expected: "tucker_factors.1 has shape [32, 2] but the core's mode 1 has rank 5"),
     ]
 
+    /// The unpickler accepts the `_metadata` that `Module.state_dict()` attaches (and drops it), and
+    /// still refuses any other BUILD state.
+    @Test(arguments: [("_metadata", "a bare PyTorch archive is not an adapter directory"), ("evil", "BUILD with state is not allowed")])
+    func stateDictMetadataOnly(key: String, expected: String) throws {
+        let dir = TemporaryDirectory()
+        // {} (the object), {key: {}} (the state), BUILD, STOP.
+        let pickle: [UInt8] = [0x80, 0x02, 0x7D, 0x7D, 0x58] + HostileInputTests.u32(UInt32(key.utf8.count)) + Array(key.utf8) + [0x7D, 0x73, 0x62, 0x2E]
+        let path = dir.file("state.pt")
+        TestFiles.write(path, ZipBuilder.stored([("state/data.pkl", pickle)]))
+        let r = try Self.run(["inspect", path])
+        #expect(r.status == 1 && r.stderr.contains(expected), "\(r.stderr)")
+    }
+
     @Test(arguments: hostile)
     func hostileVariantsGiveOneLine(h: Hostile) throws {
         let dir = TemporaryDirectory()
