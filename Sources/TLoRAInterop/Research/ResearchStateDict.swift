@@ -6,7 +6,11 @@ import TLoRAModel
 public enum ResearchStateDict {
     /// The state dict's tensors in file order, from safetensors or a PyTorch zip archive.
     public static func tensors(path: String) throws -> [(name: String, tensor: StoredTensor)] {
-        let file = try MappedFile(path: path)
+        try tensors(file: try MappedFile(path: path))
+    }
+
+    /// The state dict's tensors from a file already in memory (`file.path` names it in messages).
+    public static func tensors(file: MappedFile) throws -> [(name: String, tensor: StoredTensor)] {
         let head = Array(file.bytes.prefix(4))
         if head == [0x50, 0x4B, 0x03, 0x04] { return try TorchStateDict.read(file: file) }
         let st = try SafetensorsFile(file: file)
@@ -24,7 +28,13 @@ public enum ResearchStateDict {
 
     /// Reads `path` as whichever research format its names say.
     public static func read(path: String, options: ResearchOptions) throws -> Adapter {
-        let tensors = try tensors(path: path)
+        try read(file: try MappedFile(path: path), options: options)
+    }
+
+    /// Reads a state dict already in memory (`file.path` names it in messages).
+    public static func read(file: MappedFile, options: ResearchOptions) throws -> Adapter {
+        let path = file.path
+        let tensors = try tensors(file: file)
         guard let format = ResearchFormat.detect(names: tensors.map(\.name)) else {
             throw InteropError(path, "not a TT-LoRA, TensorGuide or TensLoRA state dict (no tt_cores, tt_layer/z_latent or tucker_core tensors)")
         }
