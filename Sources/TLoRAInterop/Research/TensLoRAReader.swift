@@ -85,7 +85,7 @@ enum TensLoRAReader {
             }
             try ResearchStateDict.checkFinite(core, "module \(name): tucker_core", path: path)
             let dims = factors.map { $0.shape[0] }
-            let path_ = ModuleCoordinates(name)
+            let path_ = ModulePath(name)
             var index: [Int] = []
             var groupKey = method
             var projections: [String] = []
@@ -108,7 +108,7 @@ enum TensLoRAReader {
             } else {
                 groupKey += "|" + String(path_.layer ?? -1)
             }
-            groupKey += "|" + path_.stem
+            groupKey += "|" + path_.prefix
             let rows = kind.heads ? dims[1] * dims[2] : dims[1]
             if let base = options.baseShapes, let s = base.weightShape(of: name), s != [rows, dims[0]] {
                 throw InteropError(path, "module \(name): the TensLoRA tensor holds \(rows)×\(dims[0]) updates but the base's weight is \(s[0])×\(s[1]) (TensLoRA's Llama path averages GQA k/v outputs, which tlora does not represent)")
@@ -130,8 +130,8 @@ enum TensLoRAReader {
         var tuckerGroups: [TuckerGroup] = []
         for key in groupOrder {
             guard let g = groups[key] else { continue }
-            let first = ModuleCoordinates(g.members[0].0)
-            var name = first.stem
+            let first = ModulePath(g.members[0].0)
+            var name = first.prefix
             if !kind.depth, let l = first.layer { name += ".\(l)" }
             if !first.block.isEmpty { name += "." + first.block }
             name += "." + (kind.qkv ? g.projections.joined(separator: "+") : first.projection) + "[tenslora:\(method)]"
@@ -152,29 +152,6 @@ enum TensLoRAReader {
         metadata["tenslora.construction"] = method
         metadata["tenslora.scaling"] = "\(scaling)"
         return Adapter(metadata: metadata, modules: modules, tuckerGroups: tuckerGroups)
-    }
-}
-
-/// `roberta.encoder.layer.0.attention.self.query` → stem `roberta.encoder.layer`, layer 0, block
-/// `attention.self`, projection `query`.
-struct ModuleCoordinates {
-    var stem: String
-    var layer: Int?
-    var block: String
-    var projection: String
-
-    init(_ name: String) {
-        let parts = name.split(separator: ".").map(String.init)
-        projection = parts.last ?? name
-        if let i = parts.lastIndex(where: { Int($0) != nil }), i < parts.count - 1 {
-            stem = parts[..<i].joined(separator: ".")
-            layer = Int(parts[i])
-            block = parts[(i + 1)..<(parts.count - 1)].joined(separator: ".")
-        } else {
-            stem = parts.dropLast().joined(separator: ".")
-            layer = nil
-            block = ""
-        }
     }
 }
 
