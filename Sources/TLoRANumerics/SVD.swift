@@ -1,3 +1,6 @@
+#if canImport(Glibc)
+import Glibc
+#endif
 import CTLoRAKernels
 
 /// A thin singular value decomposition `a = u · diag(s) · vt`.
@@ -25,10 +28,19 @@ public func svd(_ a: Matrix<Double>) -> SVDResult {
     }
     let k = a.cols
     if k == 0 { return SVDResult(u: Matrix(rows: a.rows, cols: 0), s: [], vt: Matrix(rows: 0, cols: 0)) }
+    if k > SVDMethod.jacobiLimit { return GolubKahanSVD.decompose(a) }
     let (q, r) = householderQR(a)
     let (j, s, vt) = JacobiSVD.decompose(r)
     // a = q r = q (J Σ Vᵀ): u = q · J.
     return SVDResult(u: matmul(q, j), s: s, vt: vt)
+}
+
+enum SVDMethod {
+    /// Up to this many columns (after transposing wide inputs) the QR + Jacobi route is used.
+    nonisolated(unsafe) static var jacobiLimit: Int = {
+        if let v = getenv("TLORA_JACOBI_LIMIT"), let n = Int(String(cString: v)) { return n }
+        return 64
+    }()
 }
 
 enum JacobiSVD {
@@ -63,29 +75,35 @@ enum JacobiSVD {
     }
 
     /// Rows flagged invalid (zero singular values) are replaced by unit vectors orthogonal to all
-    /// others (Gram–Schmidt, twice, over standard basis vectors), so `vt` stays orthonormal on
-    /// rank-deficient inputs.
+    /// others, so `vt` stays orthonormal on rank-deficient inputs. Each new row starts from the
+    /// standard basis vector with the largest component outside the span of the rows so far (at
+    /// least 1/√n of it, since a whole dimension is missing) and is orthogonalized twice
+    /// (Gram–Schmidt), which makes it orthogonal to working precision.
     static func completeOrthonormalRows(_ vt: inout Matrix<Double>, valid: [Bool]) {
         let n = vt.cols
-        var basis = 0
+        guard valid.contains(false), n > 0 else { return }
+        var done = valid
+        // outside[c] = 1 − Σ_rows vt[row, c]²: the squared distance of e_c from the rows' span.
+        var outside = [Double](repeating: 1, count: n)
+        for row in 0..<vt.rows where done[row] { for c in 0..<n { outside[c] -= vt[row, c] * vt[row, c] } }
         for row in 0..<vt.rows where !valid[row] {
-            while basis < n {
-                var v = [Double](repeating: 0, count: n)
-                v[basis] = 1
-                basis += 1
-                for _ in 0..<2 {
-                    for other in 0..<vt.rows where other != row && (valid[other] || other < row) {
-                        var d = 0.0
-                        for c in 0..<n { d += vt[other, c] * v[c] }
-                        for c in 0..<n { v[c] -= d * vt[other, c] }
-                    }
-                }
-                let norm = ErrorNorm.of(v[...])
-                if norm > 0.5 {
-                    for c in 0..<n { vt[row, c] = v[c] / norm }
-                    break
+            var best = 0
+            for c in 1..<n where outside[c] > outside[best] { best = c }
+            var v = [Double](repeating: 0, count: n)
+            v[best] = 1
+            for _ in 0..<2 {
+                for other in 0..<vt.rows where done[other] {
+                    var d = 0.0
+                    for c in 0..<n { d += vt[other, c] * v[c] }
+                    if d != 0 { for c in 0..<n { v[c] -= d * vt[other, c] } }
                 }
             }
+            let norm = ErrorNorm.of(v[...])
+            for c in 0..<n {
+                vt[row, c] = norm > 0 ? v[c] / norm : 0
+                outside[c] -= vt[row, c] * vt[row, c]
+            }
+            done[row] = true
         }
     }
 }
