@@ -36,8 +36,10 @@ public func svd(_ a: Matrix<Double>) -> SVDResult {
 }
 
 enum SVDMethod {
-    /// Up to this many columns (after transposing wide inputs) the QR + Jacobi route is used.
-    nonisolated(unsafe) static var jacobiLimit: Int = {
+    /// Up to this many columns (after transposing wide inputs) `svd` and `leftSVD` take the QR +
+    /// one-sided Jacobi route, above it bidiagonalization + divide and conquer (measured crossover;
+    /// `TLORA_JACOBI_LIMIT` overrides it for experiments).
+    static let jacobiLimit: Int = {
         if let v = getenv("TLORA_JACOBI_LIMIT"), let n = Int(String(cString: v)) { return n }
         return 64
     }()
@@ -158,6 +160,13 @@ public func truncationRank(singularValues s: [Double], tolerance: Double, maxRan
 public func leftSVD(_ a: Matrix<Double>, orthogonality: Double? = nil) -> (u: Matrix<Double>, s: [Double], svt: Matrix<Double>) {
     let m = a.rows, n = a.cols, k = min(m, n)
     if k == 0 { return (Matrix(rows: m, cols: 0), [], Matrix(rows: 0, cols: n)) }
+    if k > SVDMethod.jacobiLimit {
+        // Bidiagonalization route (`orthogonality` does not apply): for tall a, u without
+        // accumulating v; for wide a the left vectors of a are the right vectors of aᵀ.
+        let f = m >= n ? GolubKahanSVD.decompose(a, wantV: false) : GolubKahanSVD.decompose(a.transposed())
+        let u = m >= n ? f.u : f.vt.transposed()
+        return (u, f.s, matmul(u, a, transposeA: true))
+    }
     // The left singular vectors of a are those of a k×k triangle: rᵀ for tall a = q r, r for wide
     // aᵀ = q r (a = rᵀ qᵀ). Rotating the rows of z = (that triangle)ᵀ orthogonalizes its columns.
     var z: Matrix<Double>

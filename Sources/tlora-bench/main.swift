@@ -6,6 +6,8 @@
 //   tlora-bench svd M N                   milliseconds of a thin SVD (f64)
 //   tlora-bench leftsvd M N               milliseconds of u, s and s·vᵀ without accumulating v (f64)
 //   tlora-bench eig N                     milliseconds of a symmetric eigendecomposition (f64)
+//   tlora-bench rsvd M N K                milliseconds of a rank-K randomized SVD (f64, p = 10, q = 2)
+// `--check` (svd, eig, rsvd) adds a line of accuracy figures; TLORA_BENCH_SECONDS sets the budget.
 //   tlora-bench decode FILE.tlora         GB/s of decoding every tensor on one thread
 import CTLoRAKernels
 import TLoRAFormat
@@ -113,6 +115,17 @@ case "qr", "svd", "leftsvd":
         print("‖UᵀU − I‖max \(orthogonality(r.u))  ‖VᵀV − I‖max \(orthogonality(r.vt.transposed()))  ‖A − USVᵀ‖/‖A‖ \(relative(matmul(us, r.vt), a))")
     }
     print("f64 \(args[0]) \(m)x\(n) (thin, with U and V): \(t * 1e3) ms")
+    print(t * 1e3)
+case "rsvd":
+    let (m, n, k) = (int(1), int(2), int(3))
+    let a = randomMatrix(m, n, seed: 7, as: Double.self)
+    let options = RandomizedSVDOptions(rank: k, oversampling: 10, powerIterations: 2, seed: 1)
+    if args.contains("--check") {
+        let r = randomizedSVD(a, options)
+        print("estimated ‖A − USVᵀ‖_F/‖A‖_F \(r.estimatedError / a.frobeniusNorm), σ_1 \(r.svd.s.first ?? 0), σ_k \(r.svd.s.last ?? 0)")
+    }
+    let t = best { _ = randomizedSVD(a, options) }
+    print("f64 randomized svd \(m)x\(n) rank \(k) (p = 10, q = 2): \(t * 1e3) ms")
     print(t * 1e3)
 case "eig":
     let n = int(1)
