@@ -15,11 +15,12 @@ extension Tensor {
         let i = shape[n], j = m.rows
         var outShape = shape
         outShape[n] = j
-        var out = [Scalar](repeating: 0, count: before * j * after)
-        guard before > 0, after > 0, i > 0, j > 0 else { return Tensor(shape: outShape, storage: out) }
-        storage.withUnsafeBufferPointer { src in
-            m.storage.withUnsafeBufferPointer { mp in
-                out.withUnsafeMutableBufferPointer { dst in
+        let total = before * j * after
+        guard before > 0, after > 0, i > 0, j > 0 else { return Tensor(shape: outShape, repeating: 0) }
+        // GEMM with β = 0 writes every output element without reading it: no zero-fill needed.
+        let out = [Scalar](unsafeUninitializedCapacity: total) { dst, initialized in
+            storage.withUnsafeBufferPointer { src in
+                m.storage.withUnsafeBufferPointer { mp in
                     // Safe: all extents are positive, so no buffer is empty.
                     let S = src.baseAddress!, M = mp.baseAddress!, D = dst.baseAddress!
                     if after == 1 {
@@ -31,6 +32,7 @@ extension Tensor {
                     }
                 }
             }
+            initialized = total
         }
         return Tensor(shape: outShape, storage: out)
     }

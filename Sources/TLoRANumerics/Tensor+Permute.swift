@@ -11,14 +11,22 @@ extension Tensor {
     public func permuted(_ axes: [Int]) -> Tensor {
         precondition(axes.count == rank && Set(axes) == Set(0..<rank), "permuted: \(axes) is not a permutation of 0..<\(rank)")
         let newShape = axes.map { shape[$0] }
-        var out = [Scalar](repeating: 0, count: count)
-        if count == 0 { return Tensor(shape: newShape, storage: out) }
+        if count == 0 { return Tensor(shape: newShape, storage: []) }
         let plan = PermutationPlan(shape: shape, axes: axes)
-        storage.withUnsafeBufferPointer { src in
-            out.withUnsafeMutableBufferPointer { dst in
-                // Safe: count > 0, so neither buffer is empty.
-                plan.run(src.baseAddress!, dst.baseAddress!)
+        let n = count
+        let out = [Scalar](unsafeUninitializedCapacity: n) { dst, initialized in
+            storage.withUnsafeBufferPointer { src in
+                // Safe: count > 0, so neither buffer is empty. Elements are moved as raw bits of
+                // their size, so the loops are concrete even when this method runs unspecialized.
+                let s = UnsafeRawPointer(src.baseAddress!), d = UnsafeMutableRawPointer(dst.baseAddress!)
+                switch MemoryLayout<Scalar>.size {
+                case 8: plan.run(s.assumingMemoryBound(to: UInt64.self), d.assumingMemoryBound(to: UInt64.self))
+                case 4: plan.run(s.assumingMemoryBound(to: UInt32.self), d.assumingMemoryBound(to: UInt32.self))
+                case 2: plan.run(s.assumingMemoryBound(to: UInt16.self), d.assumingMemoryBound(to: UInt16.self))
+                default: preconditionFailure("permuted: unsupported element size")
+                }
             }
+            initialized = n
         }
         return Tensor(shape: newShape, storage: out)
     }
@@ -50,7 +58,9 @@ struct PermutationPlan {
         if extents.isEmpty { extents = [1]; strides = [1] }
     }
 
-    func run<T>(_ src: UnsafePointer<T>, _ dst: UnsafeMutablePointer<T>) {
+    @_specialize(where T == UInt64)
+    @_specialize(where T == UInt32)
+    func run<T: FixedWidthInteger>(_ src: UnsafePointer<T>, _ dst: UnsafeMutablePointer<T>) {
         let d = extents.count
         let n = extents[d - 1], s = strides[d - 1]
         // The result axis that reads the input contiguously, if it is not the innermost one.
@@ -85,7 +95,9 @@ struct PermutationPlan {
 
     /// Result axes p (input-contiguous) and d−1 (the result's innermost) form 2-D transposes that
     /// are done in 32×32 tiles; every other axis is an outer loop.
-    private func tiled<T>(_ src: UnsafePointer<T>, _ dst: UnsafeMutablePointer<T>, inner p: Int) {
+    @_specialize(where T == UInt64)
+    @_specialize(where T == UInt32)
+    private func tiled<T: FixedWidthInteger>(_ src: UnsafePointer<T>, _ dst: UnsafeMutablePointer<T>, inner p: Int) {
         let d = extents.count
         let np = extents[p], nq = extents[d - 1], sq = strides[d - 1]
         var outStride = [Int](repeating: 1, count: d)

@@ -116,6 +116,12 @@ case "qr", "svd", "leftsvd":
     }
     print("f64 \(args[0]) \(m)x\(n) (thin, with U and V): \(t * 1e3) ms")
     print(t * 1e3)
+case "transpose":
+    let (m, n) = (int(1), int(2))
+    let a = randomMatrix(m, n, seed: 9, as: Double.self)
+    let t = best { _ = a.transposed() }
+    print("f64 transpose \(m)x\(n): \(t * 1e3) ms, \(Double(m * n * 16) / t / 1e9) GB/s")
+    print(t * 1e3)
 case "rsvd":
     let (m, n, k) = (int(1), int(2), int(3))
     let a = randomMatrix(m, n, seed: 7, as: Double.self)

@@ -110,6 +110,19 @@ import _TLoRATestSupport
         }
     }
 
+    @Test(arguments: [(1, 1), (1, 9), (9, 1), (4, 4), (5, 7), (33, 65), (130, 67)])
+    func transposeMatchesIndexDefinition(shape: (Int, Int)) {
+        var g = SeededGenerator(seed: UInt64(shape.0 * 1000 + shape.1))
+        let d = RandomTensors.gaussianMatrix(rows: shape.0, cols: shape.1, using: &g, as: Double.self)
+        let f = RandomTensors.gaussianMatrix(rows: shape.0, cols: shape.1, using: &g, as: Float.self)
+        let dt = d.transposed(), ft = f.transposed()
+        #expect(dt.rows == shape.1 && dt.cols == shape.0)
+        var ok = true
+        for i in 0..<shape.0 { for j in 0..<shape.1 where dt[j, i] != d[i, j] || ft[j, i] != f[i, j] { ok = false } }
+        #expect(ok)
+        #expect(dt.transposed() == d && ft.transposed() == f)
+    }
+
     @Test func normsInnerProductsAndDistances() {
         var g = SeededGenerator(seed: 8)
         let a = RandomTensors.gaussianTensor(shape: [7, 9, 5], using: &g, as: Double.self)

@@ -16,6 +16,9 @@ void tlora_dgemv_tn(size_t m, size_t n, const double *a, size_t lda, const doubl
                     const double *v, double *w);
 /// y = A x for a symmetric n×n A of which only the lower triangle (c ≤ r) is read.
 void tlora_dsymv_lower(size_t n, const double *a, size_t lda, const double *x, double *y);
+/// dst[j * ldd + i] = src[i * lds + j] for i < rows, j < cols (out of place).
+void tlora_dtranspose(size_t rows, size_t cols, const double *src, size_t lds, double *dst, size_t ldd);
+void tlora_stranspose(size_t rows, size_t cols, const float *src, size_t lds, float *dst, size_t ldd);
 #ifdef __cplusplus
 }
 #endif
