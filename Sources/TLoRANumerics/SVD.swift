@@ -41,7 +41,7 @@ enum SVDMethod {
     /// `TLORA_JACOBI_LIMIT` overrides it for experiments).
     static let jacobiLimit: Int = {
         if let v = getenv("TLORA_JACOBI_LIMIT"), let n = Int(String(cString: v)) { return n }
-        return 64
+        return 32
     }()
 }
 
@@ -160,8 +160,8 @@ public func truncationRank(singularValues s: [Double], tolerance: Double, maxRan
 public func leftSVD(_ a: Matrix<Double>, orthogonality: Double? = nil) -> (u: Matrix<Double>, s: [Double], svt: Matrix<Double>) {
     let m = a.rows, n = a.cols, k = min(m, n)
     if k == 0 { return (Matrix(rows: m, cols: 0), [], Matrix(rows: 0, cols: n)) }
-    if k > SVDMethod.jacobiLimit {
-        // Bidiagonalization route (`orthogonality` does not apply): for tall a, u without
+    if k > SVDMethod.jacobiLimit && orthogonality == nil {
+        // Bidiagonalization route: for tall a, u without
         // accumulating v; for wide a the left vectors of a are the right vectors of aᵀ.
         let f = m >= n ? GolubKahanSVD.decompose(a, wantV: false) : GolubKahanSVD.decompose(a.transposed())
         let u = m >= n ? f.u : f.vt.transposed()

@@ -2,7 +2,7 @@ import Testing
 @testable import TLoRANumerics
 import _TLoRATestSupport
 
-/// The thin SVD against the stated bounds on both of its routes (QR + Jacobi for ≤ 64 columns,
+/// The thin SVD against the stated bounds on both of its routes (QR + Jacobi for ≤ 32 columns,
 /// bidiagonalization + divide and conquer above): ‖uᵀu − I‖_max, ‖vᵀv − I‖_max ≤ 1e-13,
 /// ‖a − u s vᵀ‖_F ≤ 1e-13‖a‖_F, and prescribed singular values to 1e-12·σ_max.
 @Suite struct SVDAccuracyTests {
@@ -31,7 +31,8 @@ import _TLoRATestSupport
         _ = Self.check(svd(a), a)
     }
 
-    @Test(arguments: [(300, 200, 1e8), (150, 150, 1e8), (90, 240, 1e12), (500, 120, 1e12), (333, 333, 1e16)])
+    @Test(arguments: [(300, 200, 1e8), (150, 150, 1e8), (90, 240, 1e12), (500, 120, 1e12), (333, 333, 1e16),
+                      (300, 30, 1e12), (30, 200, 1e8), (32, 32, 1e8), (1000, 20, 1e12)])
     func prescribedSpectrum(c: (Int, Int, Double)) {
         var g = SeededGenerator(seed: 2024)
         let k = min(c.0, c.1)
