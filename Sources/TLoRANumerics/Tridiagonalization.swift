@@ -5,11 +5,10 @@ import CTLoRAKernels
 ///
 /// Blocked like LAPACK's dsytrd/dlatrd (lower form): inside a panel of `nb` columns each reflector
 /// needs one symmetric matrix–vector product with the trailing matrix (reading only its lower
-/// triangle — the memory-bound half), and the trailing matrix is updated once per panel by the
-/// rank-2nb correction `A ← A − V Wᵀ − W Vᵀ` (one GEMM). Backward stable:
-/// `Q T Qᵀ = a + E`, ‖E‖ ≤ c·n·u·‖a‖.
-/// - Complexity: 4n³/3 flops (half in the matrix–vector products) plus 2n³ for the GEMM update of
-///   the full square.
+/// triangle — the memory-bound half), and the trailing matrix's lower triangle is updated once per
+/// panel by the rank-2nb correction `A ← A − V Wᵀ − W Vᵀ` (GEMMs on column blocks). Backward
+/// stable: `Q T Qᵀ = a + E`, ‖E‖ ≤ c·n·u·‖a‖.
+/// - Complexity: 4n³/3 flops, half of them in the matrix–vector products.
 struct Tridiagonalization {
     let n: Int
     var d: [Double]
@@ -21,7 +20,7 @@ struct Tridiagonalization {
     static let panel = 32
     static let block = 128
 
-    /// `a` must be symmetric (both triangles are read).
+    /// `a` must be symmetric; only its lower triangle is read.
     init(_ a: Matrix<Double>) {
         n = a.rows
         precondition(a.cols == n && n >= 1)
@@ -56,16 +55,18 @@ struct Tridiagonalization {
                 for i in 0..<(n * w) { L[i] = 0; R[i] = 0 }
                 for l in 0..<jb {
                     let i = p + l
-                    // (a) Row i (= column i), entries i..<n, brought up to date: a −= L R(i, :)ᵀ.
+                    // (a) Column i, entries i..<n of the lower triangle, brought up to date:
+                    // a −= L R(i, :)ᵀ.
                     if l > 0 {
                         tlora_dgemv_n(n - i, w, L + i * w, w, R + i * w, C)
-                        for c in 0..<(n - i) { A[i * n + i + c] -= C[c] }
+                        for c in 0..<(n - i) { A[(i + c) * n + i] -= C[c] }
                     }
                     dp[i] = A[i * n + i]
                     if i == n - 1 { break }
-                    // (b) Reflector annihilating a[i, i+2..<n].
+                    // (b) Reflector annihilating a[i+2..<n, i]; its tail is stored in row i (the
+                    // upper triangle, which nothing reads any more).
                     let len = n - i - 1
-                    for c in 0..<len { V[c] = A[i * n + i + 1 + c] }
+                    for c in 0..<len { V[c] = A[(i + 1 + c) * n + i] }
                     let (beta, t) = Householder.generate(V, count: len)
                     V[0] = 1
                     ep[i] = beta
@@ -91,10 +92,15 @@ struct Tridiagonalization {
                         }
                     }
                 }
+                // Trailing update of the lower triangle only (column blocks from the diagonal
+                // down): half the flops of the full square.
                 let q = p + jb
-                if q < n {
-                    GEMM.multiply(transposeB: true, m: n - q, n: n - q, k: w, alpha: -1, a: L + q * w, lda: w, b: R + q * w, ldb: w,
-                                  beta: 1, c: A + q * n + q, ldc: n)
+                var c0 = q
+                while c0 < n {
+                    let width = min(Self.block, n - c0)
+                    GEMM.multiply(transposeB: true, m: n - c0, n: width, k: w, alpha: -1, a: L + c0 * w, lda: w, b: R + c0 * w, ldb: w,
+                                  beta: 1, c: A + c0 * n + c0, ldc: n)
+                    c0 += width
                 }
                 p = q
             }
