@@ -1,7 +1,7 @@
 # The two entry points of the README. Each installs what it needs and builds.
 SWIFT ?= swift
 
-.PHONY: deps demo test build crosscheck
+.PHONY: deps demo test build crosscheck fuzz-smoke
 
 deps:
 	@scripts/ensure-deps.sh
@@ -17,7 +17,12 @@ demo: build
 test: deps
 	$(SWIFT) build
 	TLORA_MINILM_BASE="$$(scripts/minilm-base.sh)" $(SWIFT) test
+	@$(MAKE) --no-print-directory fuzz-smoke
 	@$(MAKE) --no-print-directory crosscheck
+
+# Every libFuzzer harness for 10 s from its committed corpus (docs/SECURITY.md has the long runs).
+fuzz-smoke:
+	fuzz/run-all.sh 10
 
 crosscheck:
 	@if python3 -c "import torch, transformers, peft" 2>/dev/null; then \

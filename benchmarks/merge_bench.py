@@ -13,24 +13,22 @@ and checks that both outputs hold the same tensors (bf16: at most 1 unit in the 
 
 Usage: benchmarks/merge_bench.py [--work /tmp/tlora-bench] [--tlora .build/release/tlora] [--repeat 3]
 """
-import argparse, json, os, resource, shutil, subprocess, sys, time
+import argparse, os, shutil, subprocess, sys
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 
 
-def peak_rss_run(cmd, env=None):
-    """Runs cmd in a child; returns (seconds, peak RSS in bytes of that child)."""
-    start = time.perf_counter()
-    pid = os.fork()
-    if pid == 0:
-        if env:
-            os.environ.update(env)
-        os.execvp(cmd[0], cmd)
-    _, status, usage = os.wait4(pid, 0)
-    elapsed = time.perf_counter() - start
-    if status != 0:
-        raise SystemExit(f"command failed ({status}): {' '.join(cmd)}")
-    return elapsed, usage.ru_maxrss * 1024
+def peak_rss_run(cmd):
+    """Runs cmd; returns (seconds, peak RSS in bytes of that command alone).
+
+    Measured by GNU time (Debian's `time` package): a child forked from this Python process would
+    report this process's own RSS at fork time (ru_maxrss counts the time before exec), which once
+    inflated tlora's figure with the memory of the model this script had just generated."""
+    r = subprocess.run(["/usr/bin/time", "-f", "%e %M"] + cmd, capture_output=True, text=True)
+    if r.returncode != 0:
+        raise SystemExit(f"command failed ({r.returncode}): {' '.join(cmd)}\n{r.stderr[-2000:]}")
+    seconds, kib = r.stderr.strip().splitlines()[-1].split()
+    return float(seconds), int(kib) * 1024
 
 
 def make_base(path):

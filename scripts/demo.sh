@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The main job on the bundled fixtures: import a real PEFT adapter (trained on all-MiniLM-L6-v2
 # when the base is available, else PEFT's tiny Llama adapter), convert it to TT and Tucker form,
-# inspect, verify, back to LoRA, and merge into the base checkpoint. Outputs go to .demo/.
+# inspect, verify, back to LoRA, and merge into the base checkpoint; then import a research-format
+# adapter (TensLoRA). Outputs go to .demo/.
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 tlora="$root/.build/release/tlora"
@@ -33,5 +34,9 @@ step "$tlora" export "$out/adapter.tlora" --format peft -o "$out/peft-roundtrip"
 step "$tlora" merge "$out/adapter.tlora" --base "$base" -o "$out/merged"
 step "$tlora" merge "$out/adapter-tucker.tlora" --base "$base" -o "$out/merged-from-tucker"
 step "$tlora" inspect "$out/merged" --json > "$out/merged-inspect.json"
+# A research format: TensLoRA's att-qkv-depth Tucker tensor (written by ax-le/TensLoRA's own code)
+# imported as a native Tucker group, losslessly.
+step "$tlora" convert import "$root/Fixtures/research/tenslora-roberta-att-qkv-depth.pt" -o "$out/tenslora.tlora" --alpha 2 --construction att-qkv-depth
+step "$tlora" inspect "$out/tenslora.tlora"
 echo
 echo "demo outputs in $out"

@@ -55,6 +55,7 @@ extension Adapter {
         case .tensorTrain(let tt): return tt.parameterCount
         case .tuckerSlice: return 0
         case .dense(let d): return d.elementCount
+        case .jointTrain(let j): return j.parameterCount
         }
     }
 }

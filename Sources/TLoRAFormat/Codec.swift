@@ -78,8 +78,7 @@ enum CodecEngine {
         case .bytegroupZstd:
             let count = destination.count / width
             guard count * width == destination.count else { throw Zstd.Failure(message: "decoded length is not a multiple of the element width") }
-            let planes = UnsafeMutableRawBufferPointer.allocate(byteCount: max(destination.count, 1), alignment: 64)
-            defer { planes.deallocate() }
+            let planes = context.scratch(destination.count)
             var offset = 0
             for p in 0..<width {
                 let rest = UnsafeRawBufferPointer(rebasing: stored[offset...])

@@ -143,7 +143,16 @@ extension ContainerHeader {
         case "tensor_train":
             let cores = try u.stringArray("cores")
             guard !cores.isEmpty else { throw u.problem("cores", "must not be empty") }
-            update = .tensorTrain(cores: cores)
+            func order(_ key: String) throws -> DigitOrder {
+                guard let name = try u.optionalString(key) else { return .forward }
+                guard let o = DigitOrder(rawValue: name) else { throw u.problem(key, "unknown digit order \"\(name)\" (forward or reversed)") }
+                return o
+            }
+            update = .tensorTrain(cores: cores, rowOrder: try order("row_order"), columnOrder: try order("column_order"))
+        case "joint_train":
+            let cores = try u.stringArray("cores")
+            guard !cores.isEmpty else { throw u.problem("cores", "must not be empty") }
+            update = .jointTrain(cores: cores, latent: try parseName(u, "latent"), rank: try u.int("rank", min: 1))
         case "tucker_slice": update = .tuckerSlice(group: try parseName(u, "group"), index: try u.intArray("index", min: 0, maxCount: ContainerLayout.maxRank))
         case "dense": update = .dense(delta: try parseName(u, "delta"))
         default: throw u.problem("type", "unknown update type \"\(type)\"")
@@ -226,9 +235,18 @@ extension ContainerHeader {
                 let update: UpdateShape
                 switch m.update {
                 case .lowRank(let a, let b): update = .lowRank(a: shape(a), b: shape(b))
-                case .tensorTrain(let cores): update = .tensorTrain(cores: cores.map(shape))
+                case .tensorTrain(let cores, let rowOrder, let columnOrder):
+                    if rowOrder != .forward || columnOrder != .forward, !requiredFeatures.contains(ContainerLayout.ttIndexOrderFeature) {
+                        throw ModelError(m.name, "uses row_order/column_order but the file does not list the required feature \(ContainerLayout.ttIndexOrderFeature)")
+                    }
+                    update = .tensorTrain(cores: cores.map(shape))
                 case .tuckerSlice(let g, let i): update = .tuckerSlice(group: g, index: i)
                 case .dense(let d): update = .dense(shape(d))
+                case .jointTrain(let cores, let latent, let rank):
+                    if !requiredFeatures.contains(ContainerLayout.jointTrainFeature) {
+                        throw ModelError(m.name, "is a joint train but the file does not list the required feature \(ContainerLayout.jointTrainFeature)")
+                    }
+                    update = .jointTrain(cores: cores.map(shape), latent: shape(latent), rank: rank)
                 }
                 try AdapterRules.check(module: m.name, outFeatures: m.outFeatures, inFeatures: m.inFeatures, scale: m.scale,
                                        update: update, doraMagnitude: m.doraMagnitude.map(shape), groups: groupShapes)

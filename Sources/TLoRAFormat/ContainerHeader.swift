@@ -24,16 +24,18 @@ public struct TensorEntry: Sendable, Equatable {
 public struct ModuleRecord: Sendable, Equatable {
     public enum Update: Sendable, Equatable {
         case lowRank(a: String, b: String)
-        case tensorTrain(cores: [String])
+        case tensorTrain(cores: [String], rowOrder: DigitOrder, columnOrder: DigitOrder)
         case tuckerSlice(group: String, index: [Int])
         case dense(delta: String)
+        case jointTrain(cores: [String], latent: String, rank: Int)
 
         public var tensorNames: [String] {
             switch self {
             case .lowRank(let a, let b): return [a, b]
-            case .tensorTrain(let cores): return cores
+            case .tensorTrain(let cores, _, _): return cores
             case .tuckerSlice: return []
             case .dense(let d): return [d]
+            case .jointTrain(let cores, let latent, _): return cores + [latent]
             }
         }
     }
@@ -95,8 +97,11 @@ public struct ContainerHeader: Sendable, Equatable {
             case .lowRank(let a, let b):
                 if tensor == a { return "\(tensor) (A of module \(m.name))" }
                 if tensor == b { return "\(tensor) (B of module \(m.name))" }
-            case .tensorTrain(let cores):
+            case .tensorTrain(let cores, _, _):
                 if let k = cores.firstIndex(of: tensor) { return "\(tensor) (TT core \(k) of module \(m.name))" }
+            case .jointTrain(let cores, let latent, _):
+                if let k = cores.firstIndex(of: tensor) { return "\(tensor) (joint-train core \(k) of module \(m.name))" }
+                if tensor == latent { return "\(tensor) (joint-train latent of module \(m.name))" }
             case .dense(let d):
                 if tensor == d { return "\(tensor) (ΔW of module \(m.name))" }
             case .tuckerSlice: break

@@ -16,8 +16,12 @@ public enum ContainerLayout {
     public static let maxRank = 8
     /// Bytes in a tensor, module or group name.
     public static let maxNameLength = 1024
-    /// Required features this reader implements. Version 1.0 files need none.
-    public static let knownFeatures: Set<String> = []
+    /// Required features this reader implements (docs/FORMAT.md §2.1): `tt-index-order` (a tensor
+    /// train whose row or column digits are not most-significant-first), `joint-train` (TensorGuide's
+    /// joint train of both LoRA factors). Files that use neither list none.
+    public static let ttIndexOrderFeature = "tt-index-order"
+    public static let jointTrainFeature = "joint-train"
+    public static let knownFeatures: Set<String> = [ttIndexOrderFeature, jointTrainFeature]
 
     /// Offset of the first blob for a header of `headerLength` bytes, or nil on overflow.
     public static func dataStart(headerLength: Int) -> Int? {

@@ -43,9 +43,14 @@ enum HeaderEncoding {
             let update: ModuleRecord.Update
             switch m.update {
             case .lowRank(let a, let b): update = .lowRank(a: add("m\(i).a", a), b: add("m\(i).b", b))
-            case .tensorTrain(let tt): update = .tensorTrain(cores: tt.cores.enumerated().map { add("m\(i).tt\($0.offset)", $0.element) })
+            case .tensorTrain(let tt):
+                update = .tensorTrain(cores: tt.cores.enumerated().map { add("m\(i).tt\($0.offset)", $0.element) },
+                                      rowOrder: tt.rowOrder, columnOrder: tt.columnOrder)
             case .tuckerSlice(let g, let index): update = .tuckerSlice(group: g, index: index)
             case .dense(let d): update = .dense(delta: add("m\(i).delta", d))
+            case .jointTrain(let j):
+                update = .jointTrain(cores: j.cores.enumerated().map { add("m\(i).jt\($0.offset)", $0.element) },
+                                     latent: add("m\(i).z", j.latent), rank: j.rank)
             }
             let dora = m.doraMagnitude.map { add("m\(i).dora", $0) }
             modules.append(ModuleRecord(name: m.name, target: m.target, kind: m.kind, layout: m.layout, outFeatures: m.outFeatures,
@@ -63,7 +68,7 @@ enum HeaderEncoding {
         var root = JSONObject()
         root["format"] = JSONValue("tlora")
         root["version"] = JSONValue("\(ContainerLayout.majorVersion).\(ContainerLayout.minorVersion)")
-        root["required_features"] = .array([])
+        root["required_features"] = JSONValue(requiredFeatures(d.modules))
         root["metadata"] = .object(JSONObject(d.metadata.entries.map { ($0.key, JSONValue($0.value)) }))
         root["tensors"] = .array(tensors.map { t in
             .object(JSONObject([
@@ -80,6 +85,20 @@ enum HeaderEncoding {
             return .object(o)
         })
         return .object(root)
+    }
+
+    /// The features a reader must know to read these modules correctly (docs/FORMAT.md §2.1).
+    static func requiredFeatures(_ modules: [ModuleRecord]) -> [String] {
+        var features: [String] = []
+        func need(_ f: String) { if !features.contains(f) { features.append(f) } }
+        for m in modules {
+            switch m.update {
+            case .tensorTrain(_, let r, let c) where r != .forward || c != .forward: need(ContainerLayout.ttIndexOrderFeature)
+            case .jointTrain: need(ContainerLayout.jointTrainFeature)
+            default: break
+            }
+        }
+        return features.sorted()
     }
 
     static func encode(_ c: ConversionRecord) -> JSONValue {
@@ -107,9 +126,12 @@ enum HeaderEncoding {
             u["type"] = JSONValue("low_rank")
             u["a"] = JSONValue(a)
             u["b"] = JSONValue(b)
-        case .tensorTrain(let cores):
+        case .tensorTrain(let cores, let rowOrder, let columnOrder):
             u["type"] = JSONValue("tensor_train")
             u["cores"] = JSONValue(cores)
+            // Defaults are omitted, so trains in the default order read as version 1.0 wrote them.
+            if rowOrder != .forward { u["row_order"] = JSONValue(rowOrder.rawValue) }
+            if columnOrder != .forward { u["column_order"] = JSONValue(columnOrder.rawValue) }
         case .tuckerSlice(let g, let i):
             u["type"] = JSONValue("tucker_slice")
             u["group"] = JSONValue(g)
@@ -117,6 +139,11 @@ enum HeaderEncoding {
         case .dense(let d):
             u["type"] = JSONValue("dense")
             u["delta"] = JSONValue(d)
+        case .jointTrain(let cores, let latent, let rank):
+            u["type"] = JSONValue("joint_train")
+            u["cores"] = JSONValue(cores)
+            u["latent"] = JSONValue(latent)
+            u["rank"] = JSONValue(rank)
         }
         o["update"] = .object(u)
         if let d = m.doraMagnitude { o["dora_magnitude"] = JSONValue(d) }
@@ -152,9 +179,12 @@ enum HeaderEncoding {
             let update: ModuleUpdate
             switch m.update {
             case .lowRank(let a, let b): update = .lowRank(a: try tensor(a), b: try tensor(b))
-            case .tensorTrain(let cores): update = .tensorTrain(TensorTrain(cores: try cores.map(tensor)))
+            case .tensorTrain(let cores, let rowOrder, let columnOrder):
+                update = .tensorTrain(TensorTrain(cores: try cores.map(tensor), rowOrder: rowOrder, columnOrder: columnOrder))
             case .tuckerSlice(let g, let i): update = .tuckerSlice(group: g, index: i)
             case .dense(let d): update = .dense(try tensor(d))
+            case .jointTrain(let cores, let latent, let rank):
+                update = .jointTrain(JointTrain(cores: try cores.map(tensor), latent: try tensor(latent), rank: rank))
             }
             return AdapterModule(name: m.name, target: m.target, kind: m.kind, layout: m.layout, outFeatures: m.outFeatures,
                                  inFeatures: m.inFeatures, scale: m.scale, update: update,

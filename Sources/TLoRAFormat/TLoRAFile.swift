@@ -60,6 +60,13 @@ public final class TLoRAFile: @unchecked Sendable {
         return StoredTensor(dtype: entry.dtype, shape: entry.shape, bytes: bytes)
     }
 
+    /// Reads and decodes every tensor in header order on the calling thread, reusing one
+    /// decompression context (what one core can do; `tlora-bench decode` measures it).
+    public func readAllTensorsSerially() throws -> [StoredTensor] {
+        let context = try Zstd.DecompressionContext()
+        return try header.tensors.map { try readTensor($0, context: context) }
+    }
+
     /// Files smaller than this are decoded on one thread.
     static let parallelThreshold = 1 << 20
 

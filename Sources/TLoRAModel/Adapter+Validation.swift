@@ -8,6 +8,8 @@ public enum UpdateShape: Sendable, Equatable {
     case tensorTrain(cores: [[Int]])
     case tuckerSlice(group: String, index: [Int])
     case dense([Int])
+    /// TensorGuide: cores `[r, n, m, r']`, the latent's shape and the factor rank.
+    case jointTrain(cores: [[Int]], latent: [Int], rank: Int)
 }
 
 /// The shapes of a Tucker group.
@@ -109,9 +111,44 @@ public enum AdapterRules {
             }
         case .dense(let delta):
             guard delta == [outFeatures, inFeatures] else { throw fail("dense ΔW is \(delta) but must be [\(outFeatures), \(inFeatures)]") }
+        case .jointTrain(let cores, let latent, let rank):
+            try checkJoint(cores: cores, latent: latent, rank: rank, outFeatures: outFeatures, inFeatures: inFeatures, fail: fail)
         }
         if let m = doraMagnitude, m != [outFeatures] {
             throw fail("DoRA magnitude has shape \(m) but must be [\(outFeatures)]")
+        }
+    }
+
+    /// A joint train's cores chain (`r_0 = r_d = 1`, each core's first rank the previous core's last),
+    /// its latent modes multiply to the latent's size and its generated modes to `rank · (in + out)`.
+    static func checkJoint(cores: [[Int]], latent: [Int], rank: Int, outFeatures: Int, inFeatures: Int,
+                           fail: (String) -> ModelError) throws {
+        guard !cores.isEmpty else { throw fail("joint train without cores") }
+        guard rank > 0 else { throw fail("joint train with rank \(rank)") }
+        guard latent.count == 1 || (latent.count == 2 && latent[0] == 1) else {
+            throw fail("joint-train latent must have shape [N] or [1, N], got \(latent)")
+        }
+        var previous = 1
+        var latentProduct = 1, generated = 1
+        for (k, core) in cores.enumerated() {
+            guard core.count == 4 else { throw fail("joint-train core \(k) must be 4-D [r, n, m, r'], got \(core)") }
+            guard core.allSatisfy({ $0 > 0 }) else { throw fail("joint-train core \(k) has an empty dimension: \(core)") }
+            guard core[0] == previous else {
+                throw fail("joint-train core \(k) starts with rank \(core[0]) but the previous core ends with \(previous)")
+            }
+            guard let l = CheckedSize.multiply(latentProduct, core[1]), let g = CheckedSize.multiply(generated, core[2]) else {
+                throw fail("joint-train mode sizes overflow")
+            }
+            latentProduct = l
+            generated = g
+            previous = core[3]
+        }
+        guard previous == 1 else { throw fail("last joint-train core must end with rank 1, got \(previous)") }
+        guard CheckedSize.product(latent) == latentProduct else {
+            throw fail("joint-train latent modes multiply to \(latentProduct) but the latent holds \(CheckedSize.product(latent) ?? -1) values")
+        }
+        guard let sides = CheckedSize.add(inFeatures, outFeatures), let needed = CheckedSize.multiply(rank, sides), needed == generated else {
+            throw fail("joint-train generated modes multiply to \(generated) but rank \(rank) factors of a \(outFeatures)×\(inFeatures) layer need \(rank) × (\(inFeatures) + \(outFeatures))")
         }
     }
 
@@ -164,6 +201,7 @@ extension ModuleUpdate {
         case .tensorTrain(let tt): return .tensorTrain(cores: tt.cores.map(\.shape))
         case .tuckerSlice(let g, let i): return .tuckerSlice(group: g, index: i)
         case .dense(let d): return .dense(d.shape)
+        case .jointTrain(let j): return .jointTrain(cores: j.cores.map(\.shape), latent: j.latent.shape, rank: j.rank)
         }
     }
 }

@@ -67,6 +67,8 @@ public enum ModuleUpdate: Sendable, Equatable {
     case tuckerSlice(group: String, index: [Int])
     /// `ΔW` itself, `out × in`.
     case dense(StoredTensor)
+    /// TensorGuide: one tensor train that generates both LoRA factors from a fixed latent.
+    case jointTrain(JointTrain)
 
     public var kindName: String {
         switch self {
@@ -74,6 +76,7 @@ public enum ModuleUpdate: Sendable, Equatable {
         case .tensorTrain: return "tensor_train"
         case .tuckerSlice: return "tucker_slice"
         case .dense: return "dense"
+        case .jointTrain: return "joint_train"
         }
     }
 }
@@ -86,12 +89,25 @@ public enum ModuleUpdate: Sendable, Equatable {
 /// `ΔW[i, j] = G_1[:, i_1, j_1, :] · G_2[:, i_2, j_2, :] ⋯ G_d[:, i_d, j_d, :]`.
 /// A mode absent from a core has size 1, so one description covers the TT-LoRA layout (row cores
 /// `m_k > 1, n_k = 1` then column cores), the reverse order, and the interleaved TT-matrix layout.
+///
+/// `rowOrder` / `columnOrder` = `.reversed` make the FIRST core's digit the least significant one
+/// instead (`j = (…(j_d · n_{d−1} + j_{d−1})…) · n_1 + j_1`): lanl/TTLoRAMoE's contraction reads
+/// its input factors that way, and reordering the cores instead would change the train.
 public struct TensorTrain: Sendable, Equatable {
     public var cores: [StoredTensor]
+    /// How the row digits `i_k` combine into the row index.
+    public var rowOrder: DigitOrder
+    /// How the column digits `j_k` combine into the column index.
+    public var columnOrder: DigitOrder
 
-    public init(cores: [StoredTensor]) {
+    public init(cores: [StoredTensor], rowOrder: DigitOrder = .forward, columnOrder: DigitOrder = .forward) {
         self.cores = cores
+        self.rowOrder = rowOrder
+        self.columnOrder = columnOrder
     }
+
+    /// True when both indices use the default order (a version 1.0 reader can read the train).
+    public var hasDefaultOrder: Bool { rowOrder == .forward && columnOrder == .forward }
 
     /// `m_k` for each core.
     public var rowModes: [Int] { cores.map { $0.shape[1] } }
@@ -122,5 +138,35 @@ public struct ConversionRecord: Sendable, Equatable {
         self.relativeError = relativeError
         self.sourceParameters = sourceParameters
         self.note = note
+    }
+}
+
+/// The significance of a tensor train's mode digits within a row or column index.
+public enum DigitOrder: String, Sendable, Equatable, CaseIterable {
+    /// The first core's digit is the most significant (row-major; the default).
+    case forward
+    /// The first core's digit is the least significant.
+    case reversed
+
+    /// `perm[f]` = the index under this order of the index `f` that the forward order gives to the
+    /// same digits (`modes` in core order, product `n`). The identity for `.forward`.
+    public func permutation(modes: [Int]) -> [Int] {
+        let n = modes.reduce(1, *)
+        guard self == .reversed, modes.count > 1 else { return Array(0..<n) }
+        var perm = [Int](repeating: 0, count: n)
+        var digits = [Int](repeating: 0, count: modes.count)
+        for f in 0..<n {
+            // digits of f, first mode most significant
+            var rest = f
+            for k in stride(from: modes.count - 1, through: 0, by: -1) {
+                digits[k] = rest % modes[k]
+                rest /= modes[k]
+            }
+            // reversed: first mode least significant
+            var j = 0
+            for k in stride(from: modes.count - 1, through: 0, by: -1) { j = j * modes[k] + digits[k] }
+            perm[f] = j
+        }
+        return perm
     }
 }

@@ -7,8 +7,9 @@
 //   tlora-bench leftsvd M N               milliseconds of u, s and s·vᵀ without accumulating v (f64)
 //   tlora-bench eig N                     milliseconds of a symmetric eigendecomposition (f64)
 //   tlora-bench rsvd M N K                milliseconds of a rank-K randomized SVD (f64, p = 10, q = 2)
-// `--check` (svd, eig, rsvd) adds a line of accuracy figures; TLORA_BENCH_SECONDS sets the budget.
+//   tlora-bench transpose M N             milliseconds of an f64 matrix transpose
 //   tlora-bench decode FILE.tlora         GB/s of decoding every tensor on one thread
+// `--check` (svd, eig, rsvd) adds a line of accuracy figures; TLORA_BENCH_SECONDS sets the budget.
 import CTLoRAKernels
 import TLoRAFormat
 import TLoRAIO
@@ -71,7 +72,7 @@ func relative(_ x: Matrix<Double>, _ y: Matrix<Double>) -> Double {
 
 let args = Array(CommandLine.arguments.dropFirst())
 func usage() -> Never {
-    let text = "usage: tlora-bench gemm M N K [f32|f64] | qr M N | svd M N | leftsvd M N | eig N | rsvd M N K | decode FILE\n"
+    let text = "usage: tlora-bench gemm M N K [f32|f64] | qr M N | svd M N | leftsvd M N | eig N | rsvd M N K | transpose M N | decode FILE\n"
     _ = text.withCString { write(2, $0, strlen($0)) }
     exit(2)
 }
@@ -147,6 +148,9 @@ case "eig":
     let t = best { _ = symmetricEigen(a) }
     print("f64 symmetric eigen \(n)x\(n) (values and vectors): \(t * 1e3) ms")
     print(t * 1e3)
+case "decode":
+    guard args.count == 2 else { usage() }
+    do { try decodeBenchmark(path: args[1]) } catch { print("error: \(error)"); exit(1) }
 default:
     usage()
 }

@@ -29,6 +29,9 @@ struct DenseToTTCommand: ParsableCommand {
     @Option(help: "Storage dtype of the cores.")
     var dtype: StorageDType = .f32
 
+    @Flag(help: "TensorGuide's form: one train holding both LoRA factors (a joint_train update; see docs/NUMERICS.md).")
+    var joint = false
+
     @OptionGroup var output: ContainerOutputOptions
 
     @OptionGroup var sourceOptions: AdapterSourceOptions
@@ -36,12 +39,16 @@ struct DenseToTTCommand: ParsableCommand {
     func validate() throws {
         if let m = modes, TTModes.parse(m) == nil { throw ValidationError("--modes must look like 16,16,16x16,16,16") }
         if maxMode < 2 { throw ValidationError("--max-mode must be at least 2") }
+        if joint, modes != nil || layout != .rowsCols {
+            throw ValidationError("--joint trains the joint factor vector: --modes and --layout do not apply (use --max-mode)")
+        }
     }
 
     func run() throws {
         let adapter = try AdapterLoader.load(source, options: sourceOptions)
         let options = DenseToTT.Options(target: error.target, layout: layout == .matrix ? .interleaved : .rowsThenColumns,
-                                        modes: modes.flatMap(TTModes.parse), maxMode: maxMode, dtype: dtype.dtype)
+                                        modes: modes.flatMap(TTModes.parse), maxMode: maxMode, dtype: dtype.dtype,
+                                        joint: joint)
         let (converted, summary) = try DenseToTT.convert(adapter, options: options)
         let report = try ContainerWriter.write(converted, to: output.output, options: output.writeOptions)
         ConversionPrinter.print(summary, sourceBytes: adapter.rawByteCount, outputBytes: report.fileLength, output: output.output)

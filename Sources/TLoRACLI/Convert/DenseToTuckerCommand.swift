@@ -21,9 +21,6 @@ struct DenseToTuckerCommand: ParsableCommand {
     @Option(help: "Fixed Tucker ranks in mode order: in, out (or head_dim, head), then projection and/or layer.")
     var ranks: String?
 
-    @Option(help: "Attention heads (the att constructions split outputs into heads).")
-    var heads: Int?
-
     @Option(help: "The projections stacked by qkv constructions, e.g. gate_proj,up_proj (default: the q/k/v names found).")
     var projections: String?
 
@@ -43,12 +40,14 @@ struct DenseToTuckerCommand: ParsableCommand {
         if let r = ranks, (parsedRanks ?? []).count != r.split(separator: ",").count || (parsedRanks ?? []).contains(where: { $0 < 1 }) {
             throw ValidationError("--ranks must be positive integers separated by commas")
         }
-        if let h = heads, h < 1 { throw ValidationError("--heads must be at least 1") }
         if refine < 0 { throw ValidationError("--refine must not be negative") }
     }
 
     func run() throws {
         let adapter = try AdapterLoader.load(source, options: sourceOptions)
+        // One head count serves both: the att constructions split outputs into heads, and GGUF
+        // sources need it to undo llama.cpp's q/k permutation (--heads, or --base-config).
+        let heads = try sourceOptions.resolvedHeads()?.attention
         let options = DenseToTucker.Options(target: ranks == nil ? error.target : ConversionTarget(maxRelativeError: error.maxRelError),
                                             group: group, projections: projections.map { $0.split(separator: ",").map(String.init) },
                                             heads: heads, ranks: parsedRanks, refine: refine, dtype: dtype.dtype)

@@ -36,6 +36,7 @@ extension Adapter {
             case .tensorTrain(let tt): n += tt.cores.reduce(0) { $0 + $1.bytes.count }
             case .tuckerSlice: break
             case .dense(let d): n += d.bytes.count
+            case .jointTrain(let j): n += j.cores.reduce(j.latent.bytes.count) { $0 + $1.bytes.count }
             }
         }
         return n

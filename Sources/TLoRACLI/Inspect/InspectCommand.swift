@@ -15,13 +15,18 @@ struct InspectCommand: ParsableCommand {
     @Flag(help: "Print one JSON document instead of a table.")
     var json = false
 
+    @OptionGroup var sourceOptions: AdapterSourceOptions
+
     func run() throws {
-        let report = try Self.report(for: path)
+        let report = try Self.report(for: path, options: sourceOptions)
         Console.out(json ? report.renderJSON() : report.renderText())
     }
 
-    static func report(for path: String) throws -> InspectReport {
+    static func report(for path: String, options: AdapterSourceOptions? = nil) throws -> InspectReport {
         switch try InputKind.detect(path) {
+        case .research:
+            let adapter = try ResearchStateDict.read(path: path, options: try options?.resolvedResearch() ?? ResearchOptions())
+            return InspectReport(adapter: adapter, path: path, format: adapter.metadata.sourceFormat ?? "research", fileBytes: try fileSize(path: path))
         case .tlora:
             return InspectReport(tlora: try TLoRAFile(path: path))
         case .safetensors:

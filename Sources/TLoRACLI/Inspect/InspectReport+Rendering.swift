@@ -24,8 +24,8 @@ extension InspectReport {
                  Self.ratio(stored: m.storedBytes, parameters: m.parameters).map { Formatting.fixed($0, digits: 3) } ?? "-",
                  Formatting.scientific(m.scale), m.relativeError.map(Formatting.scientific) ?? "-"]
             }
-            out.append(Formatting.table(header: ["module", "update", "ΔW", "rank", "params", "stored", "dtype", "codec", "vs f32", "scale", "rel.err"],
-                                        rows: rows, rightAligned: [3, 4, 5, 8, 9, 10]))
+            out.append(Formatting.table(header: ["module", "update", "ΔW", "ranks or slice", "params", "stored", "dtype", "codec", "vs f32", "scale", "rel.err"],
+                                        rows: rows, rightAligned: [4, 5, 8, 9, 10]))
         }
         if !groups.isEmpty {
             out.append("")

@@ -30,10 +30,17 @@ extension InspectReport {
             var detail: String? = nil
             switch m.update {
             case .lowRank(let a, _): ranks = [h.entry(a)?.shape[0] ?? 0]
-            case .tensorTrain(let cores):
+            case .tensorTrain(let cores, let rowOrder, let columnOrder):
                 let shapes = cores.compactMap { h.entry($0)?.shape }
                 ranks = shapes.dropLast().map { $0[3] }
-                detail = "modes " + shapes.map { $0[1] > 1 && $0[2] > 1 ? "\($0[1])x\($0[2])" : ($0[1] > 1 ? "r\($0[1])" : "c\($0[2])") }.joined(separator: ",")
+                var text = "modes " + shapes.map { $0[1] > 1 && $0[2] > 1 ? "\($0[1])x\($0[2])" : ($0[1] > 1 ? "r\($0[1])" : "c\($0[2])") }.joined(separator: ",")
+                if rowOrder != .forward { text += "; rows \(rowOrder.rawValue)" }
+                if columnOrder != .forward { text += "; columns \(columnOrder.rawValue)" }
+                detail = text
+            case .jointTrain(let cores, _, let rank):
+                let shapes = cores.compactMap { h.entry($0)?.shape }
+                ranks = shapes.dropLast().map { $0[3] }
+                detail = "generates A, B of rank \(rank); modes " + shapes.map { "\($0[1])x\($0[2])" }.joined(separator: ",")
             case .tuckerSlice(let g, let index): detail = "\(g)\(index)"
             case .dense: ranks = []
             }
@@ -71,6 +78,7 @@ extension ModuleRecord.Update {
         case .tensorTrain: return "tensor_train"
         case .tuckerSlice: return "tucker_slice"
         case .dense: return "dense"
+        case .jointTrain: return "joint_train"
         }
     }
 }
@@ -84,6 +92,7 @@ extension InspectReport {
         for m in adapter.modules {
             var tensors: [StoredTensor] = m.doraMagnitude.map { [$0] } ?? []
             var ranks: [Int] = []
+            var detail: String? = nil
             switch m.update {
             case .lowRank(let a, let b):
                 tensors += [a, b]
@@ -91,13 +100,20 @@ extension InspectReport {
             case .tensorTrain(let tt):
                 tensors += tt.cores
                 ranks = Array(tt.ranks.dropFirst().dropLast())
-            case .tuckerSlice: break
+            case .tuckerSlice(let g, let index): detail = "\(g)\(index)"
             case .dense(let d): tensors.append(d)
+            case .jointTrain(let j):
+                tensors += j.cores + [j.latent]
+                ranks = Array(j.ranks.dropFirst().dropLast())
+                detail = "generates A, B of rank \(j.rank); modes " + zip(j.latentModes, j.generatedModes).map { "\($0)x\($1)" }.joined(separator: ",")
+            }
+            if case .tensorTrain(let tt) = m.update, !tt.hasDefaultOrder {
+                detail = "rows \(tt.rowOrder.rawValue), columns \(tt.columnOrder.rawValue)"
             }
             modules.append(Module(name: m.name, update: m.update.kindName, shape: [m.outFeatures, m.inFeatures], ranks: ranks,
                                   parameters: tensors.reduce(0) { $0 + $1.elementCount }, storedBytes: tensors.reduce(0) { $0 + $1.bytes.count },
                                   codecs: [], dtype: tensors.first?.dtype.rawValue ?? "-", scale: m.scale, dora: m.doraMagnitude != nil,
-                                  maxRelativeError: m.conversion?.maxRelativeError, relativeError: m.conversion?.relativeError, detail: nil))
+                                  maxRelativeError: m.conversion?.maxRelativeError, relativeError: m.conversion?.relativeError, detail: detail))
         }
         for g in adapter.tuckerGroups {
             let ts = [g.core] + g.factors

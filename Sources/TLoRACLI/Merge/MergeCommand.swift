@@ -31,13 +31,16 @@ struct MergeCommand: ParsableCommand {
     @Flag(help: "Replace the output directory if it exists.")
     var force = false
 
+    @OptionGroup var research: ResearchSourceOptions
+
     func validate() throws {
         guard scale.isFinite else { throw ValidationError("--scale must be a finite number") }
     }
 
     func run() throws {
         // GGUF adapters of Llama-family models need head counts: the base's config has them.
-        let loaded = try AdapterLoader.load(adapter, heads: try AdapterSourceOptions.heads(fromConfig: base))
+        // Research state dicts take their layer shapes from the base too.
+        let loaded = try AdapterLoader.load(adapter, heads: try AdapterSourceOptions.heads(fromConfig: base), research: try research.resolved(base: base))
         let checkpoint = try Checkpoint(path: base)
         let progress = ProgressLine("merging", total: 100)
         let options = MergeOptions(dtype: dtype == .keep ? nil : DType(rawValue: dtype.rawValue), scale: scale, overwrite: force) { done, total in

@@ -5,11 +5,13 @@ import TLoRAModel
 /// Reads any supported adapter into memory.
 enum AdapterLoader {
     static func load(_ path: String, options: AdapterSourceOptions) throws -> Adapter {
-        try load(path, heads: try options.resolvedHeads())
+        try load(path, heads: try options.resolvedHeads(), research: try options.resolvedResearch())
     }
 
-    static func load(_ path: String, heads: GGUFAdapter.Heads? = nil, headsRequired: Bool = true) throws -> Adapter {
+    static func load(_ path: String, heads: GGUFAdapter.Heads? = nil, headsRequired: Bool = true,
+                     research: ResearchOptions = ResearchOptions()) throws -> Adapter {
         switch try InputKind.detect(path) {
+        case .research: return try ResearchStateDict.read(path: path, options: research)
         case .tlora: return try TLoRAFile(path: path).loadAdapter()
         case .peftDirectory: return try PEFTReader.read(directory: path)
         case .mlxDirectory: return try MLXAdapter.read(directory: path)

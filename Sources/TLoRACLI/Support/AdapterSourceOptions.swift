@@ -6,7 +6,7 @@ import TLoRAIO
 /// heads, so GGUF adapters of Llama-family models need the head counts (from the base model's
 /// config, or given).
 struct AdapterSourceOptions: ParsableArguments {
-    @Option(name: .customLong("base-config"), help: "A base model directory or config.json (head counts for GGUF adapters).")
+    @Option(name: .customLong("base-config"), help: "A base model directory or config.json (head counts for GGUF adapters; layer shapes for research state dicts).")
     var baseConfig: String?
 
     @Option(help: "Attention heads (GGUF adapters of Llama/Mistral models).")
@@ -15,11 +15,16 @@ struct AdapterSourceOptions: ParsableArguments {
     @Option(help: "Key-value heads (default: --heads).")
     var kvHeads: Int?
 
+    @OptionGroup var research: ResearchSourceOptions
+
     func validate() throws {
         if let h = heads, h < 1 { throw ValidationError("--heads must be at least 1") }
         if let k = kvHeads, k < 1 { throw ValidationError("--kv-heads must be at least 1") }
         if kvHeads != nil && heads == nil { throw ValidationError("--kv-heads needs --heads") }
     }
+
+    /// Research-format options with the base's layer shapes from `--base-config`.
+    func resolvedResearch() throws -> ResearchOptions { try research.resolved(base: baseConfig) }
 
     func resolvedHeads() throws -> GGUFAdapter.Heads? {
         if let h = heads { return GGUFAdapter.Heads(attention: h, keyValue: kvHeads ?? h) }

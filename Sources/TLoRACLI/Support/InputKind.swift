@@ -11,6 +11,8 @@ enum InputKind: Equatable {
     case pickle
     case peftDirectory
     case mlxDirectory
+    /// A bare state dict (safetensors or PyTorch zip) of TT-LoRA, TensorGuide or TensLoRA.
+    case research
 
     static func detect(_ path: String) throws -> InputKind {
         switch pathKind(path) {
@@ -30,8 +32,15 @@ enum InputKind: Equatable {
             let head = try readFileBytes(path: path, count: 8)
             if head == ContainerLayout.magic { return .tlora }
             if head.count >= 4, head[0..<4].elementsEqual(Array("GGUF".utf8)) { return .gguf }
-            if head.count >= 4, head[0] == 0x50, head[1] == 0x4B, head[2] == 0x03, head[3] == 0x04 { return .pickle }
-            if head.count == 8 { return .safetensors }
+            if head.count >= 4, head[0] == 0x50, head[1] == 0x4B, head[2] == 0x03, head[3] == 0x04 {
+                return try ResearchStateDict.detect(path: path) == nil ? .pickle : .research
+            }
+            if head.count == 8 {
+                // A research adapter's names decide; anything that is not even safetensors stays a
+                // safetensors input, whose reader gives the precise error.
+                if (try? ResearchStateDict.detect(path: path)) ?? nil != nil { return .research }
+                return .safetensors
+            }
             throw CommandFailure("\(path): unrecognized file (not .tlora, safetensors, GGUF or a PyTorch archive)")
         }
     }

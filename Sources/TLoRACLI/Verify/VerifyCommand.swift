@@ -15,6 +15,8 @@ struct VerifyCommand: ParsableCommand {
     @Option(help: "A reference adapter: report each module's and group's relative Frobenius error.")
     var against: String?
 
+    @OptionGroup var sourceOptions: AdapterSourceOptions
+
     @Option(help: "With --against: exit 3 when any error exceeds E.")
     var maxRelError: Double?
 
@@ -49,8 +51,8 @@ struct VerifyCommand: ParsableCommand {
     }
 
     private func compare(reference: String) throws {
-        let candidate = try AdapterLoader.load(file)
-        let ref = try AdapterLoader.load(reference)
+        let candidate = try AdapterLoader.load(file, options: sourceOptions)
+        let ref = try AdapterLoader.load(reference, options: sourceOptions)
         let result = try AdapterComparison.compare(candidate: candidate, reference: ref)
         let limit = maxRelError ?? .infinity
         let failing = result.entries.filter { $0.boundApplies && $0.relativeError > limit }

@@ -22,7 +22,9 @@ public struct LowRankForm: Sendable {
         case .dense:
             return nil
         case .tensorTrain(let tt):
-            return separable(tt)
+            return separable(tt).map { $0.reordered(for: tt) }
+        case .jointTrain(let j):
+            return JointFactors.factors(j, outFeatures: module.outFeatures, inFeatures: module.inFeatures)
         case .tuckerSlice(let group, let index):
             guard let g = adapter.tuckerGroup(named: group) else { throw ConvertError("module \(module.name): Tucker group \(group) is missing") }
             return tuckerSlice(g, index: index)
@@ -34,6 +36,17 @@ public struct LowRankForm: Sendable {
         if let f = try of(module, in: adapter) { return f }
         let dense = try DenseDelta.unscaled(module, in: adapter)
         return LowRankForm(b: dense, a: Matrix.identity(dense.cols))
+    }
+
+    /// The factors with `B`'s rows and `A`'s columns moved to where the train's digit orders put
+    /// them (`separable` contracts in the forward order).
+    func reordered(for tt: TensorTrain) -> LowRankForm {
+        guard !tt.hasDefaultOrder else { return self }
+        let rows = tt.rowOrder.permutation(modes: tt.rowModes), cols = tt.columnOrder.permutation(modes: tt.columnModes)
+        var nb = Matrix<Double>(rows: b.rows, cols: b.cols), na = Matrix<Double>(rows: a.rows, cols: a.cols)
+        for i in 0..<b.rows { for k in 0..<b.cols { nb[rows[i], k] = b[i, k] } }
+        for k in 0..<a.rows { for j in 0..<a.cols { na[k, cols[j]] = a[k, j] } }
+        return LowRankForm(b: nb, a: na)
     }
 
     /// For a train split into a row part and a column part at one bond.

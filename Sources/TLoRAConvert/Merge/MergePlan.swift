@@ -73,6 +73,7 @@ struct MergePlan: Sendable {
         case .lowRank(let a, let b): tensors += [a, b]
         case .tensorTrain(let tt): tensors += tt.cores
         case .dense(let d): tensors.append(d)
+        case .jointTrain(let j): tensors += j.cores + [j.latent]
         case .tuckerSlice: break
         }
         if !tensors.allSatisfy(\.allFinite) { throw ConvertError("\(path): module \(m.name) holds NaN or infinite values; refusing to merge it") }

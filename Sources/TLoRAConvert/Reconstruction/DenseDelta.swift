@@ -20,16 +20,31 @@ public enum DenseDelta {
             return d.matrix()
         case .tensorTrain(let tt):
             return tensorTrain(tt)
+        case .jointTrain(let j):
+            return JointFactors.factors(j, outFeatures: module.outFeatures, inFeatures: module.inFeatures).dense
         case .tuckerSlice(let group, let index):
             guard let g = adapter.tuckerGroup(named: group) else { throw ConvertError("module \(module.name): Tucker group \(group) is missing") }
             return tuckerSlice(g, index: index)
         }
     }
 
-    /// Contracts a tensor train into its `(∏m) × (∏n)` matrix (docs/FORMAT.md §2.3). Each core is
-    /// one GEMM, `acc[(rows, cols), r] · G[r, (m, n, r')]`, and one permutation that interleaves the
-    /// new mode indices with the old ones: [rows, cols, m, n, r'] → [rows, m, cols, n, r'].
+    /// Contracts a tensor train into its `(∏m) × (∏n)` matrix (docs/FORMAT.md §2.3), rows and
+    /// columns placed by the train's digit orders.
     public static func tensorTrain(_ tt: TensorTrain) -> Matrix<Double> {
+        let forward = forwardTensorTrain(tt)
+        guard !tt.hasDefaultOrder else { return forward }
+        let rows = tt.rowOrder.permutation(modes: tt.rowModes), cols = tt.columnOrder.permutation(modes: tt.columnModes)
+        var out = Matrix<Double>(rows: forward.rows, cols: forward.cols)
+        for i in 0..<forward.rows {
+            for j in 0..<forward.cols { out.storage[rows[i] * forward.cols + cols[j]] = forward.storage[i * forward.cols + j] }
+        }
+        return out
+    }
+
+    /// The contraction with both digit orders forward. Each core is one GEMM,
+    /// `acc[(rows, cols), r] · G[r, (m, n, r')]`, and one permutation that interleaves the new mode
+    /// indices with the old ones: [rows, cols, m, n, r'] → [rows, m, cols, n, r'].
+    static func forwardTensorTrain(_ tt: TensorTrain) -> Matrix<Double> {
         var rows = 1, cols = 1, rank = 1
         var acc = Matrix<Double>(rows: 1, cols: 1, storage: [1])  // (rows · cols) × rank
         for core in tt.cores {

@@ -20,13 +20,17 @@ public enum DenseToTT {
         public var maxMode: Int
         /// Storage dtype of the cores.
         public var dtype: DType
+        /// TensorGuide's joint train of both factors (`JointTT`) instead of a train of `ΔW`.
+        public var joint: Bool
 
-        public init(target: ConversionTarget, layout: Layout = .rowsThenColumns, modes: TTModes? = nil, maxMode: Int = 16, dtype: DType = .f32) {
+        public init(target: ConversionTarget, layout: Layout = .rowsThenColumns, modes: TTModes? = nil, maxMode: Int = 16, dtype: DType = .f32,
+                    joint: Bool = false) {
             self.target = target
             self.layout = layout
             self.modes = modes
             self.maxMode = maxMode
             self.dtype = dtype
+            self.joint = joint
         }
     }
 
@@ -39,13 +43,17 @@ public enum DenseToTT {
         out.modules = results.map(\.0)
         // Tucker groups whose every member became a train are no longer referenced.
         out.tuckerGroups = adapter.tuckerGroups.filter { g in out.modules.contains { if case .tuckerSlice(let n, _) = $0.update { return n == g.name }; return false } }
-        out.metadata["conversion"] = "dense-to-tt"
+        out.metadata["conversion"] = options.joint ? "dense-to-tt --joint" : "dense-to-tt"
         return (out, ConversionSummary(lines: results.map(\.1)))
     }
 
     /// One module. The guarantee: ‖ΔW − ΔŴ‖_F ≤ E‖ΔW‖_F, with δ = E/√(d−1)·‖ΔW‖ per bond
     /// (Oseledets 2011, Thm 2.2), checked afterwards on the stored (rounded) cores.
     static func convert(_ m: AdapterModule, in adapter: Adapter, options: Options) throws -> (AdapterModule, ConversionSummary.Line) {
+        if options.joint {
+            let r = try JointTT.convert(m, in: adapter, options: options)
+            return (r.module, r.line)
+        }
         let modes = try options.modes ?? TTModes.automatic(out: m.outFeatures, in: m.inFeatures, maxMode: options.maxMode)
         guard modes.rows.reduce(1, *) == m.outFeatures, modes.columns.reduce(1, *) == m.inFeatures else {
             throw ConvertError("module \(m.name): modes \(modes) do not multiply to its \(m.outFeatures)×\(m.inFeatures)")

@@ -67,7 +67,7 @@ extension LowRankForm {
     /// Whether `module`'s update has factors without densifying (for reporting).
     static func hasFactors(_ m: AdapterModule) -> Bool {
         switch m.update {
-        case .lowRank, .tuckerSlice: return true
+        case .lowRank, .tuckerSlice, .jointTrain: return true
         case .dense: return false
         case .tensorTrain(let tt): return separable(tt) != nil
         }

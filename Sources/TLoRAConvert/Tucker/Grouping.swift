@@ -29,30 +29,6 @@ struct GroupPlan {
     var heads: Int?
 }
 
-/// A module path split at its layer number: `model.layers.3.self_attn.q_proj` →
-/// (`model.layers`, 3, `self_attn`, `q_proj`).
-struct ModulePath {
-    var prefix: String
-    var layer: Int?
-    /// Path between the layer number and the projection name.
-    var block: String
-    var projection: String
-
-    init(_ name: String) {
-        let parts = name.split(separator: ".").map(String.init)
-        projection = parts.last ?? name
-        if let i = parts.lastIndex(where: { Int($0) != nil }), i < parts.count - 1 {
-            prefix = parts[..<i].joined(separator: ".")
-            layer = Int(parts[i])
-            block = parts[(i + 1)..<(parts.count - 1)].joined(separator: ".")
-        } else {
-            prefix = parts.dropLast().joined(separator: ".")
-            layer = nil
-            block = ""
-        }
-    }
-}
-
 enum Grouping {
     /// Attention q/k/v names of the common architectures, in stacking order.
     static let knownFamilies: [[String]] = [

@@ -205,10 +205,16 @@ struct RestrictedUnpickler {
             case 0x52:  // REDUCE
                 let args = try pop(), callable = try pop()
                 try push(try reduce(callable, args))
-            case 0x62:  // BUILD: only the empty state PyTorch attaches to rebuilt parameters
+            case 0x62:  // BUILD: only the empty state PyTorch attaches to rebuilt parameters,
+                // and the `_metadata` (module versions) that `Module.state_dict()` attaches to its
+                // OrderedDict; both are dropped, nothing is set on anything.
                 let state = try pop()
                 if case .none = state { break }
                 if case .dict(let d) = state, d.isEmpty { break }
+                if case .dict(let d) = state, d.count == 1, case .string("_metadata") = d[0].0, case .dict = d[0].1,
+                   case .dict = stack.last {
+                    break
+                }
                 throw fail("BUILD with state is not allowed")
             case 0x2E:  // STOP
                 let v = try pop()

@@ -1,0 +1,31 @@
+import ArgumentParser
+import TLoRAInterop
+import TLoRAIO
+
+/// What the research formats' bare state dicts do not record (docs/CLI.md, "Research formats").
+struct ResearchSourceOptions: ParsableArguments {
+    @Option(help: "Scale of a research adapter's update: TTLoRAMoE's alpha, TT2LoRA's scale, TensLoRA's scaling.")
+    var alpha: Double?
+
+    @Option(help: "TensLoRA construction: att, qkv, depth, att-qkv, att-depth, qkv-depth or att-qkv-depth.")
+    var construction: String?
+
+    @Option(help: "Remove this prefix from a research state dict's module names (e.g. model. of a Lightning checkpoint).")
+    var stripPrefix: String?
+
+    func validate() throws {
+        if let a = alpha, !a.isFinite { throw ValidationError("--alpha must be a finite number") }
+    }
+
+    /// The options, with the base weights' shapes read from `base` (a checkpoint directory or a
+    /// single safetensors file) when one is given.
+    func resolved(base: String?) throws -> ResearchOptions {
+        var shapes: BaseShapes? = nil
+        if let b = base {
+            let isCheckpoint = pathKind(b) == .file ? !b.hasSuffix(".json")
+                : pathKind(joinPath(b, Checkpoint.singleName)) == .file || pathKind(joinPath(b, Checkpoint.indexName)) == .file
+            if isCheckpoint { shapes = BaseShapes(checkpoint: try Checkpoint(path: b)) }
+        }
+        return ResearchOptions(alpha: alpha, construction: construction, stripPrefix: stripPrefix, baseShapes: shapes)
+    }
+}

@@ -1,0 +1,81 @@
+import TLoRAIO
+import TLoRAModel
+
+/// The research adapters tlora reads from bare state dicts (safetensors or a `torch.save` zip):
+/// which one a file holds is decided from its tensor names.
+public enum ResearchFormat: String, Sendable, CaseIterable {
+    /// lanl/TTLoRAMoE: `<module>.tt_cores.<k>`, 3-D cores `r × n × r'`, input factors then output factors.
+    case ttLoRA = "ttlora"
+    /// jqi41/TT2LoRA (TensorGuide): `<module>.tt_layer.tt_cores.<k>` (4-D) and `<module>.z_latent`.
+    case tensorGuide = "tensorguide"
+    /// ax-le/TensLoRA: `<module>.adapter.tensor_lora_module.tucker_core` / `.tucker_factors.<i>`.
+    case tensLoRA = "tenslora"
+
+    /// The tool that writes the format, for messages and metadata.
+    public var sourceName: String {
+        switch self {
+        case .ttLoRA: return "TTLoRAMoE (TT-LoRA)"
+        case .tensorGuide: return "TT2LoRA (TensorGuide)"
+        case .tensLoRA: return "TensLoRA"
+        }
+    }
+
+    /// The format whose tensor names these are, or nil for any other state dict.
+    public static func detect(names: [String]) -> ResearchFormat? {
+        if names.contains(where: { $0.contains(".tt_layer.tt_cores.") || $0.hasSuffix(".z_latent") || $0 == "z_latent" }) { return .tensorGuide }
+        if names.contains(where: { $0.contains(".tensor_lora_module.tucker_") || $0.contains(".tensor_lora_module.cp_") }) { return .tensLoRA }
+        if names.contains(where: { $0.contains(".tt_cores.") }) { return .ttLoRA }
+        return nil
+    }
+}
+
+/// What a research state dict does not record and the command line supplies (docs/CLI.md,
+/// "Research formats").
+public struct ResearchOptions: Sendable {
+    /// The factor the research code multiplies the update by: TTLoRAMoE's `alpha`, TT2LoRA's
+    /// `scale`, TensLoRA's `scaling`. No default: each tool has a different one.
+    public var alpha: Double?
+    /// TensLoRA's `tensor_method` (`att`, `qkv`, `depth`, `att_qkv`, `att_depth`, `qkv_depth`, `att_qkv_depth`).
+    public var construction: String?
+    /// Removed from the front of every module name (e.g. PyTorch Lightning's `model.`).
+    public var stripPrefix: String?
+    /// The base model's weight shapes (TT-LoRA and TensorGuide state dicts do not say where the input
+    /// modes end or how long each factor is).
+    public var baseShapes: BaseShapes?
+
+    public init(alpha: Double? = nil, construction: String? = nil, stripPrefix: String? = nil, baseShapes: BaseShapes? = nil) {
+        self.alpha = alpha
+        self.construction = construction
+        self.stripPrefix = stripPrefix
+        self.baseShapes = baseShapes
+    }
+}
+
+/// Weight shapes of a base checkpoint, from its safetensors headers.
+public struct BaseShapes: Sendable {
+    public let path: String
+    let shapes: [String: [Int]]
+
+    public init(path: String, shapes: [String: [Int]]) {
+        self.path = path
+        self.shapes = shapes
+    }
+
+    public init(checkpoint: Checkpoint) {
+        var shapes: [String: [Int]] = [:]
+        for shard in checkpoint.shards { for e in shard.entries { shapes[e.name] = e.shape } }
+        self.init(path: checkpoint.path, shapes: shapes)
+    }
+
+    /// `[out, in]` of `<module>.weight` (a task head's or causal LM's prefix may differ, as in merges).
+    public func weightShape(of module: String) -> [Int]? {
+        let name = module + ".weight"
+        if let s = shapes[name], s.count == 2 { return s }
+        var found: [[Int]] = []
+        for p in ["model.", "bert.", "roberta.", "transformer.", "base_model.", "encoder."] {
+            if name.hasPrefix(p), let s = shapes[String(name.dropFirst(p.count))], s.count == 2 { found.append(s) }
+            if let s = shapes[p + name], s.count == 2 { found.append(s) }
+        }
+        return found.count == 1 ? found[0] : nil
+    }
+}
