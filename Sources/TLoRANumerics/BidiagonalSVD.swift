@@ -321,16 +321,3 @@ enum BidiagonalSVD {
         }
     }
 }
-
-extension Matrix {
-    /// The listed columns, in order, as a new matrix.
-    func columns(_ list: [Int]) -> Matrix {
-        var out = Matrix(rows: rows, cols: list.count)
-        storage.withUnsafeBufferPointer { src in
-            out.storage.withUnsafeMutableBufferPointer { dst in
-                for r in 0..<rows { for (k, j) in list.enumerated() { dst[r * list.count + k] = src[r * cols + j] } }
-            }
-        }
-        return out
-    }
-}
