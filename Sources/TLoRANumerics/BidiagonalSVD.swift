@@ -26,6 +26,10 @@ enum BidiagonalSVD {
     }
 
     static let leafSize = 25
+    /// Subproblems at least this large solve their halves concurrently.
+    static let parallelSize = 384
+    /// Secular roots / vectors per thread below which the merge's O(K²) loops stay serial.
+    static let parallelChunk = 128
 
     /// The n×n upper bidiagonal with diagonal `d` and superdiagonal `e` (n − 1 entries).
     static func decompose(d: [Double], e: [Double]) -> Factors {
@@ -50,8 +54,10 @@ enum BidiagonalSVD {
     static func solve(_ d: UnsafePointer<Double>, _ e: UnsafePointer<Double>, n: Int, sqre: Int) -> Factors {
         if n <= leafSize { return leaf(d, e, n: n, sqre: sqre) }
         let nl = n / 2, nr = n - nl - 1
-        let upper = solve(d, e, n: nl, sqre: 1)
-        let lower = solve(d + nl + 1, e + nl + 1, n: nr, sqre: sqre)
+        // The halves are independent; at the top levels they run on separate cores.
+        let (upper, lower) = ParallelChunks.pair(parallel: n >= parallelSize,
+                                                 { solve(d, e, n: nl, sqre: 1) },
+                                                 { solve(d + nl + 1, e + nl + 1, n: nr, sqre: sqre) })
         return merge(upper, lower, alpha: d[nl], beta: e[nl], nl: nl, nr: nr, sqre: sqre)
     }
 
@@ -158,19 +164,23 @@ enum BidiagonalSVD {
         var uh = Matrix<Double>(rows: k, cols: k)
         var vh = Matrix<Double>(rows: k, cols: k)
         delta.withUnsafeMutableBufferPointer { dp in
-            let D = dp.baseAddress!  // safe: k ≥ 1
-            for j in 0..<k {
-                let (o, mu) = sec.solve(j, delta: D + j * k)
-                sigma[j] = (sec.d[o] * sec.d[o] + mu).squareRoot()
+        sigma.withUnsafeMutableBufferPointer { sp in
+            let D = dp.baseAddress!, S = sp.baseAddress!  // safe: k ≥ 1
+            ParallelChunks.run(k, minimum: parallelChunk) { roots in
+                for j in roots {
+                    let (o, mu) = sec.solve(j, delta: D + j * k)
+                    S[j] = (sec.d[o] * sec.d[o] + mu).squareRoot()
+                }
             }
-            var zhat = sec.correctedWeights(delta: D)
+            var zhat = sec.correctedWeights(delta: D, parallelChunk: parallelChunk)
             for i in 0..<k where z[kept[i]] < 0 { zhat[i] = -zhat[i] }
             // Singular vectors of the arrow: v_j ∝ (ẑ_i / (d_i² − σ_j²))_i, u_j ∝ (−1, d_i ẑ_i / (d_i² − σ_j²))_i.
             uh.storage.withUnsafeMutableBufferPointer { ub in
             vh.storage.withUnsafeMutableBufferPointer { vb in
                 let U = ub.baseAddress!, V = vb.baseAddress!
+                ParallelChunks.run(k, minimum: parallelChunk) { columns in
                 var x = [Double](repeating: 0, count: k)
-                for j in 0..<k {
+                for j in columns {
                     var nu = 1.0, nv = 0.0
                     for i in 0..<k {
                         x[i] = zhat[i] / D[j * k + i]
@@ -185,8 +195,9 @@ enum BidiagonalSVD {
                         V[i * k + j] = x[i] * iv
                     }
                 }
+                }
             }}
-        }
+        }}
         let uk = blockProduct(uw, kept, uh, split: nl + 1)
         let vk = blockProduct(vw, kept, vh, split: nl + 1)
         // Assemble, ascending.

@@ -133,14 +133,19 @@ struct SecularEquation {
     ///
     /// from the accurate differences `delta[j * K + i] = p_i − λ_j`. Vectors built from ẑ are
     /// numerically orthogonal however close the roots are (Gu & Eisenstat 1994/95).
-    func correctedWeights(delta: UnsafePointer<Double>) -> [Double] {
+    func correctedWeights(delta: UnsafePointer<Double>, parallelChunk: Int = .max) -> [Double] {
         let k = count
         var z = [Double](repeating: 0, count: k)
-        for i in 0..<k {
-            var prod = c0 * -delta[(k - 1) * k + i]
-            for j in 0..<i { prod *= -delta[j * k + i] / poleDifference(j, i) }
-            if i < k - 1 { for j in i..<(k - 1) { prod *= -delta[j * k + i] / poleDifference(j + 1, i) } }
-            z[i] = abs(prod).squareRoot()
+        z.withUnsafeMutableBufferPointer { zp in
+            let Z = zp.baseAddress!  // safe: count ≥ 1
+            ParallelChunks.run(k, minimum: parallelChunk) { range in
+                for i in range {
+                    var prod = c0 * -delta[(k - 1) * k + i]
+                    for j in 0..<i { prod *= -delta[j * k + i] / poleDifference(j, i) }
+                    if i < k - 1 { for j in i..<(k - 1) { prod *= -delta[j * k + i] / poleDifference(j + 1, i) } }
+                    Z[i] = abs(prod).squareRoot()
+                }
+            }
         }
         return z
     }

@@ -46,8 +46,12 @@ enum TridiagonalEigen {
         let rho = e[m - 1]
         d[m - 1] -= abs(rho)
         d[m] -= abs(rho)
-        let upper = solve(d, e, n: m)
-        let lower = solve(d + m, e + m, n: n - m)
+        // The halves are independent (each owns its range of d); at the top levels they run on
+        // separate cores.
+        let box = UncheckedSendable(d)
+        let (upper, lower) = ParallelChunks.pair(parallel: n >= BidiagonalSVD.parallelSize,
+                                                 { solve(box.value, e, n: m) },
+                                                 { solve(box.value + m, e + m, n: n - m) })
         return merge(upper, lower, rho: rho, m: m)
     }
 
@@ -125,26 +129,32 @@ enum TridiagonalEigen {
             let sec = SecularEquation(count: k, c0: 1 / rhoPrime, weights: kept.map { z[$0] * z[$0] }, d: kept.map { dd[$0] }, squared: false)
             var delta = [Double](repeating: 0, count: k * k)
             var qh = Matrix<Double>(rows: k, cols: k)
+            let chunk = BidiagonalSVD.parallelChunk
             delta.withUnsafeMutableBufferPointer { dp in
-                let D = dp.baseAddress!  // safe: k ≥ 1
-                for j in 0..<k {
-                    let (o, mu) = sec.solve(j, delta: D + j * k)
-                    lambda[j] = sec.d[o] + mu
+            lambda.withUnsafeMutableBufferPointer { lp in
+                let D = dp.baseAddress!, L = lp.baseAddress!  // safe: k ≥ 1
+                ParallelChunks.run(k, minimum: chunk) { roots in
+                    for j in roots {
+                        let (o, mu) = sec.solve(j, delta: D + j * k)
+                        L[j] = sec.d[o] + mu
+                    }
                 }
-                var zhat = sec.correctedWeights(delta: D)
+                var zhat = sec.correctedWeights(delta: D, parallelChunk: chunk)
                 for i in 0..<k where z[kept[i]] < 0 { zhat[i] = -zhat[i] }
                 // Eigenvectors of Λ + ρ' ẑẑᵀ: q_j ∝ (ẑ_i / (d_i − λ_j))_i.
                 qh.storage.withUnsafeMutableBufferPointer { qb in
                     let Q = qb.baseAddress!
-                    var x = [Double](repeating: 0, count: k)
-                    for j in 0..<k {
-                        var norm = 0.0
-                        for i in 0..<k { x[i] = zhat[i] / D[j * k + i]; norm += x[i] * x[i] }
-                        let s = 1 / norm.squareRoot()
-                        for i in 0..<k { Q[i * k + j] = x[i] * s }
+                    ParallelChunks.run(k, minimum: chunk) { columns in
+                        var x = [Double](repeating: 0, count: k)
+                        for j in columns {
+                            var norm = 0.0
+                            for i in 0..<k { x[i] = zhat[i] / D[j * k + i]; norm += x[i] * x[i] }
+                            let s = 1 / norm.squareRoot()
+                            for i in 0..<k { Q[i * k + j] = x[i] * s }
+                        }
                     }
                 }
-            }
+            }}
             qk = BidiagonalSVD.blockProduct(w, kept, qh, split: n1)
         }
         var entries: [(Double, Int, Bool)] = []
