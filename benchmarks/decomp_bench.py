@@ -11,13 +11,21 @@ both cores by default. Inputs are uniform(-1, 1) f64 matrices on both sides (eig
   rSVD the same Halko-Martinsson-Tropp algorithm in numpy      vs tlora-bench rsvd M N K
 
 Usage: benchmarks/decomp_bench.py [--bench .build/release/tlora-bench] [--rounds 3] [--seconds 2]
-                                  [--only svd,qr,eigh,rsvd]
+                                  [--only svd,qr,eigh,rsvd] [--threads 2]
+`--threads N` sets OPENBLAS_NUM_THREADS and TLORA_THREADS alike (the targets are for 2).
 Build first: swift build -c release --product tlora-bench
 """
 import argparse, os, subprocess, sys, time
 
-os.environ.setdefault("OPENBLAS_NUM_THREADS", "2")
-os.environ.setdefault("OMP_NUM_THREADS", "2")
+# The thread count must be fixed before numpy (OpenBLAS) is imported: `--threads N` (default 2).
+THREADS = "2"
+for i, arg in enumerate(sys.argv):
+    if arg == "--threads" and i + 1 < len(sys.argv):
+        THREADS = sys.argv[i + 1]
+    elif arg.startswith("--threads="):
+        THREADS = arg.split("=", 1)[1]
+os.environ["OPENBLAS_NUM_THREADS"] = THREADS
+os.environ["OMP_NUM_THREADS"] = THREADS
 import numpy as np  # noqa: E402  (after the thread settings)
 
 CASES = [
@@ -60,7 +68,7 @@ def numpy_time(kind, shape, seconds):
 
 def tlora_time(bench, kind, shape, seconds):
     sub = {"svd": "svd", "qr": "qr", "eigh": "eig", "rsvd": "rsvd"}[kind]
-    env = dict(os.environ, TLORA_BENCH_SECONDS=str(seconds))
+    env = dict(os.environ, TLORA_BENCH_SECONDS=str(seconds), TLORA_THREADS=THREADS)
     out = subprocess.run([bench, sub, *map(str, shape)], capture_output=True, text=True, env=env, check=True).stdout
     return float(out.strip().splitlines()[-1])
 
@@ -71,11 +79,12 @@ def main():
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--seconds", type=float, default=2.0)
     ap.add_argument("--only", default="svd,qr,eigh,rsvd")
+    ap.add_argument("--threads", default="2", help="threads for both sides (read before numpy is imported)")
     args = ap.parse_args()
     kinds = set(args.only.split(","))
     cfg = np.show_config(mode="dicts")["Build Dependencies"]["lapack"]
     load = os.getloadavg()
-    print(f"numpy {np.__version__} ({cfg.get('name')} {cfg.get('version')}), OPENBLAS_NUM_THREADS={os.environ['OPENBLAS_NUM_THREADS']}; "
+    print(f"numpy {np.__version__} ({cfg.get('name')} {cfg.get('version')}), OPENBLAS_NUM_THREADS={THREADS}, TLORA_THREADS={THREADS}; "
           f"{os.cpu_count()} CPUs; load average before {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}")
     print(f"best of {args.rounds} alternating rounds x {args.seconds:.1f} s per side\n")
     print(f"| {'operation':<28} | {'numpy ms':>9} | {'tlora ms':>9} | {'tlora/numpy':>11} | {'target':>7} |")
