@@ -56,18 +56,9 @@ public enum ErrorMeasure {
         return frobenius(m.storage)
     }
 
-    /// sqrt(Σ x²), scaled to avoid overflow and underflow.
+    /// sqrt(Σ x²), without overflow or underflow (TLoRANumerics' norm: one fast pass, a scaled one
+    /// only when the first leaves the safe range).
     public static func frobenius(_ values: [Double]) -> Double {
-        var scale = 0.0, sum = 1.0
-        for v in values where v != 0 {
-            let a = abs(v)
-            if scale < a {
-                sum = 1 + sum * (scale / a) * (scale / a)
-                scale = a
-            } else {
-                sum += (a / scale) * (a / scale)
-            }
-        }
-        return scale * sum.squareRoot()
+        frobeniusNorm(values)
     }
 }

@@ -41,38 +41,25 @@ public enum DenseDelta {
         return out
     }
 
-    /// The contraction with both digit orders forward.
+    /// The contraction with both digit orders forward. Each core is one GEMM,
+    /// `acc[(rows, cols), r] · G[r, (m, n, r')]`, and one permutation that interleaves the new mode
+    /// indices with the old ones: [rows, cols, m, n, r'] → [rows, m, cols, n, r'].
     static func forwardTensorTrain(_ tt: TensorTrain) -> Matrix<Double> {
-        // Running contraction: rows = (i_1..i_k) mixed radix, cols = (j_1..j_k) × r_k.
         var rows = 1, cols = 1, rank = 1
-        var acc = [1.0]  // shape [rows, cols, rank]
+        var acc = Matrix<Double>(rows: 1, cols: 1, storage: [1])  // (rows · cols) × rank
         for core in tt.cores {
             let (r0, m, n, r1) = (core.shape[0], core.shape[1], core.shape[2], core.shape[3])
             precondition(r0 == rank)
-            let g = core.doubles()  // [r0, m, n, r1]
-            var next = [Double](repeating: 0, count: rows * m * cols * n * r1)
-            for i in 0..<rows {
-                for j in 0..<cols {
-                    for a in 0..<r0 {
-                        let v = acc[(i * cols + j) * rank + a]
-                        if v == 0 { continue }
-                        for p in 0..<m {
-                            for q in 0..<n {
-                                let gBase = ((a * m + p) * n + q) * r1
-                                let outBase = (((i * m + p) * (cols * n)) + (j * n + q)) * r1
-                                for b in 0..<r1 { next[outBase + b] += v * g[gBase + b] }
-                            }
-                        }
-                    }
-                }
-            }
-            acc = next
+            let g = Matrix(rows: r0, cols: m * n * r1, storage: core.doubles())
+            let next = LA.mul(acc, g)  // [rows, cols, m, n, r1]
+            let t = Tensor(shape: [rows, cols, m, n, r1], storage: next.storage).permuted([0, 2, 1, 3, 4])
             rows *= m
             cols *= n
             rank = r1
+            acc = Matrix(rows: rows * cols, cols: rank, storage: t.storage)
         }
         precondition(rank == 1)
-        return Matrix(rows: rows, cols: cols, storage: acc)
+        return Matrix(rows: rows, cols: cols, storage: acc.storage)
     }
 
     /// The full tensor of a Tucker group (`core ×_1 U_1 ⋯ ×_N U_N`), row-major over its dimensions.

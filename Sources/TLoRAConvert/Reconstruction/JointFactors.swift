@@ -15,24 +15,11 @@ enum JointFactors {
         var p = 1, q = state.count
         for core in j.cores {
             let (r0, n, m, r1) = (core.shape[0], core.shape[1], core.shape[2], core.shape[3])
-            let g = core.doubles()
             let rest = q / n
-            var next = [Double](repeating: 0, count: p * m * r1 * rest)
-            for pi in 0..<p {
-                for a in 0..<r0 {
-                    for jn in 0..<n {
-                        let gBase = (a * n + jn) * m * r1
-                        for qi in 0..<rest {
-                            let s = state[(pi * r0 + a) * q + jn * rest + qi]
-                            if s == 0 { continue }
-                            for i in 0..<m {
-                                for b in 0..<r1 { next[((pi * m + i) * r1 + b) * rest + qi] += s * g[gBase + i * r1 + b] }
-                            }
-                        }
-                    }
-                }
-            }
-            state = next
+            // S[p, (a, j_n), rest] ×₁ Gᵀ with G = core as (r0·n) × (m·r1): an n-mode product
+            // (one GEMM per leading index) giving S'[p, (i_m, b), rest].
+            let g = Matrix(rows: r0 * n, cols: m * r1, storage: core.doubles())
+            state = TensorOps.modeProduct(Tensor(shape: [p, r0 * n, rest], storage: state), g.transposed(), mode: 1).storage
             p *= m
             q = rest
         }

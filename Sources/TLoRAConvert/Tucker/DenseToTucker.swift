@@ -126,7 +126,7 @@ public enum DenseToTucker {
                 // Safe: gramN[k] is non-nil for every based mode, and inS implies based.
                 weighted = TensorOps.modeProduct(weighted, inS ? gramN[k]! : gramP[k], mode: k)
             }
-            outside2 += max(0, zip(storedCore.storage, weighted.storage).reduce(0) { $0 + $1.0 * $1.1 })
+            outside2 += max(0, TensorOps.inner(storedCore, weighted))
         }
         let diff2 = inSpan * inSpan + outside2
         // Per member: its slice of the in-span difference (the bound itself applies to the group).

@@ -132,10 +132,7 @@ struct SmallTucker {
 
     /// ‖t − this‖_F, computed directly (no cancellation).
     func distance(to t: Tensor<Double>) -> Double {
-        let e = expanded()
-        var diff = t.storage
-        for i in diff.indices { diff[i] -= e.storage[i] }
-        return ErrorMeasure.frobenius(diff)
+        TensorOps.distance(t, expanded())
     }
 
     /// One HOOI sweep at fixed ranks: each factor becomes the leading left singular vectors of `t`
