@@ -58,7 +58,8 @@ func int(_ i: Int) -> Int {
     return v
 }
 
-print("simd level: \(tlora_simd_level() == 1 ? "avx2+fma" : "portable"), threads: \(sysconf(Int32(_SC_NPROCESSORS_ONLN)))")
+let threadsNote = getenv("TLORA_THREADS").map { String(cString: $0) } ?? "\(sysconf(Int32(_SC_NPROCESSORS_ONLN)))"
+print("simd level: \(GEMM.Kernel.active), threads: \(threadsNote)")
 switch args.first {
 case "gemm":
     let (m, n, k) = (int(1), int(2), int(3))

@@ -1,0 +1,48 @@
+// A small pool of GEMM packing buffers, reused across calls and threads.
+#include "gemm_internal.h"
+#include <pthread.h>
+#include <stdlib.h>
+
+#define TLORA_POOL 8
+static pthread_mutex_t pool_lock = PTHREAD_MUTEX_INITIALIZER;
+static void *pool_ptr[TLORA_POOL];
+static size_t pool_size[TLORA_POOL];
+
+// 64-byte aligned (the micro-kernels use aligned vector loads on packed panels), or NULL.
+void *tlora_gemm_buffer_acquire(size_t bytes) {
+    pthread_mutex_lock(&pool_lock);
+    int best = -1;
+    for (int i = 0; i < TLORA_POOL; i++)
+        if (pool_ptr[i] && pool_size[i] >= bytes && (best < 0 || pool_size[i] < pool_size[best])) best = i;
+    if (best >= 0) {
+        void *p = pool_ptr[best];
+        pool_ptr[best] = NULL;
+        pthread_mutex_unlock(&pool_lock);
+        return p;
+    }
+    pthread_mutex_unlock(&pool_lock);
+    if (bytes > SIZE_MAX - 63) return NULL;
+    return aligned_alloc(64, (bytes + 63) / 64 * 64);
+}
+
+// Keeps `p` (of at least `bytes` bytes) for a later call, evicting the smallest pooled buffer.
+void tlora_gemm_buffer_release(void *p, size_t bytes) {
+    if (!p) return;
+    pthread_mutex_lock(&pool_lock);
+    int slot = -1;
+    for (int i = 0; i < TLORA_POOL; i++) {
+        if (!pool_ptr[i]) { slot = i; break; }
+        if (slot < 0 || pool_size[i] < pool_size[slot]) slot = i;
+    }
+    void *evicted = pool_ptr[slot];
+    size_t evictedSize = pool_size[slot];
+    if (evicted && evictedSize >= bytes) {
+        pthread_mutex_unlock(&pool_lock);
+        free(p);
+        return;
+    }
+    pool_ptr[slot] = p;
+    pool_size[slot] = bytes;
+    pthread_mutex_unlock(&pool_lock);
+    free(evicted);
+}
