@@ -5,7 +5,8 @@
 // Loops, outermost first (BLIS's five loops, in the roles that suit a row-major C whose vectors
 // run along N):
 //   ib (mb rows of A)  } one "step": the mb×kc panel of A is packed by all threads together
-//   pc (kc of K)       }   into a shared buffer (L3), then a barrier
+//   pc (kc of K)       }   (groups of micro-panels from a shared counter) into a shared buffer
+//                          (L3), then a barrier
 //   jb (nb columns)    the kc×nb block of B, packed by the thread that takes it (its own L2)
 //   ir (mr rows)       the mr×kc micro-panel of A, in L1 while it is reused for every jr
 //   jr (nr columns)    the micro-kernel on one mr×nr tile, streaming a kc×nr micro-panel of B
@@ -38,10 +39,10 @@ typedef struct {
     GEMM_T *bbuf;
 } GEMM_FN(worker);
 
-static void GEMM_FN(work)(GEMM_FN(job) *j, int tid, GEMM_T *bbuf) {
+static void GEMM_FN(work)(GEMM_FN(job) *j, GEMM_T *bbuf) {
     const GEMM_CONFIG *cfg = j->cfg;
     const size_t mr = cfg->mr, nr = cfg->nr;
-    const int threads = j->team.count < 1 ? 1 : j->team.count;
+    const int threads = j->team.count;
     size_t base = 0, step = 0;
     for (size_t ib = 0; ib < j->m; ib += j->mbs) {
         size_t mb = j->m - ib < j->mbs ? j->m - ib : j->mbs;
@@ -51,13 +52,16 @@ static void GEMM_FN(work)(GEMM_FN(job) *j, int tid, GEMM_T *bbuf) {
             // Later slices of K add to what the first one stored.
             GEMM_T beta = pc == 0 ? j->beta : (GEMM_T)1;
             GEMM_T *ap = j->apanel[threads > 1 ? step & 1 : 0];
-            size_t p0 = panels * (size_t)tid / (size_t)threads, p1 = panels * (size_t)(tid + 1) / (size_t)threads;
-            if (p1 > p0) {
-                size_t r0 = p0 * mr, r1 = p1 * mr < mb ? p1 * mr : mb;
+            // Packing the panel is shared out in groups of micro-panels from the same counter.
+            size_t groups = (panels + TLORA_PACK_GROUP - 1) / TLORA_PACK_GROUP, unit;
+            while (team_take(&j->next, base + groups, &unit)) {
+                size_t r0 = (unit - base) * TLORA_PACK_GROUP * mr, r1 = r0 + TLORA_PACK_GROUP * mr;
+                if (r1 > mb) r1 = mb;
                 GEMM_PACK_A(ap + r0 * kc, j->a, j->lda, j->trans_a, ib + r0, pc, r1 - r0, kc, mr);
             }
+            base += groups;
             team_barrier(&j->team);
-            size_t units = j->blocks_n * j->units_per, unit, packed = SIZE_MAX;
+            size_t units = j->blocks_n * j->units_per, packed = SIZE_MAX;
             while (team_take(&j->next, base + units, &unit)) {
                 size_t u = unit - base, block = u / j->units_per, share = u % j->units_per;
                 size_t jb = block * j->nbs, nb = j->n - jb < j->nbs ? j->n - jb : j->nbs;
@@ -66,12 +70,19 @@ static void GEMM_FN(work)(GEMM_FN(job) *j, int tid, GEMM_T *bbuf) {
                     packed = block;
                 }
                 size_t q0 = panels * share / j->units_per, q1 = panels * (share + 1) / j->units_per;
+                size_t calls = (nb + nr - 1) / nr, slice = (mr * kc * sizeof(GEMM_T) / calls + 63) / 64 * 64;
                 for (size_t ir = q0 * mr; ir < q1 * mr && ir < mb; ir += mr) {
                     size_t rows = mb - ir < mr ? mb - ir : mr;
                     const GEMM_T *a = ap + ir * kc;
+                    // The next micro-panel of A comes from L3: fetch it into L2 a slice per
+                    // micro-kernel call while this one is in use.
+                    const char *next = (const char *)(a + mr * kc);
+                    int more = ir + mr < mb;
                     GEMM_T *crow = j->c + (ib + ir) * j->ldc + jb;
-                    for (size_t jr = 0; jr < nb; jr += nr) {
+                    for (size_t jr = 0; jr < nb; jr += nr, next += slice) {
                         size_t cols = nb - jr < nr ? nb - jr : nr;
+                        if (more)
+                            for (size_t off = 0; off < slice; off += 64) TLORA_PREFETCH_L2(next + off);
                         cfg->kernel(kc, a, bbuf + jr * kc, crow + jr, j->ldc, rows, cols, j->alpha, beta);
                     }
                 }
@@ -84,7 +95,7 @@ static void GEMM_FN(work)(GEMM_FN(job) *j, int tid, GEMM_T *bbuf) {
 static void *GEMM_FN(thread)(void *arg) {
     GEMM_FN(worker) *w = arg;
     int count = team_wait_open(&w->job->team);
-    if (w->tid < count) GEMM_FN(work)(w->job, w->tid, w->bbuf);
+    if (w->tid < count) GEMM_FN(work)(w->job, w->bbuf);
     return NULL;
 }
 
@@ -136,7 +147,7 @@ static int GEMM_FN(gemm)(const GEMM_CONFIG *cfg, int trans_a, int trans_b, size_
         }
         // Threads that could not be started are simply not counted: the others share the work.
         team_open(&job.team, started);
-        GEMM_FN(work)(&job, 0, bbuf[0]);
+        GEMM_FN(work)(&job, bbuf[0]);
         for (int t = 1; t < started; t++) pthread_join(tid[t], NULL);
         team_destroy(&job.team);
     }

@@ -11,6 +11,8 @@
 
 // How far ahead (in steps of k) B is prefetched: B's micro-panels stream from L2.
 #define TLORA_B_AHEAD 8
+// How many steps of k before the end the C tile is fetched into L1.
+#define TLORA_C_AHEAD 24
 
 #define ROWS12(X) X(0) X(1) X(2) X(3) X(4) X(5) X(6) X(7) X(8) X(9) X(10) X(11)
 
@@ -24,10 +26,11 @@ TLORA_AVX512 void tlora_skernel_avx512(size_t kc, const float *ap, const float *
 #define DECL(r) __m512 c##r##0 = _mm512_setzero_ps(), c##r##1 = _mm512_setzero_ps();
     ROWS12(DECL)
 #undef DECL
-    // The C tile is needed only at the end; asking for it now hides its cache misses.
+    // The C tile is needed only at the end: ask for it into L2 now (into L1 it would be evicted
+    // by the stream of A and B long before) and into L1 a few steps before the end.
     for (size_t r = 0; r < rows; r++) {
-        _mm_prefetch((const char *)(c + r * ldc), _MM_HINT_T0);
-        _mm_prefetch((const char *)(c + r * ldc + 31), _MM_HINT_T0);
+        _mm_prefetch((const char *)(c + r * ldc), _MM_HINT_T1);
+        _mm_prefetch((const char *)(c + r * ldc + 31), _MM_HINT_T1);
     }
 #define FMA(r)                                                                                        \
     {                                                                                                 \
@@ -35,14 +38,23 @@ TLORA_AVX512 void tlora_skernel_avx512(size_t kc, const float *ap, const float *
         c##r##0 = _mm512_fmadd_ps(a, b0, c##r##0);                                                    \
         c##r##1 = _mm512_fmadd_ps(a, b1, c##r##1);                                                    \
     }
-    for (size_t k = 0; k < kc; k++) {
-        __m512 b0 = _mm512_load_ps(bp), b1 = _mm512_load_ps(bp + 16);
-        _mm_prefetch((const char *)(bp + 32 * TLORA_B_AHEAD), _MM_HINT_T0);
-        _mm_prefetch((const char *)(bp + 32 * TLORA_B_AHEAD + 16), _MM_HINT_T0);
-        ROWS12(FMA)
-        ap += 12;
-        bp += 32;
+#define STEP                                                                                          \
+    {                                                                                                 \
+        __m512 b0 = _mm512_load_ps(bp), b1 = _mm512_load_ps(bp + 16);                                 \
+        _mm_prefetch((const char *)(bp + 32 * TLORA_B_AHEAD), _MM_HINT_T0);                           \
+        _mm_prefetch((const char *)(bp + 32 * TLORA_B_AHEAD + 16), _MM_HINT_T0);                      \
+        ROWS12(FMA)                                                                                   \
+        ap += 12;                                                                                     \
+        bp += 32;                                                                                     \
     }
+    size_t k = 0, tail = kc > TLORA_C_AHEAD ? kc - TLORA_C_AHEAD : 0;
+    for (; k < tail; k++) STEP
+    for (size_t r = 0; r < rows; r++) {
+        _mm_prefetch((const char *)(c + r * ldc), _MM_HINT_T0);
+        _mm_prefetch((const char *)(c + r * ldc + 31), _MM_HINT_T0);
+    }
+    for (; k < kc; k++) STEP
+#undef STEP
 #undef FMA
     __m512 va = _mm512_set1_ps(alpha), vb = _mm512_set1_ps(beta);
     EDGE_MASKS(16)

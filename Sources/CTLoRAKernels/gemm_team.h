@@ -6,8 +6,10 @@
 #if defined(__SSE2__)
 #include <emmintrin.h>
 #define TLORA_PAUSE() _mm_pause()
+#define TLORA_PREFETCH_L2(p) _mm_prefetch((const char *)(p), _MM_HINT_T1)
 #else
 #define TLORA_PAUSE() ((void)0)
+#define TLORA_PREFETCH_L2(p) ((void)(p))
 #endif
 
 // Barrier waits are short (threads arrive within a fraction of a block's work of each other), so
