@@ -11,6 +11,8 @@
 #define TLORA_GEMM_MAX_THREADS 16
 // Micro-panels of A per packing task (96 rows with mr = 12).
 #define TLORA_PACK_GROUP 8
+// Units of work per thread and step, at least (see gemm_driver.h).
+#define TLORA_UNITS 8
 
 // Blocking per path (mr, nr, kc, nb, mb). The mr×kc micro-panel of A should take about half of L1
 // (32 KiB here), the kc×nb block of B well under the 1 MiB L2, the mb×kc panel of A a few MiB of L3.

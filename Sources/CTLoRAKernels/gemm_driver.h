@@ -10,9 +10,11 @@
 //   jb (nb columns)    the kc×nb block of B, packed by the thread that takes it (its own L2)
 //   ir (mr rows)       the mr×kc micro-panel of A, in L1 while it is reused for every jr
 //   jr (nr columns)    the micro-kernel on one mr×nr tile, streaming a kc×nr micro-panel of B
-// Within a step the threads take "units" — one jb block, or a share of its rows when there are
-// too few blocks to go round — from a shared counter, so a thread slowed down by another process
-// on its core does less of the work instead of holding everyone up. The panel of A is double
+// Within a step the work is split into "units" — one jb block, or a share of its rows when there
+// are too few blocks to go round. Each thread owns a contiguous range of them (so it packs each
+// of its blocks of B once) and, when it is done, steals units from the back of the others'
+// ranges: a thread slowed down by another process on its core does less of the work instead of
+// holding everyone up. The panel of A is double
 // buffered: a thread packs step s+1 while others may still compute step s, so one barrier per
 // step suffices (after it, everyone has finished step s-1, whose buffer is the one reused).
 // Units of one step touch disjoint parts of C, and every thread finishes step s before it packs
@@ -30,7 +32,8 @@ typedef struct {
     size_t units_per;      // units per jb block (shares of the panel's rows)
     GEMM_T *apanel[2];
     tlora_team team;
-    atomic_size_t next;    // the next unit, numbered across all steps
+    atomic_size_t next;    // the next packing task for A, numbered across all steps
+    tlora_range range[TLORA_GEMM_MAX_THREADS];
 } GEMM_FN(job);
 
 typedef struct {
@@ -39,55 +42,70 @@ typedef struct {
     GEMM_T *bbuf;
 } GEMM_FN(worker);
 
-static void GEMM_FN(work)(GEMM_FN(job) *j, GEMM_T *bbuf) {
+// One step: rows ib..ib+mb of C, slice pc..pc+kc of K, the packed panel of A at ap.
+typedef struct {
+    size_t ib, mb, pc, kc, panels;
+    GEMM_T beta;
+    const GEMM_T *ap;
+} GEMM_FN(step);
+
+// Unit u of step s: the kc×nb block of B (packed into bbuf unless *packed says it is there
+// already) times the unit's share of the panel's micro-panels of A.
+static void GEMM_FN(unit)(const GEMM_FN(job) *j, const GEMM_FN(step) *s, size_t u, GEMM_T *bbuf, size_t *packed) {
     const GEMM_CONFIG *cfg = j->cfg;
-    const size_t mr = cfg->mr, nr = cfg->nr;
+    const size_t mr = cfg->mr, nr = cfg->nr, kc = s->kc, mb = s->mb;
+    size_t block = u / j->units_per, share = u % j->units_per;
+    size_t jb = block * j->nbs, nb = j->n - jb < j->nbs ? j->n - jb : j->nbs;
+    if (*packed != block) {
+        GEMM_PACK_B(bbuf, j->b, j->ldb, j->trans_b, s->pc, jb, kc, nb, nr);
+        *packed = block;
+    }
+    size_t q0 = s->panels * share / j->units_per, q1 = s->panels * (share + 1) / j->units_per;
+    // The next micro-panel of A comes from L3: it is fetched into L2 a slice per micro-kernel
+    // call while this one is in use.
+    size_t calls = (nb + nr - 1) / nr, slice = (mr * kc * sizeof(GEMM_T) / calls + 63) / 64 * 64;
+    for (size_t ir = q0 * mr; ir < q1 * mr && ir < mb; ir += mr) {
+        size_t rows = mb - ir < mr ? mb - ir : mr;
+        const GEMM_T *a = s->ap + ir * kc;
+        const char *next = (const char *)(a + mr * kc);
+        int more = ir + mr < mb;
+        GEMM_T *crow = j->c + (s->ib + ir) * j->ldc + jb;
+        for (size_t jr = 0; jr < nb; jr += nr, next += slice) {
+            size_t cols = nb - jr < nr ? nb - jr : nr;
+            if (more)
+                for (size_t off = 0; off < slice; off += 64) TLORA_PREFETCH_L2(next + off);
+            cfg->kernel(kc, a, bbuf + jr * kc, crow + jr, j->ldc, rows, cols, j->alpha, s->beta);
+        }
+    }
+}
+
+static void GEMM_FN(work)(GEMM_FN(job) *j, int tid, GEMM_T *bbuf) {
+    const size_t mr = j->cfg->mr;
     const int threads = j->team.count;
-    size_t base = 0, step = 0;
+    size_t base = 0, number = 0;
     for (size_t ib = 0; ib < j->m; ib += j->mbs) {
-        size_t mb = j->m - ib < j->mbs ? j->m - ib : j->mbs;
-        size_t panels = (mb + mr - 1) / mr;
-        for (size_t pc = 0; pc < j->k; pc += j->kcs, step++) {
-            size_t kc = j->k - pc < j->kcs ? j->k - pc : j->kcs;
+        for (size_t pc = 0; pc < j->k; pc += j->kcs, number++) {
+            GEMM_FN(step) s = {ib, j->m - ib < j->mbs ? j->m - ib : j->mbs, pc, j->k - pc < j->kcs ? j->k - pc : j->kcs};
+            s.panels = (s.mb + mr - 1) / mr;
             // Later slices of K add to what the first one stored.
-            GEMM_T beta = pc == 0 ? j->beta : (GEMM_T)1;
-            GEMM_T *ap = j->apanel[threads > 1 ? step & 1 : 0];
-            // Packing the panel is shared out in groups of micro-panels from the same counter.
-            size_t groups = (panels + TLORA_PACK_GROUP - 1) / TLORA_PACK_GROUP, unit;
-            while (team_take(&j->next, base + groups, &unit)) {
-                size_t r0 = (unit - base) * TLORA_PACK_GROUP * mr, r1 = r0 + TLORA_PACK_GROUP * mr;
-                if (r1 > mb) r1 = mb;
-                GEMM_PACK_A(ap + r0 * kc, j->a, j->lda, j->trans_a, ib + r0, pc, r1 - r0, kc, mr);
+            s.beta = pc == 0 ? j->beta : (GEMM_T)1;
+            GEMM_T *ap = j->apanel[threads > 1 ? number & 1 : 0];
+            s.ap = ap;
+            // Packing the panel is shared out in groups of micro-panels from a counter.
+            size_t groups = (s.panels + TLORA_PACK_GROUP - 1) / TLORA_PACK_GROUP, task;
+            while (team_take(&j->next, base + groups, &task)) {
+                size_t r0 = (task - base) * TLORA_PACK_GROUP * mr, r1 = r0 + TLORA_PACK_GROUP * mr;
+                if (r1 > s.mb) r1 = s.mb;
+                GEMM_PACK_A(ap + r0 * s.kc, j->a, j->lda, j->trans_a, ib + r0, pc, r1 - r0, s.kc, mr);
             }
             base += groups;
             team_barrier(&j->team);
-            size_t units = j->blocks_n * j->units_per, packed = SIZE_MAX;
-            while (team_take(&j->next, base + units, &unit)) {
-                size_t u = unit - base, block = u / j->units_per, share = u % j->units_per;
-                size_t jb = block * j->nbs, nb = j->n - jb < j->nbs ? j->n - jb : j->nbs;
-                if (packed != block) {
-                    GEMM_PACK_B(bbuf, j->b, j->ldb, j->trans_b, pc, jb, kc, nb, nr);
-                    packed = block;
-                }
-                size_t q0 = panels * share / j->units_per, q1 = panels * (share + 1) / j->units_per;
-                size_t calls = (nb + nr - 1) / nr, slice = (mr * kc * sizeof(GEMM_T) / calls + 63) / 64 * 64;
-                for (size_t ir = q0 * mr; ir < q1 * mr && ir < mb; ir += mr) {
-                    size_t rows = mb - ir < mr ? mb - ir : mr;
-                    const GEMM_T *a = ap + ir * kc;
-                    // The next micro-panel of A comes from L3: fetch it into L2 a slice per
-                    // micro-kernel call while this one is in use.
-                    const char *next = (const char *)(a + mr * kc);
-                    int more = ir + mr < mb;
-                    GEMM_T *crow = j->c + (ib + ir) * j->ldc + jb;
-                    for (size_t jr = 0; jr < nb; jr += nr, next += slice) {
-                        size_t cols = nb - jr < nr ? nb - jr : nr;
-                        if (more)
-                            for (size_t off = 0; off < slice; off += 64) TLORA_PREFETCH_L2(next + off);
-                        cfg->kernel(kc, a, bbuf + jr * kc, crow + jr, j->ldc, rows, cols, j->alpha, beta);
-                    }
-                }
+            // This thread's range first, then the others' from the back, the next thread's first.
+            size_t units = j->blocks_n * j->units_per, packed = SIZE_MAX, u;
+            for (int r = 0, owner = tid; r < threads; r++, owner = (owner + 1) % threads) {
+                size_t lo = units * (size_t)owner / (size_t)threads, hi = units * (size_t)(owner + 1) / (size_t)threads;
+                while (range_take(&j->range[owner], number, lo, hi, r > 0, &u)) GEMM_FN(unit)(j, &s, u, bbuf, &packed);
             }
-            base += units;
         }
     }
 }
@@ -95,7 +113,7 @@ static void GEMM_FN(work)(GEMM_FN(job) *j, GEMM_T *bbuf) {
 static void *GEMM_FN(thread)(void *arg) {
     GEMM_FN(worker) *w = arg;
     int count = team_wait_open(&w->job->team);
-    if (w->tid < count) GEMM_FN(work)(w->job, w->bbuf);
+    if (w->tid < count) GEMM_FN(work)(w->job, w->tid, w->bbuf);
     return NULL;
 }
 
@@ -115,16 +133,18 @@ static int GEMM_FN(gemm)(const GEMM_CONFIG *cfg, int trans_a, int trans_b, size_
     job.mbs = tlora_gemm_even(m, cfg->mb, mr);
     job.kcs = tlora_gemm_even(k, cfg->kc, 8);
     job.nbs = tlora_gemm_even(n, cfg->nb, nr);
+    // Units of a step are counted in TLORA_RANGE_BITS bits: absurdly wide products get wider blocks.
+    if (n / job.nbs >= TLORA_RANGE_MAX / 64) job.nbs = (n / (TLORA_RANGE_MAX / 64) + nr) / nr * nr;
     job.blocks_n = (n + job.nbs - 1) / job.nbs;
     size_t panels = (job.mbs + mr - 1) / mr;
     if (threads > TLORA_GEMM_MAX_THREADS) threads = TLORA_GEMM_MAX_THREADS;
     if (threads < 1) threads = 1;
     if ((size_t)threads > job.blocks_n * panels) threads = (int)(job.blocks_n * panels);
-    // About four units per thread and step (enough to even out a slowed thread), by splitting
-    // the panel's rows when N has too few blocks.
+    // At least TLORA_UNITS units per thread and step (fine enough to even out a slowed thread),
+    // by splitting the panel's rows when N has too few blocks.
     job.units_per = 1;
-    if (threads > 1 && job.blocks_n < 4 * (size_t)threads) {
-        job.units_per = (4 * (size_t)threads + job.blocks_n - 1) / job.blocks_n;
+    if (threads > 1 && job.blocks_n < TLORA_UNITS * (size_t)threads) {
+        job.units_per = (TLORA_UNITS * (size_t)threads + job.blocks_n - 1) / job.blocks_n;
         if (job.units_per > panels) job.units_per = panels;
     }
     size_t abytes = sizeof(GEMM_T) * job.kcs * panels * mr;
@@ -137,6 +157,8 @@ static int GEMM_FN(gemm)(const GEMM_CONFIG *cfg, int trans_a, int trans_b, size_
     if (ok) {
         team_init(&job.team);
         atomic_init(&job.next, 0);
+        // Tagged with a step that is never current, so the first taker initializes each range.
+        for (int t = 0; t < TLORA_GEMM_MAX_THREADS; t++) atomic_init(&job.range[t], range_word(0xFFFFFF, 0, 0));
         pthread_t tid[TLORA_GEMM_MAX_THREADS];
         GEMM_FN(worker) workers[TLORA_GEMM_MAX_THREADS];
         int started = 1;
@@ -147,7 +169,7 @@ static int GEMM_FN(gemm)(const GEMM_CONFIG *cfg, int trans_a, int trans_b, size_
         }
         // Threads that could not be started are simply not counted: the others share the work.
         team_open(&job.team, started);
-        GEMM_FN(work)(&job, bbuf[0]);
+        GEMM_FN(work)(&job, 0, bbuf[0]);
         for (int t = 1; t < started; t++) pthread_join(tid[t], NULL);
         team_destroy(&job.team);
     }

@@ -3,6 +3,7 @@
 #define TLORA_GEMM_TEAM_H
 #include <pthread.h>
 #include <stdatomic.h>
+#include <stdint.h>
 #if defined(__SSE2__)
 #include <emmintrin.h>
 #define TLORA_PAUSE() _mm_pause()
@@ -91,5 +92,37 @@ static int team_take(atomic_size_t *next, size_t end, size_t *unit) {
         }
     }
     return 0;
+}
+
+// One thread's share of a step's units: a range [lo, hi) that its owner takes from the front and
+// the others, once their own is empty, steal from the back. One 64-bit word, changed only by
+// compare-and-swap: the step's number (mod 2^24) in the top bits, lo and hi below. A word still
+// carrying an earlier step is (re)initialized to this step's share by whoever meets it first, so
+// no one has to reset the ranges between steps.
+#define TLORA_RANGE_BITS 20
+#define TLORA_RANGE_MAX ((size_t)1 << TLORA_RANGE_BITS)
+typedef atomic_uint_least64_t tlora_range;
+
+static uint64_t range_word(size_t step, size_t lo, size_t hi) {
+    return ((uint64_t)step & 0xFFFFFF) << (2 * TLORA_RANGE_BITS) | (uint64_t)lo << TLORA_RANGE_BITS | (uint64_t)hi;
+}
+
+static int range_take(tlora_range *r, size_t step, size_t lo0, size_t hi0, int back, size_t *unit) {
+    const uint64_t mask = TLORA_RANGE_MAX - 1;
+    uint64_t v = atomic_load_explicit(r, memory_order_relaxed);
+    for (;;) {
+        if ((v >> (2 * TLORA_RANGE_BITS)) != ((uint64_t)step & 0xFFFFFF)) {
+            uint64_t fresh = range_word(step, lo0, hi0);
+            if (atomic_compare_exchange_weak_explicit(r, &v, fresh, memory_order_relaxed, memory_order_relaxed)) v = fresh;
+            continue;
+        }
+        size_t lo = (size_t)((v >> TLORA_RANGE_BITS) & mask), hi = (size_t)(v & mask);
+        if (lo >= hi) return 0;
+        uint64_t next = back ? range_word(step, lo, hi - 1) : range_word(step, lo + 1, hi);
+        if (atomic_compare_exchange_weak_explicit(r, &v, next, memory_order_relaxed, memory_order_relaxed)) {
+            *unit = back ? hi - 1 : lo;
+            return 1;
+        }
+    }
 }
 #endif
