@@ -14,16 +14,17 @@
 // Units of work per thread and step, at least (see gemm_driver.h).
 #define TLORA_UNITS 8
 
-// Blocking per path (mr, nr, kc, nb, mb). The mr×kc micro-panel of A should take about half of L1
-// (32 KiB here), the kc×nb block of B well under the 1 MiB L2, the mb×kc panel of A a few MiB of L3.
-// Measured choices: docs/NUMERICS.md, "GEMM".
-static const tlora_sgemm_config sgemm_portable = {tlora_skernel_portable, 6, 16, 256, 256, 2040};
-static const tlora_dgemm_config dgemm_portable = {tlora_dkernel_portable, 6, 8, 256, 256, 2040};
+// Blocking per path (mr, nr, kc, nb, mb), measured on Zen 4 (32 KiB L1d, 1 MiB L2 per core,
+// 32 MiB L3; docs/NUMERICS.md, "GEMM"): a kc×nb block of B that fills about all of L2 beat
+// smaller ones — each micro-panel of A, fetched from L3, then serves nb/nr micro-kernel calls —
+// and an mb×kc panel of A of up to 8 MiB in L3 means B is packed only once for m ≤ 4092.
+static const tlora_sgemm_config sgemm_portable = {tlora_skernel_portable, 6, 16, 256, 256, 4092};
+static const tlora_dgemm_config dgemm_portable = {tlora_dkernel_portable, 6, 8, 256, 256, 4092};
 #if TLORA_X86
-static const tlora_sgemm_config sgemm_avx2 = {tlora_skernel_avx2, 6, 16, 384, 256, 2040};
-static const tlora_dgemm_config dgemm_avx2 = {tlora_dkernel_avx2, 6, 8, 256, 256, 2040};
-static const tlora_sgemm_config sgemm_avx512 = {tlora_skernel_avx512, 12, 32, 384, 256, 2040};
-static const tlora_dgemm_config dgemm_avx512 = {tlora_dkernel_avx512, 12, 16, 192, 256, 2040};
+static const tlora_sgemm_config sgemm_avx2 = {tlora_skernel_avx2, 6, 16, 512, 512, 4092};
+static const tlora_dgemm_config dgemm_avx2 = {tlora_dkernel_avx2, 6, 8, 384, 512, 4092};
+static const tlora_sgemm_config sgemm_avx512 = {tlora_skernel_avx512, 12, 32, 512, 512, 4092};
+static const tlora_dgemm_config dgemm_avx512 = {tlora_dkernel_avx512, 12, 16, 256, 512, 4092};
 #endif
 
 static const tlora_sgemm_config *sgemm_config(int level) {

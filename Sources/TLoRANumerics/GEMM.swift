@@ -77,6 +77,8 @@ public func matmul<T: TLoRAFloat>(_ a: Matrix<T>, _ b: Matrix<T>, transposeA: Bo
     // GEMM with beta = 0 writes every element (zeros when k = 0), so the result is not cleared
     // first: for big products that pass over fresh pages costs as much as a few percent of it.
     let storage = [T](unsafeUninitializedCapacity: count) { cp, initialized in
+        // Big results are fresh pages: have them faulted in 2 MiB at a time.
+        tlora_advise_huge_pages(cp.baseAddress, count * MemoryLayout<T>.stride)
         a.storage.withUnsafeBufferPointer { ap in
             b.storage.withUnsafeBufferPointer { bp in
                 // Safe: m, n > 0, so c has elements; a and b may be empty only when k = 0, and

@@ -58,6 +58,10 @@ int tlora_sgemm_level(int level, int trans_a, int trans_b, size_t m, size_t n, s
                       size_t lda, const float *b, size_t ldb, float beta, float *c, size_t ldc, int threads);
 int tlora_dgemm_level(int level, int trans_a, int trans_b, size_t m, size_t n, size_t k, double alpha, const double *a,
                       size_t lda, const double *b, size_t ldb, double beta, double *c, size_t ldc, int threads);
+/// Asks the OS to back the whole pages of [p, p + bytes) with huge pages when they are first
+/// touched (Linux MADV_HUGEPAGE; a no-op below 4 MiB or elsewhere). Only a hint: contents and
+/// ownership are unaffected. For fresh, large results that are about to be written.
+void tlora_advise_huge_pages(void *p, size_t bytes);
 #ifdef __cplusplus
 }
 #endif
