@@ -13,7 +13,15 @@
 #include <string.h>
 #if defined(__SSE2__)
 #include <emmintrin.h>
+#define TLORA_PREFETCH(p) _mm_prefetch((const char *)(p), _MM_HINT_T0)
+#else
+#define TLORA_PREFETCH(p) ((void)(p))
 #endif
+
+// The source usually comes from memory, in runs too short for the hardware prefetchers to get
+// going: rows are requested this many rows (rows layout) or floats (columns layout) ahead.
+#define TLORA_ROWS_AHEAD 6
+#define TLORA_COLS_AHEAD 64
 
 // ---------------------------------------------------------------- "rows" layout
 
@@ -28,6 +36,9 @@
             for (size_t k = 0; k < kc; k++) {                                                         \
                 const T *row = src + (k0 + k) * ld + x0;                                              \
                 T *d = dst + g * kc + k * (W);                                                        \
+                if (k + TLORA_ROWS_AHEAD < kc)                                                        \
+                    for (size_t x = g; x < gend; x += 64 / sizeof(T))                                 \
+                        TLORA_PREFETCH(row + TLORA_ROWS_AHEAD * ld + x);                              \
                 for (size_t x = g; x < full; x += (W), d += (W) * kc) memcpy(d, row + x, (W) * sizeof(T)); \
                 if (full < gend)                                                                      \
                     for (size_t c = 0; c < (W); c++) d[c] = full + c < gend ? row[full + c] : 0;      \
@@ -45,6 +56,10 @@ static void transpose_f32(float *restrict d, const float *s, size_t ld, size_t k
         size_t kend = kc - kb < 16 ? kc : kb + 16, kv = kb + (kend - kb) / 4 * 4;
         for (size_t g = 0; g < groups; g += 4) {
             const float *s0 = s + g * ld, *s1 = s0 + ld, *s2 = s1 + ld, *s3 = s2 + ld;
+            if (kb + TLORA_COLS_AHEAD < kc) {
+                TLORA_PREFETCH(s0 + kb + TLORA_COLS_AHEAD); TLORA_PREFETCH(s1 + kb + TLORA_COLS_AHEAD);
+                TLORA_PREFETCH(s2 + kb + TLORA_COLS_AHEAD); TLORA_PREFETCH(s3 + kb + TLORA_COLS_AHEAD);
+            }
             size_t k = kb;
             for (; k < kv; k += 4) {
                 __m128 r0 = _mm_loadu_ps(s0 + k), r1 = _mm_loadu_ps(s1 + k);
@@ -71,6 +86,9 @@ static void transpose_f64(double *restrict d, const double *s, size_t ld, size_t
         size_t kend = kc - kb < 8 ? kc : kb + 8, kv = kb + (kend - kb) / 2 * 2;
         for (size_t g = 0; g < pairs; g += 2) {
             const double *s0 = s + g * ld, *s1 = s0 + ld;
+            if (kb + TLORA_COLS_AHEAD / 2 < kc) {
+                TLORA_PREFETCH(s0 + kb + TLORA_COLS_AHEAD / 2); TLORA_PREFETCH(s1 + kb + TLORA_COLS_AHEAD / 2);
+            }
             size_t k = kb;
             for (; k < kv; k += 2) {
                 __m128d r0 = _mm_loadu_pd(s0 + k), r1 = _mm_loadu_pd(s1 + k);
