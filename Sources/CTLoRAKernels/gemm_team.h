@@ -2,6 +2,7 @@
 #ifndef TLORA_GEMM_TEAM_H
 #define TLORA_GEMM_TEAM_H
 #include <pthread.h>
+#include <sched.h>
 #include <stdatomic.h>
 #include <stdint.h>
 #if defined(__SSE2__)
@@ -13,10 +14,11 @@
 #define TLORA_PREFETCH_L2(p) ((void)(p))
 #endif
 
-// Barrier waits are short (threads arrive within a fraction of a block's work of each other), so
-// a waiter spins a little before sleeping; sleeping at once would add a wake-up latency of tens of
-// microseconds to every slice of K.
-#define TLORA_SPINS 20000
+// Barrier waits are usually short (threads arrive within a fraction of a block's work of each
+// other), so a waiter spins a little before sleeping: sleeping at once would add a wake-up latency
+// of tens of microseconds to every slice of K. Only a little (~10 µs): when the cores are busy
+// with other processes, the thread being waited for may need the very core the waiter spins on.
+#define TLORA_SPINS 500
 
 typedef struct {
     pthread_mutex_t lock;
@@ -74,6 +76,10 @@ static void team_barrier(tlora_team *t) {
     for (int i = 0; i < TLORA_SPINS; i++) {
         if (atomic_load_explicit(&t->generation, memory_order_acquire) != gen) return;
         TLORA_PAUSE();
+    }
+    for (int i = 0; i < 4; i++) {
+        if (atomic_load_explicit(&t->generation, memory_order_acquire) != gen) return;
+        sched_yield();
     }
     pthread_mutex_lock(&t->lock);
     while (atomic_load_explicit(&t->generation, memory_order_acquire) == gen) pthread_cond_wait(&t->cond, &t->lock);
