@@ -1,7 +1,8 @@
 // Cache-blocked GEMM with packed panels and register-tiled micro-kernels (the BLIS scheme):
 // C (M×N) = alpha · op(A) · op(B) + beta · C, all row-major with leading dimensions.
-// This file holds the per-path configurations, the split of C over threads and the entry points;
-// the loops are in gemm_driver.h, packing in gemm_pack.c, micro-kernels in gemm_kernel_*.c.
+// This file holds the per-path configurations and the entry points; the loops and the threads
+// are in gemm_driver.h (with gemm_team.h), packing in gemm_pack.c, micro-kernels in
+// gemm_kernel_*.c, the buffer pool in gemm_buffers.c.
 // Every path computes each element of C as one sum over k in increasing order (in slices of kc),
 // so all of them meet the same k·u error bound.
 #include "gemm_internal.h"

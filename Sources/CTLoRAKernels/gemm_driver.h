@@ -14,9 +14,9 @@
 // are too few blocks to go round. Each thread owns a contiguous range of them (so it packs each
 // of its blocks of B once) and, when it is done, steals units from the back of the others'
 // ranges: a thread slowed down by another process on its core does less of the work instead of
-// holding everyone up. The panel of A is double
-// buffered: a thread packs step s+1 while others may still compute step s, so one barrier per
-// step suffices (after it, everyone has finished step s-1, whose buffer is the one reused).
+// holding everyone up. The panel of A is double buffered: a thread packs step s+1 while others may
+// still compute step s, so one barrier per step suffices (after it, everyone has finished step
+// s-1, whose buffer is the one reused).
 // Units of one step touch disjoint parts of C, and every thread finishes step s before it packs
 // for step s+1, so each element of C receives its K slices in order.
 
