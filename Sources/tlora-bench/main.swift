@@ -2,6 +2,7 @@
 // as its last line, the headline number (GFLOP/s, milliseconds or GB/s).
 //
 //   tlora-bench gemm M N K [f32|f64]      GFLOP/s of C = A·B (best of several runs)
+//   tlora-bench gemmcheck M N K           checks C = op(A)·op(B) against the error bound (exit 1 if not)
 //   tlora-bench qr M N                    milliseconds of a thin Householder QR (f64)
 //   tlora-bench svd M N                   milliseconds of a thin SVD (f64)
 //   tlora-bench leftsvd M N               milliseconds of u, s and s·vᵀ without accumulating v (f64)
@@ -72,7 +73,7 @@ func relative(_ x: Matrix<Double>, _ y: Matrix<Double>) -> Double {
 
 let args = Array(CommandLine.arguments.dropFirst())
 func usage() -> Never {
-    let text = "usage: tlora-bench gemm M N K [f32|f64] | qr M N | svd M N | leftsvd M N | eig N | rsvd M N K | transpose M N | decode FILE\n"
+    let text = "usage: tlora-bench gemm M N K [f32|f64] | gemmcheck M N K | qr M N | svd M N | leftsvd M N | eig N | rsvd M N K | transpose M N | decode FILE\n"
     _ = text.withCString { write(2, $0, strlen($0)) }
     exit(2)
 }
@@ -82,7 +83,8 @@ func int(_ i: Int) -> Int {
     return v
 }
 
-print("simd level: \(tlora_simd_level() == 1 ? "avx2+fma" : "portable"), threads: \(sysconf(Int32(_SC_NPROCESSORS_ONLN)))")
+let threadsNote = getenv("TLORA_THREADS").map { String(cString: $0) } ?? "\(sysconf(Int32(_SC_NPROCESSORS_ONLN)))"
+print("simd level: \(GEMM.Kernel.active), threads: \(threadsNote)")
 switch args.first {
 case "gemm":
     let (m, n, k) = (int(1), int(2), int(3))
@@ -98,6 +100,8 @@ case "gemm":
     }
     print("\(precision) gemm \(m)x\(n)x\(k): \(t * 1e3) ms")
     print(flops / t / 1e9)
+case "gemmcheck":
+    exit(gemmCheck(m: int(1), n: int(2), k: int(3)) ? 0 : 1)
 case "qr", "svd", "leftsvd":
     let (m, n) = (int(1), int(2))
     let a = randomMatrix(m, n, seed: 3, as: Double.self)
