@@ -67,9 +67,10 @@ public enum DenseToTucker {
         let e = options.target.maxRelativeError ?? 0
         // Per-mode tolerance so that the N orthogonal truncation errors sum to at most E‖T‖.
         let tolerance = e * norm / Double(n).squareRoot()
-        var (small, _) = SmallTucker.sthosvd(stacked.core, tolerance: tolerance, ranks: options.ranks, maxRank: options.target.maxRank)
-        var distance = small.distance(to: stacked.core)
+        var (small, _) = stacked.factoredSTHOSVD(tolerance: tolerance, ranks: options.ranks, maxRank: options.target.maxRank)
         var method = "st-hosvd"
+        // Only refinement needs the distance now; the stored result is measured below either way.
+        var distance = options.refine > 0 ? small.distance(to: stacked.core) : 0
         for _ in 0..<options.refine {
             let next = small.hooiSweep(stacked.core)
             let d = next.distance(to: stacked.core)

@@ -17,6 +17,12 @@ struct StackedTucker {
     var bases: [Matrix<Double>?]
     /// The small core, shape `[k_1, …, k_N]` (member modes at full size).
     var core: Tensor<Double>
+    /// Each member's slice of the core in factored form, `C_l = Σ_r rows[…, r] · cols[r, in]`:
+    /// `rows` = `B_l ×_rows Q_rowsᵀ` as `[k_rows…, r]`, `cols` = `s_l A_l Q_in` (`r × k_in`);
+    /// `offset` is the member's position in the member modes (mixed radix, last fastest).
+    var members: [(rows: Tensor<Double>, cols: Matrix<Double>, offset: Int)] = []
+    /// Number of row modes (they follow the one column mode; member modes come last).
+    var rowModeCount: Int { roles.filter { $0 == .row }.count }
 
     enum TuckerModeRole { case row, column, member }
 
@@ -68,6 +74,7 @@ struct StackedTucker {
             for (d, i) in zip(memberDims, index) { memberOffset = memberOffset * d + i }
             // Core layout [k_in, k_rows…, members…]: member index is the fastest block.
             for e in 0..<sliceSize { core[e * memberStride + memberOffset] = slice.storage[e] }
+            self.members.append((bt, aq, memberOffset))
         }
         self.core = Tensor(shape: coreShape, storage: core)
     }
@@ -101,11 +108,18 @@ struct SmallTucker {
     /// whose discarded tail is at most `tolerance` (or exactly `ranks[n]`). With `tolerance` =
     /// E·‖T‖/√N the result satisfies ‖T − T̂‖_F ≤ E‖T‖_F, since the N truncation errors are
     /// orthogonal and each is at most the tolerance.
-    static func sthosvd(_ t: Tensor<Double>, tolerance: Double, ranks: [Int]?, maxRank: Int) -> (SmallTucker, [Double]) {
+    /// Modes outside `modes` keep the identity factor (they were truncated elsewhere); only the
+    /// truncated modes' tails are returned.
+    static func sthosvd(_ t: Tensor<Double>, tolerance: Double, ranks: [Int]?, maxRank: Int, modes: Range<Int>? = nil) -> (SmallTucker, [Double]) {
         var core = t
         var factors: [Matrix<Double>] = []
         var tails: [Double] = []
+        let truncated = modes ?? 0..<t.rank
         for n in 0..<t.rank {
+            guard truncated.contains(n) else {
+                factors.append(Matrix.identity(t.shape[n]))
+                continue
+            }
             let unfolding = TensorOps.unfold(core, mode: n)
             let (u, s, _) = LA.leftSVD(unfolding)
             let keep: Int, tail: Double
