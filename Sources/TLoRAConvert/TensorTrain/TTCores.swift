@@ -21,7 +21,8 @@ struct TTCores {
             let rows = rank * m
             remainingCols /= m
             let mat = Matrix(rows: rows, cols: remainingCols, storage: rest.storage)
-            let (q, r) = LA.qr(mat)
+            // A wide unfolding's thin QR has a square orthogonal q: the identity does as well.
+            let (q, r) = rows <= remainingCols ? (Matrix<Double>.identity(rows), mat) : LA.qr(mat)
             cores.append(Tensor(shape: [rank, m, 1, q.cols], storage: q.storage))
             rank = q.cols
             rest = r
@@ -37,7 +38,8 @@ struct TTCores {
             let cols = n * rightRank
             remainingRows /= n
             let mat = Matrix(rows: remainingRows, cols: cols, storage: restA.storage)
-            let (q, r) = LA.qr(mat.transposed())  // matᵀ = q r  →  mat = rᵀ qᵀ
+            // matᵀ = q r  →  mat = rᵀ qᵀ (q = I when matᵀ is wide, as on the row side).
+            let (q, r) = cols <= remainingRows ? (Matrix<Double>.identity(cols), mat.transposed()) : LA.qr(mat.transposed())
             let qt = q.transposed()  // r' × (n · rightRank)
             right.insert(Tensor(shape: [qt.rows, 1, n, rightRank], storage: qt.storage), at: 0)
             rightRank = qt.rows
@@ -145,13 +147,13 @@ struct TTCores {
             let c = cores[k]
             let r0 = c.shape[0]
             let m = Matrix(rows: r0, cols: c.count / r0, storage: c.storage)  // r0 × (m n r1)
-            let (u, s, svt) = LA.leftSVD(m.transposed())  // mᵀ = u · svt, so m = svtᵀ · uᵀ
-            let (keep, tail) = Truncation.rank(singularValues: s, tolerance: delta, maxRank: maxRank)
+            let (u, push, tail) = BondTruncation.truncate(m.transposed(), tolerance: delta, maxRank: maxRank)  // mᵀ ≈ u · push
+            let keep = u.cols
             tails.append(tail)
-            let ut = u.columns(0..<keep).transposed()
+            let ut = u.transposed()
             cores[k] = Tensor(shape: [keep, c.shape[1], c.shape[2], c.shape[3]], storage: ut.storage)
             let prev = cores[k - 1]
-            let push = svt.rows(0..<keep)  // keep × r0: m ≈ pushᵀ · ut
+            // push is keep × r0: m ≈ pushᵀ · ut
             let merged = LA.mul(Matrix(rows: prev.count / prev.shape[3], cols: prev.shape[3], storage: prev.storage), push, tb: true)
             cores[k - 1] = Tensor(shape: [prev.shape[0], prev.shape[1], prev.shape[2], keep], storage: merged.storage)
             k -= 1
@@ -168,12 +170,13 @@ struct TTCores {
         // Bonds center … d−2: truncate left to right.
         for k in center..<(d - 1) {
             let c = cores[k]
-            let (u, s, svt) = LA.leftSVD(Matrix(rows: c.count / c.shape[3], cols: c.shape[3], storage: c.storage))
-            let (keep, tail) = Truncation.rank(singularValues: s, tolerance: delta, maxRank: maxRank)
+            let (u, rest, tail) = BondTruncation.truncate(Matrix(rows: c.count / c.shape[3], cols: c.shape[3], storage: c.storage),
+                                                          tolerance: delta, maxRank: maxRank)
+            let keep = u.cols
             tails.append(tail)
-            cores[k] = Tensor(shape: [c.shape[0], c.shape[1], c.shape[2], keep], storage: u.columns(0..<keep).storage)
+            cores[k] = Tensor(shape: [c.shape[0], c.shape[1], c.shape[2], keep], storage: u.storage)
             let next = cores[k + 1]
-            let merged = LA.mul(svt.rows(0..<keep), Matrix(rows: next.shape[0], cols: next.count / next.shape[0], storage: next.storage))
+            let merged = LA.mul(rest, Matrix(rows: next.shape[0], cols: next.count / next.shape[0], storage: next.storage))
             cores[k + 1] = Tensor(shape: [keep, next.shape[1], next.shape[2], next.shape[3]], storage: merged.storage)
         }
         return tails

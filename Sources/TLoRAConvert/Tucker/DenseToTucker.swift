@@ -95,6 +95,8 @@ public enum DenseToTucker {
         // T̂' = Σ_S G' ×_{k∈S} N_k ×_{k∉S} Q_k P_k over subsets S of the based modes, the terms are
         // mutually orthogonal, the S = ∅ term lies in the bases' span (compared with T's small core
         // directly) and every other term's norm comes from small Gram matrices — nothing cancels.
+        // With the rounding δ = U_k' − Q_k S_k and W = Q_kᵀ δ: P_k = S_k + W and
+        // N_kᵀN_k = δᵀδ − WᵀW (δᵀ(I − QQᵀ)δ), two products with Q_k's size instead of three.
         let storedCore = group.core.tensor()
         let storedFactors = group.factors.map { $0.matrix() }
         var projected = storedCore
@@ -102,13 +104,17 @@ public enum DenseToTucker {
         for k in 0..<n {
             let u = storedFactors[k]
             if let q = stacked.bases[k] {
-                let p = LA.mul(q, u, ta: true)
-                var residue = u
-                let back = LA.mul(q, p)
-                for i in residue.storage.indices { residue.storage[i] -= back.storage[i] }
+                var delta = u
+                for i in delta.storage.indices { delta.storage[i] -= factors[k].storage[i] }
+                let w = LA.mul(q, delta, ta: true)
+                var p = small.factors[k]
+                for i in p.storage.indices { p.storage[i] += w.storage[i] }
+                var gram = LA.mul(delta, delta, ta: true)
+                let gramW = LA.mul(w, w, ta: true)
+                for i in gram.storage.indices { gram.storage[i] -= gramW.storage[i] }
                 projected = TensorOps.modeProduct(projected, p, mode: k)
                 gramP.append(LA.mul(p, p, ta: true))
-                gramN.append(LA.mul(residue, residue, ta: true))
+                gramN.append(gram)
             } else {
                 projected = TensorOps.modeProduct(projected, u, mode: k)
                 gramP.append(LA.mul(u, u, ta: true))
