@@ -25,16 +25,9 @@ extension StackedTucker {
         var tails: [Double] = []
 
         func truncate(_ k: Matrix<Double>, mode n: Int) -> Matrix<Double> {
-            let (u, s, _) = LA.leftSVD(k)
-            let keep: Int, tail: Double
-            if let ranks {
-                keep = min(ranks[n], s.count)
-                tail = s[keep...].reduce(0) { $0 + $1 * $1 }.squareRoot()
-            } else {
-                (keep, tail) = Truncation.rank(singularValues: s, tolerance: tolerance, maxRank: maxRank)
-            }
+            let (u, tail) = SmallTucker.modeFactor(k, mode: n, tolerance: tolerance, ranks: ranks, maxRank: maxRank)
             tails.append(tail)
-            return u.columns(0..<max(keep, 1))
+            return u
         }
 
         // Column mode (`in`).

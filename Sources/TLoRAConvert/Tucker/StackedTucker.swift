@@ -120,21 +120,27 @@ struct SmallTucker {
                 factors.append(Matrix.identity(t.shape[n]))
                 continue
             }
-            let unfolding = TensorOps.unfold(core, mode: n)
-            let (u, s, _) = LA.leftSVD(unfolding)
-            let keep: Int, tail: Double
-            if let ranks {
-                keep = min(ranks[n], s.count)
-                tail = s[keep...].reduce(0) { $0 + $1 * $1 }.squareRoot()
-            } else {
-                (keep, tail) = Truncation.rank(singularValues: s, tolerance: tolerance, maxRank: maxRank)
-            }
-            let un = u.columns(0..<max(keep, 1))
+            let (un, tail) = modeFactor(TensorOps.unfold(core, mode: n), mode: n, tolerance: tolerance, ranks: ranks, maxRank: maxRank)
             factors.append(un)
             tails.append(tail)
             core = TensorOps.modeProduct(core, un.transposed(), mode: n)
         }
         return (SmallTucker(factors: factors, core: core), tails)
+    }
+
+    /// The kept left singular vectors of a mode's unfolding (or of any matrix with the same left
+    /// singular vectors and values): exactly `ranks[n]` of them, or the fewest whose discarded tail
+    /// is at most `tolerance`; at least one.
+    static func modeFactor(_ unfolding: Matrix<Double>, mode n: Int, tolerance: Double, ranks: [Int]?, maxRank: Int) -> (Matrix<Double>, tail: Double) {
+        let (u, s, _) = LA.leftSVD(unfolding)
+        let keep: Int, tail: Double
+        if let ranks {
+            keep = min(ranks[n], s.count)
+            tail = s[keep...].reduce(0) { $0 + $1 * $1 }.squareRoot()
+        } else {
+            (keep, tail) = Truncation.rank(singularValues: s, tolerance: tolerance, maxRank: maxRank)
+        }
+        return (u.columns(0..<max(keep, 1)), tail)
     }
 
     /// `core ×_n factors[n]`.
