@@ -30,25 +30,12 @@ public enum Truncation {
     /// The smallest rank `k` (≥ 1 when any value is nonzero, ≤ `maxRank`) whose discarded tail
     /// `sqrt(Σ_{i ≥ k} s_i²)` is at most `tolerance`; returns the rank and that tail.
     public static func rank(singularValues s: [Double], tolerance: Double, maxRank: Int = Int.max) -> (rank: Int, tail: Double) {
-        var tail2 = 0.0
-        var k = s.count
-        // Walk from the smallest value up while the tail stays within the tolerance.
-        while k > 0 {
-            let next = tail2 + s[k - 1] * s[k - 1]
-            if next.squareRoot() > tolerance { break }
-            tail2 = next
-            k -= 1
-        }
-        if k > maxRank {
-            for i in maxRank..<k { tail2 += s[i] * s[i] }
-            k = maxRank
-        }
+        let (k, tail) = truncationRank(singularValues: s, tolerance: tolerance, maxRank: maxRank)
         if k == 0, !s.isEmpty {
             // Keep one direction: a rank-0 factor is not a valid tensor, and a nonzero update must not
             // vanish silently. Its tail is the rest (0 for an all-zero update).
-            tail2 = s.dropFirst().reduce(0) { $0 + $1 * $1 }
-            k = 1
+            return (1, s.dropFirst().reduce(0) { $0 + $1 * $1 }.squareRoot())
         }
-        return (k, tail2.squareRoot())
+        return (k, tail)
     }
 }
