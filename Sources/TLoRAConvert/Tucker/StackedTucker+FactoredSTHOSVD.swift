@@ -40,11 +40,11 @@ extension StackedTucker {
         factors.append(uIn)
         cols = cols.map { LA.mul($0, uIn) }  // r × R_in
 
-        // Row modes, in order.
+        // Row modes, in order. `cols` no longer changes, so its triangles serve every row mode.
+        let colTriangles = cols.map { LA.qr($0.transposed()).r }  // colsᵀ = Q̃ T̃
         for j in 0..<rowCount {
-            let blocks = zip(rows, cols).map { r, c -> Matrix<Double> in
-                let t = LA.qr(c.transposed()).r  // colsᵀ = Q̃ T̃
-                return TensorOps.unfold(TensorOps.modeProduct(r, t, mode: rowCount), mode: j)
+            let blocks = zip(rows, colTriangles).map { r, t in
+                TensorOps.unfold(TensorOps.modeProduct(r, t, mode: rowCount), mode: j)
             }
             let u = truncate(Self.concatenatingColumns(blocks, rows: rows[0].shape[j]), mode: 1 + j)
             factors.append(u)
