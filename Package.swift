@@ -13,7 +13,7 @@ let package = Package(
     products: [
         .executable(name: "tlora", targets: ["tlora"]),
         .executable(name: "tlora-bench", targets: ["tlora-bench"]),
-        .library(name: "TLoRA", targets: ["TLoRAModel", "TLoRAFormat", "TLoRAInterop", "TLoRAConvert"]),
+        .library(name: "TLoRA", targets: ["TLoRA"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -32,10 +32,15 @@ let package = Package(
         .target(name: "TLoRAFormat", dependencies: ["TLoRAModel", "TLoRAIO", "CZstd", "CTLoRAKernels"], swiftSettings: optimizedSwift),
         .target(name: "TLoRAInterop", dependencies: ["TLoRAModel", "TLoRAIO", "TLoRANumerics", "CTLoRAKernels"], swiftSettings: optimizedSwift),
         .target(name: "TLoRAConvert", dependencies: ["TLoRAModel", "TLoRANumerics", "TLoRAInterop", "TLoRAIO"], swiftSettings: optimizedSwift),
+        .target(name: "TLoRAInputs", dependencies: ["TLoRAModel", "TLoRAFormat", "TLoRAInterop", "TLoRAIO"]),
+        .target(
+            name: "TLoRA",
+            dependencies: ["TLoRANumerics", "TLoRAIO", "TLoRAModel", "TLoRAFormat", "TLoRAInterop", "TLoRAConvert", "TLoRAInputs"]
+        ),
         .target(
             name: "TLoRACLI",
             dependencies: [
-                "TLoRAModel", "TLoRAFormat", "TLoRAInterop", "TLoRAConvert", "TLoRAIO",
+                "TLoRAModel", "TLoRAFormat", "TLoRAInterop", "TLoRAConvert", "TLoRAInputs", "TLoRAIO",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
@@ -48,6 +53,7 @@ let package = Package(
         .testTarget(name: "TLoRAModelTests", dependencies: ["TLoRAModel", "_TLoRATestSupport"]),
         .testTarget(name: "TLoRAFormatTests", dependencies: ["TLoRAFormat", "_TLoRATestSupport"]),
         .testTarget(name: "TLoRAInteropTests", dependencies: ["TLoRAInterop", "_TLoRATestSupport"]),
+        .testTarget(name: "TLoRAInputsTests", dependencies: ["TLoRAInputs", "TLoRAInterop", "TLoRAIO", "TLoRAModel", "_TLoRATestSupport"]),
         .testTarget(name: "TLoRAConvertTests", dependencies: ["TLoRAConvert", "TLoRAInterop", "_TLoRATestSupport"]),
         .testTarget(name: "TLoRACLITests", dependencies: ["TLoRACLI", "TLoRAFormat", "TLoRAInterop", "_TLoRATestSupport"]),
     ]

@@ -1,6 +1,7 @@
 import ArgumentParser
 import TLoRAConvert
 import TLoRAFormat
+import TLoRAInputs
 
 /// `tlora convert dense-to-tt SRC -o OUT.tlora`.
 struct DenseToTTCommand: ParsableCommand {

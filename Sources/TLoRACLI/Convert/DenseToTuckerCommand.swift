@@ -1,6 +1,7 @@
 import ArgumentParser
 import TLoRAConvert
 import TLoRAFormat
+import TLoRAInputs
 
 extension GroupKind: ExpressibleByArgument {}
 

@@ -1,5 +1,6 @@
 import ArgumentParser
 import TLoRAFormat
+import TLoRAInputs
 import TLoRAModel
 
 /// `tlora convert import SRC -o OUT.tlora`: a foreign adapter into the container, losslessly.

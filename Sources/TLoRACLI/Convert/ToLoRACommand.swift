@@ -1,6 +1,7 @@
 import ArgumentParser
 import TLoRAConvert
 import TLoRAFormat
+import TLoRAInputs
 import TLoRAInterop
 
 /// `tlora convert to-lora SRC -o OUT`.

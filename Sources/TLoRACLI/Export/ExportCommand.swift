@@ -1,6 +1,7 @@
 import ArgumentParser
 import TLoRAConvert
 import TLoRAIO
+import TLoRAInputs
 import TLoRAInterop
 import TLoRAModel
 

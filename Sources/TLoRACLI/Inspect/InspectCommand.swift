@@ -1,7 +1,8 @@
 import ArgumentParser
 import TLoRAFormat
-import TLoRAInterop
 import TLoRAIO
+import TLoRAInputs
+import TLoRAInterop
 
 /// `tlora inspect PATH [--json]`: what a file or directory holds, from headers only.
 struct InspectCommand: ParsableCommand {

@@ -1,5 +1,6 @@
 import ArgumentParser
 import TLoRAConvert
+import TLoRAInputs
 import TLoRAInterop
 import TLoRANumerics
 
@@ -40,7 +41,7 @@ struct MergeCommand: ParsableCommand {
     func run() throws {
         // GGUF adapters of Llama-family models need head counts: the base's config has them.
         // Research state dicts take their layer shapes from the base too.
-        let loaded = try AdapterLoader.load(adapter, heads: try AdapterSourceOptions.heads(fromConfig: base), research: try research.resolved(base: base))
+        let loaded = try AdapterLoader.load(adapter, base: base, research: try research.resolved(base: nil))
         let checkpoint = try Checkpoint(path: base)
         let progress = ProgressLine("merging", total: 100)
         let options = MergeOptions(dtype: dtype == .keep ? nil : DType(rawValue: dtype.rawValue), scale: scale, overwrite: force) { done, total in

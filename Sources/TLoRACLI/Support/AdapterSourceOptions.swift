@@ -1,6 +1,7 @@
 import ArgumentParser
 import TLoRAInterop
-import TLoRAIO
+import TLoRAInputs
+import TLoRAModel
 
 /// What reading some adapters needs beyond the file: llama.cpp permutes q/k factors by attention
 /// heads, so GGUF adapters of Llama-family models need the head counts (from the base model's
@@ -29,14 +30,13 @@ struct AdapterSourceOptions: ParsableArguments {
     func resolvedHeads() throws -> GGUFAdapter.Heads? {
         if let h = heads { return GGUFAdapter.Heads(attention: h, keyValue: kvHeads ?? h) }
         guard let path = baseConfig else { return nil }
-        return try Self.heads(fromConfig: path)
+        return try GGUFAdapter.Heads(configAt: path)
     }
+}
 
-    /// Head counts from a checkpoint directory's (or a file's) `config.json`.
-    static func heads(fromConfig path: String) throws -> GGUFAdapter.Heads? {
-        let file = pathKind(path) == .directory ? joinPath(path, "config.json") : path
-        guard pathKind(file) == .file else { return nil }
-        let json = try JSONParser.parse(try readWholeFile(path: file))
-        return json.objectValue.flatMap(GGUFAdapter.Heads.init(config:))
+extension AdapterLoader {
+    /// Reads an adapter with what the command line says about it.
+    static func load(_ path: String, options: AdapterSourceOptions) throws -> Adapter {
+        try load(path, heads: try options.resolvedHeads(), research: try options.resolvedResearch())
     }
 }

@@ -1,6 +1,5 @@
 import ArgumentParser
 import TLoRAInterop
-import TLoRAIO
 
 /// What the research formats' bare state dicts do not record (docs/CLI.md, "Research formats").
 struct ResearchSourceOptions: ParsableArguments {
@@ -20,12 +19,6 @@ struct ResearchSourceOptions: ParsableArguments {
     /// The options, with the base weights' shapes read from `base` (a checkpoint directory or a
     /// single safetensors file) when one is given.
     func resolved(base: String?) throws -> ResearchOptions {
-        var shapes: BaseShapes? = nil
-        if let b = base {
-            let isCheckpoint = pathKind(b) == .file ? !b.hasSuffix(".json")
-                : pathKind(joinPath(b, Checkpoint.singleName)) == .file || pathKind(joinPath(b, Checkpoint.indexName)) == .file
-            if isCheckpoint { shapes = BaseShapes(checkpoint: try Checkpoint(path: b)) }
-        }
-        return ResearchOptions(alpha: alpha, construction: construction, stripPrefix: stripPrefix, baseShapes: shapes)
+        ResearchOptions(alpha: alpha, construction: construction, stripPrefix: stripPrefix, baseShapes: try base.flatMap(BaseShapes.init(base:)))
     }
 }

@@ -2,6 +2,7 @@ import ArgumentParser
 import TLoRAConvert
 import TLoRAFormat
 import TLoRAIO
+import TLoRAInputs
 
 /// `tlora verify FILE` (integrity) and `tlora verify CANDIDATE --against REFERENCE` (error).
 struct VerifyCommand: ParsableCommand {

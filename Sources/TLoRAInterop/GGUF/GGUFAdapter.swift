@@ -29,6 +29,15 @@ public enum GGUFAdapter {
             keyValue = config["num_key_value_heads"]?.intValue ?? h
             guard keyValue > 0 else { return nil }
         }
+
+        /// From the `config.json` of a checkpoint directory, or a config file given directly; nil
+        /// when there is no config or it names no head counts.
+        public init?(configAt path: String) throws {
+            let file = pathKind(path) == .directory ? joinPath(path, "config.json") : path
+            guard pathKind(file) == .file else { return nil }
+            guard let config = try JSONParser.parse(try readWholeFile(path: file)).objectValue else { return nil }
+            self.init(config: config)
+        }
     }
 
     /// - Parameter heads: needed to undo the q/k permutation; when nil and `headsRequired` is false

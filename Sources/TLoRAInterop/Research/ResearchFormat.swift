@@ -67,6 +67,15 @@ public struct BaseShapes: Sendable {
         self.init(path: checkpoint.path, shapes: shapes)
     }
 
+    /// The shapes of a base model's weights: `base` is a checkpoint directory or a single
+    /// safetensors file; nil for a directory without weights or a `.json` config file.
+    public init?(base: String) throws {
+        let isCheckpoint = pathKind(base) == .file ? !base.hasSuffix(".json")
+            : pathKind(joinPath(base, Checkpoint.singleName)) == .file || pathKind(joinPath(base, Checkpoint.indexName)) == .file
+        guard isCheckpoint else { return nil }
+        self.init(checkpoint: try Checkpoint(path: base))
+    }
+
     /// `[out, in]` of `<module>.weight` (a task head's or causal LM's prefix may differ, as in merges).
     public func weightShape(of module: String) -> [Int]? {
         let name = module + ".weight"

@@ -3,7 +3,7 @@ import TLoRAInterop
 import TLoRAIO
 
 /// What a path given on the command line holds, decided from its contents, not its name.
-enum InputKind: Equatable {
+public enum InputKind: Equatable, Sendable {
     case tlora
     case safetensors
     case checkpoint
@@ -14,7 +14,9 @@ enum InputKind: Equatable {
     /// A bare state dict (safetensors or PyTorch zip) of TT-LoRA, TensorGuide or TensLoRA.
     case research
 
-    static func detect(_ path: String) throws -> InputKind {
+    /// - Throws: `IOError` when the path is missing or not a file or directory, `InputError` when
+    ///   it holds nothing tlora reads.
+    public static func detect(_ path: String) throws -> InputKind {
         switch pathKind(path) {
         case .missing: throw IOError.notFound(path: path)
         case .other: throw IOError.notAFile(path: path)
@@ -27,7 +29,7 @@ enum InputKind: Equatable {
             if pathKind(joinPath(path, Checkpoint.indexName)) == .file || pathKind(joinPath(path, Checkpoint.singleName)) == .file {
                 return .checkpoint
             }
-            throw CommandFailure("\(path): not an adapter or checkpoint directory (no adapter_config.json, adapters.safetensors, \(Checkpoint.singleName) or \(Checkpoint.indexName))")
+            throw InputError.unrecognizedDirectory(path: path)
         case .file:
             let head = try readFileBytes(path: path, count: 8)
             if head == ContainerLayout.magic { return .tlora }
@@ -41,7 +43,7 @@ enum InputKind: Equatable {
                 if (try? ResearchStateDict.detect(path: path)) ?? nil != nil { return .research }
                 return .safetensors
             }
-            throw CommandFailure("\(path): unrecognized file (not .tlora, safetensors, GGUF or a PyTorch archive)")
+            throw InputError.unrecognizedFile(path: path)
         }
     }
 }

@@ -1,0 +1,34 @@
+import TLoRAFormat
+import TLoRAInterop
+import TLoRAModel
+
+/// Reads any supported adapter into memory, whatever its format (`InputKind`).
+public enum AdapterLoader {
+    /// - Parameters:
+    ///   - heads: attention head counts, which GGUF adapters of Llama-family models need to undo
+    ///     llama.cpp's q/k permutation; `headsRequired: false` (inspecting shapes only) leaves
+    ///     permuted factors as stored instead of failing.
+    ///   - research: what the research formats' bare state dicts do not record.
+    /// - Throws: `InputError` when the path is not an adapter, or the reader's error.
+    public static func load(_ path: String, heads: GGUFAdapter.Heads? = nil, headsRequired: Bool = true,
+                            research: ResearchOptions = ResearchOptions()) throws -> Adapter {
+        switch try InputKind.detect(path) {
+        case .research: return try ResearchStateDict.read(path: path, options: research)
+        case .tlora: return try TLoRAFile(path: path).loadAdapter()
+        case .peftDirectory: return try PEFTReader.read(directory: path)
+        case .mlxDirectory: return try MLXAdapter.read(directory: path)
+        case .gguf: return try GGUFAdapter.read(path: path, heads: heads, headsRequired: headsRequired)
+        case .pickle: throw InputError.bareArchive(path: path)
+        case .safetensors, .checkpoint: throw InputError.checkpointNotAdapter(path: path)
+        }
+    }
+
+    /// Reads an adapter trained on `base` (a checkpoint directory or file): the head counts GGUF
+    /// adapters need come from the base's `config.json`, the layer shapes research state dicts
+    /// need from its weights.
+    public static func load(_ path: String, base: String, research: ResearchOptions = ResearchOptions()) throws -> Adapter {
+        var research = research
+        if research.baseShapes == nil { research.baseShapes = try BaseShapes(base: base) }
+        return try load(path, heads: try GGUFAdapter.Heads(configAt: base), research: research)
+    }
+}

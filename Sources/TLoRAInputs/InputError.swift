@@ -1,0 +1,43 @@
+import TLoRAInterop
+
+/// A path that holds nothing tlora can read as the input asked for. The description is one line
+/// that starts with the path.
+public struct InputError: Error, CustomStringConvertible, Equatable, Sendable {
+    private enum Kind: Equatable, Sendable {
+        case unrecognizedDirectory
+        case unrecognizedFile
+        case bareArchive
+        case checkpointNotAdapter
+    }
+
+    private let kind: Kind
+    /// The path at fault.
+    public let path: String
+
+    private init(_ kind: Kind, path: String) {
+        self.kind = kind
+        self.path = path
+    }
+
+    /// A directory without `adapter_config.json`, `adapters.safetensors` or checkpoint weights.
+    public static func unrecognizedDirectory(path: String) -> InputError { InputError(.unrecognizedDirectory, path: path) }
+    /// A file that is not `.tlora`, safetensors, GGUF or a PyTorch archive.
+    public static func unrecognizedFile(path: String) -> InputError { InputError(.unrecognizedFile, path: path) }
+    /// A PyTorch archive given where its PEFT directory was meant.
+    public static func bareArchive(path: String) -> InputError { InputError(.bareArchive, path: path) }
+    /// A checkpoint (weights) given where an adapter was meant.
+    public static func checkpointNotAdapter(path: String) -> InputError { InputError(.checkpointNotAdapter, path: path) }
+
+    public var description: String {
+        switch kind {
+        case .unrecognizedDirectory:
+            return "\(path): not an adapter or checkpoint directory (no adapter_config.json, adapters.safetensors, \(Checkpoint.singleName) or \(Checkpoint.indexName))"
+        case .unrecognizedFile:
+            return "\(path): unrecognized file (not .tlora, safetensors, GGUF or a PyTorch archive)"
+        case .bareArchive:
+            return "\(path): a bare PyTorch archive is not an adapter directory; give the PEFT directory that holds it"
+        case .checkpointNotAdapter:
+            return "\(path): this is a checkpoint, not an adapter (expected a PEFT or MLX-LM directory, a GGUF adapter or a .tlora file)"
+        }
+    }
+}
