@@ -104,7 +104,9 @@ extension ContainerHeader {
     private static func parseTensor(_ f: JSONFields) throws -> TensorEntry {
         let name = try parseName(f, "name")
         let dtypeName = try f.string("dtype")
-        guard let dtype = DType(rawValue: dtypeName) else { throw f.problem("dtype", "unknown dtype \"\(dtypeName)\" (expected f32, f64, f16 or bf16)") }
+        guard let dtype = FormatVocabulary.dtype(named: dtypeName) else {
+            throw f.problem("dtype", "unknown dtype \"\(dtypeName)\" (expected \(FormatVocabulary.dtypeNames.joined(separator: ", ")))")
+        }
         let shape = try f.intArray("shape", min: 0, max: Int.max, maxCount: ContainerLayout.maxRank)
         guard let count = CheckedSize.product(shape), CheckedSize.multiply(count, dtype.byteWidth) != nil else {
             throw f.problem("shape", "\(shape) has more elements than can be addressed")
@@ -137,10 +139,11 @@ extension ContainerHeader {
         let scale = try f.double("scale")
         let u = try f.object("update")
         let type = try u.string("type")
+        guard let updateKind = FormatVocabulary.updateKind(named: type) else { throw u.problem("type", "unknown update type \"\(type)\"") }
         let update: ModuleRecord.Update
-        switch type {
-        case "low_rank": update = .lowRank(a: try parseName(u, "a"), b: try parseName(u, "b"))
-        case "tensor_train":
+        switch updateKind {
+        case .lowRank: update = .lowRank(a: try parseName(u, "a"), b: try parseName(u, "b"))
+        case .tensorTrain:
             let cores = try u.stringArray("cores")
             guard !cores.isEmpty else { throw u.problem("cores", "must not be empty") }
             func order(_ key: String) throws -> DigitOrder {
@@ -149,13 +152,12 @@ extension ContainerHeader {
                 return o
             }
             update = .tensorTrain(cores: cores, rowOrder: try order("row_order"), columnOrder: try order("column_order"))
-        case "joint_train":
+        case .jointTrain:
             let cores = try u.stringArray("cores")
             guard !cores.isEmpty else { throw u.problem("cores", "must not be empty") }
             update = .jointTrain(cores: cores, latent: try parseName(u, "latent"), rank: try u.int("rank", min: 1))
-        case "tucker_slice": update = .tuckerSlice(group: try parseName(u, "group"), index: try u.intArray("index", min: 0, maxCount: ContainerLayout.maxRank))
-        case "dense": update = .dense(delta: try parseName(u, "delta"))
-        default: throw u.problem("type", "unknown update type \"\(type)\"")
+        case .tuckerSlice: update = .tuckerSlice(group: try parseName(u, "group"), index: try u.intArray("index", min: 0, maxCount: ContainerLayout.maxRank))
+        case .dense: update = .dense(delta: try parseName(u, "delta"))
         }
         let attributes = try f.has("attributes") ? f.stringMap("attributes") : []
         return ModuleRecord(name: name, target: target, kind: kind, layout: layout, outFeatures: shape[0], inFeatures: shape[1],

@@ -29,6 +29,17 @@ public struct ModuleRecord: Sendable, Equatable {
         case dense(delta: String)
         case jointTrain(cores: [String], latent: String, rank: Int)
 
+        /// Which form this is (the header's `update.type`).
+        public var kind: UpdateKind {
+            switch self {
+            case .lowRank: return .lowRank
+            case .tensorTrain: return .tensorTrain
+            case .tuckerSlice: return .tuckerSlice
+            case .dense: return .dense
+            case .jointTrain: return .jointTrain
+            }
+        }
+
         public var tensorNames: [String] {
             switch self {
             case .lowRank(let a, let b): return [a, b]

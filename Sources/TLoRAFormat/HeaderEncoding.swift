@@ -72,7 +72,7 @@ enum HeaderEncoding {
         root["metadata"] = .object(JSONObject(d.metadata.entries.map { ($0.key, JSONValue($0.value)) }))
         root["tensors"] = .array(tensors.map { t in
             .object(JSONObject([
-                ("name", JSONValue(t.name)), ("dtype", JSONValue(t.dtype.rawValue)), ("shape", JSONValue(t.shape)),
+                ("name", JSONValue(t.name)), ("dtype", JSONValue(FormatVocabulary.name(of: t.dtype))), ("shape", JSONValue(t.shape)),
                 ("codec", JSONValue(t.codec.rawValue)), ("offset", JSONValue(t.offset)), ("length", JSONValue(t.length)),
                 ("xxh64", JSONValue(XXH64.hex(t.checksum))),
             ]))
@@ -121,26 +121,22 @@ enum HeaderEncoding {
         o["shape"] = JSONValue([m.outFeatures, m.inFeatures])
         o["scale"] = JSONValue(m.scale)
         var u = JSONObject()
+        u["type"] = JSONValue(FormatVocabulary.name(of: m.update.kind))
         switch m.update {
         case .lowRank(let a, let b):
-            u["type"] = JSONValue("low_rank")
             u["a"] = JSONValue(a)
             u["b"] = JSONValue(b)
         case .tensorTrain(let cores, let rowOrder, let columnOrder):
-            u["type"] = JSONValue("tensor_train")
             u["cores"] = JSONValue(cores)
             // Defaults are omitted, so trains in the default order read as version 1.0 wrote them.
             if rowOrder != .forward { u["row_order"] = JSONValue(rowOrder.rawValue) }
             if columnOrder != .forward { u["column_order"] = JSONValue(columnOrder.rawValue) }
         case .tuckerSlice(let g, let i):
-            u["type"] = JSONValue("tucker_slice")
             u["group"] = JSONValue(g)
             u["index"] = JSONValue(i)
         case .dense(let d):
-            u["type"] = JSONValue("dense")
             u["delta"] = JSONValue(d)
         case .jointTrain(let cores, let latent, let rank):
-            u["type"] = JSONValue("joint_train")
             u["cores"] = JSONValue(cores)
             u["latent"] = JSONValue(latent)
             u["rank"] = JSONValue(rank)

@@ -70,15 +70,26 @@ public enum ModuleUpdate: Sendable, Equatable {
     /// TensorGuide: one tensor train that generates both LoRA factors from a fixed latent.
     case jointTrain(JointTrain)
 
-    public var kindName: String {
+    /// Which of the forms this is.
+    public var kind: UpdateKind {
         switch self {
-        case .lowRank: return "low_rank"
-        case .tensorTrain: return "tensor_train"
-        case .tuckerSlice: return "tucker_slice"
-        case .dense: return "dense"
-        case .jointTrain: return "joint_train"
+        case .lowRank: return .lowRank
+        case .tensorTrain: return .tensorTrain
+        case .tuckerSlice: return .tuckerSlice
+        case .dense: return .dense
+        case .jointTrain: return .jointTrain
         }
     }
+}
+
+/// The name of each update form. The raw values are the words docs/FORMAT.md §2.3 gives them (the
+/// `.tlora` header's `update.type`, `tlora inspect`'s kind column): never rename one.
+public enum UpdateKind: String, Sendable, Equatable, CaseIterable {
+    case lowRank = "low_rank"
+    case tensorTrain = "tensor_train"
+    case tuckerSlice = "tucker_slice"
+    case dense
+    case jointTrain = "joint_train"
 }
 
 /// A tensor train for a matrix `ΔW` (out × in).

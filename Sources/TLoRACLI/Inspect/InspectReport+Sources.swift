@@ -44,14 +44,14 @@ extension InspectReport {
             case .tuckerSlice(let g, let index): detail = "\(g)\(index)"
             case .dense: ranks = []
             }
-            modules.append(Module(name: m.name, update: m.update.kindName, shape: [m.outFeatures, m.inFeatures], ranks: ranks,
+            modules.append(Module(name: m.name, update: m.update.kind.rawValue, shape: [m.outFeatures, m.inFeatures], ranks: ranks,
                                   parameters: es.reduce(0) { $0 + $1.elementCount }, storedBytes: es.reduce(0) { $0 + $1.length },
-                                  codecs: codecs(es), dtype: es.first?.dtype.rawValue ?? "-", scale: m.scale, dora: m.doraMagnitude != nil,
+                                  codecs: codecs(es), dtype: es.first.map { FormatVocabulary.name(of: $0.dtype) } ?? "-", scale: m.scale, dora: m.doraMagnitude != nil,
                                   maxRelativeError: m.conversion?.maxRelativeError, relativeError: m.conversion?.relativeError, detail: detail))
         }
         for r in h.replaced {
             if let e = h.entry(r.tensor) {
-                tensors.append(Tensor(name: r.target, dtype: e.dtype.rawValue, shape: e.shape, storedBytes: e.length, codec: e.codec.rawValue, location: "replaces base tensor"))
+                tensors.append(Tensor(name: r.target, dtype: FormatVocabulary.name(of: e.dtype), shape: e.shape, storedBytes: e.length, codec: e.codec.rawValue, location: "replaces base tensor"))
             }
         }
     }
@@ -68,18 +68,6 @@ extension InspectReport {
             }
         }
         if checkpoint.shards.count > 1 { notes.append("\(checkpoint.shards.count) shards listed in \(Checkpoint.indexName)") }
-    }
-}
-
-extension ModuleRecord.Update {
-    var kindName: String {
-        switch self {
-        case .lowRank: return "low_rank"
-        case .tensorTrain: return "tensor_train"
-        case .tuckerSlice: return "tucker_slice"
-        case .dense: return "dense"
-        case .jointTrain: return "joint_train"
-        }
     }
 }
 
@@ -110,9 +98,9 @@ extension InspectReport {
             if case .tensorTrain(let tt) = m.update, !tt.hasDefaultOrder {
                 detail = "rows \(tt.rowOrder.rawValue), columns \(tt.columnOrder.rawValue)"
             }
-            modules.append(Module(name: m.name, update: m.update.kindName, shape: [m.outFeatures, m.inFeatures], ranks: ranks,
+            modules.append(Module(name: m.name, update: m.update.kind.rawValue, shape: [m.outFeatures, m.inFeatures], ranks: ranks,
                                   parameters: tensors.reduce(0) { $0 + $1.elementCount }, storedBytes: tensors.reduce(0) { $0 + $1.bytes.count },
-                                  codecs: [], dtype: tensors.first?.dtype.rawValue ?? "-", scale: m.scale, dora: m.doraMagnitude != nil,
+                                  codecs: [], dtype: tensors.first.map { FormatVocabulary.name(of: $0.dtype) } ?? "-", scale: m.scale, dora: m.doraMagnitude != nil,
                                   maxRelativeError: m.conversion?.maxRelativeError, relativeError: m.conversion?.relativeError, detail: detail))
         }
         for g in adapter.tuckerGroups {
@@ -123,7 +111,7 @@ extension InspectReport {
                                 maxRelativeError: g.conversion?.maxRelativeError, relativeError: g.conversion?.relativeError))
         }
         for r in adapter.replacedTensors {
-            tensors.append(Tensor(name: r.target, dtype: r.value.dtype.rawValue, shape: r.value.shape, storedBytes: r.value.bytes.count,
+            tensors.append(Tensor(name: r.target, dtype: FormatVocabulary.name(of: r.value.dtype), shape: r.value.shape, storedBytes: r.value.bytes.count,
                                   codec: nil, location: "replaces base tensor"))
         }
     }

@@ -1,10 +1,11 @@
 import TLoRAIO
+import TLoRAModel
 
 /// What `tlora inspect` shows, for any input format.
 struct InspectReport {
     struct Module {
         var name: String
-        /// "low_rank", "tensor_train", "tucker_slice", "dense".
+        /// An `UpdateKind` raw value (the format's word for the form).
         var update: String
         var shape: [Int]
         /// LoRA rank, TT bond ranks, or the slice's group.
@@ -54,7 +55,7 @@ struct InspectReport {
     var notes: [String] = []
 
     var totalParameters: Int {
-        modules.filter { $0.update != "tucker_slice" }.reduce(0) { $0 + $1.parameters } + groups.reduce(0) { $0 + $1.parameters }
+        modules.filter { $0.update != UpdateKind.tuckerSlice.rawValue }.reduce(0) { $0 + $1.parameters } + groups.reduce(0) { $0 + $1.parameters }
             + tensors.reduce(0) { $0 + ($1.shape.reduce(1, *)) }
     }
 

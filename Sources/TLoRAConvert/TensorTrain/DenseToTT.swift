@@ -90,7 +90,7 @@ public enum DenseToTT {
         try checkBound(error, e: options.target.maxRelativeError, module: m.name, dtype: options.dtype)
         result.conversion = ConversionRecord(method: "tt-svd", maxRelativeError: options.target.maxRelativeError, relativeError: error,
                                              sourceParameters: adapter.parameterCount(of: m), note: note)
-        let line = ConversionSummary.Line(name: m.name, form: "tensor_train", ranks: Array(stored.ranks.dropFirst().dropLast()),
+        let line = ConversionSummary.Line(name: m.name, form: UpdateKind.tensorTrain.rawValue, ranks: Array(stored.ranks.dropFirst().dropLast()),
                                           sourceParameters: adapter.parameterCount(of: m), parameters: stored.parameterCount,
                                           bound: options.target.maxRelativeError, relativeError: error, note: note)
         return (result, line)

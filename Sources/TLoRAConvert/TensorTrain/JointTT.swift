@@ -86,7 +86,7 @@ enum JointTT {
         let sourceParameters = adapter.parameterCount(of: m)
         result.conversion = ConversionRecord(method: "joint-tt-svd", maxRelativeError: options.target.maxRelativeError, relativeError: error,
                                              sourceParameters: sourceParameters, note: "rank \(rank) factors; " + how)
-        let line = ConversionSummary.Line(name: m.name, form: "joint_train", ranks: Array(best.ranks.dropFirst().dropLast()),
+        let line = ConversionSummary.Line(name: m.name, form: UpdateKind.jointTrain.rawValue, ranks: Array(best.ranks.dropFirst().dropLast()),
                                           sourceParameters: sourceParameters, parameters: best.parameterCount,
                                           bound: options.target.maxRelativeError, relativeError: error, note: "rank \(rank); " + how)
         return Result(module: result, line: line)

@@ -33,7 +33,7 @@ public enum ToLoRA {
         let sourceParameters = adapter.parameterCount(of: m)
         // A LoRA module at no truncation is kept bit for bit.
         if case .lowRank(let a, _) = m.update, options.target.maxRelativeError == 0, options.target.maxRank >= a.shape[0], options.dtype == nil {
-            return (m, ConversionSummary.Line(name: m.name, form: "low_rank", ranks: [a.shape[0]], sourceParameters: sourceParameters,
+            return (m, ConversionSummary.Line(name: m.name, form: UpdateKind.lowRank.rawValue, ranks: [a.shape[0]], sourceParameters: sourceParameters,
                                               parameters: sourceParameters, bound: 0, relativeError: 0, note: "unchanged"))
         }
         let form = try LowRankForm.orDense(m, in: adapter)
@@ -57,7 +57,7 @@ public enum ToLoRA {
         let note = LowRankForm.hasFactors(m) ? "from factors" : "dense fallback: the update has no low-rank factors"
         result.conversion = ConversionRecord(method: "svd-truncate", maxRelativeError: options.target.maxRelativeError, relativeError: error,
                                              sourceParameters: sourceParameters, note: note)
-        return (result, ConversionSummary.Line(name: m.name, form: "low_rank", ranks: [rank], sourceParameters: sourceParameters,
+        return (result, ConversionSummary.Line(name: m.name, form: UpdateKind.lowRank.rawValue, ranks: [rank], sourceParameters: sourceParameters,
                                                parameters: rank * (m.outFeatures + m.inFeatures), bound: options.target.maxRelativeError,
                                                relativeError: error, note: note))
     }

@@ -24,7 +24,7 @@ public enum PEFTWriter {
         var ranks: [(String, Int, Double)] = []
         for m in adapter.modules {
             guard case .lowRank(let a, let b) = m.update else {
-                throw InteropError(path, "module \(m.name) is a \(m.update.kindName) update; PEFT holds only low-rank ones (run `tlora convert to-lora` first)")
+                throw InteropError(path, "module \(m.name) is a \(m.update.kind.rawValue) update; PEFT holds only low-rank ones (run `tlora convert to-lora` first)")
             }
             let prefix = (m.attributes["peft.key_prefix"] ?? PEFTReader.keyPrefix) + m.name
             switch m.kind {
