@@ -31,16 +31,17 @@ let package = Package(
         .target(name: "TLoRAModel", dependencies: ["TLoRANumerics", "TLoRAIO"]),
         .target(name: "TLoRAFormat", dependencies: ["TLoRAModel", "TLoRAIO", "CZstd", "CTLoRAKernels"], swiftSettings: optimizedSwift),
         .target(name: "TLoRAInterop", dependencies: ["TLoRAModel", "TLoRAIO", "TLoRANumerics", "CTLoRAKernels"], swiftSettings: optimizedSwift),
-        .target(name: "TLoRAConvert", dependencies: ["TLoRAModel", "TLoRANumerics", "TLoRAInterop", "TLoRAIO"], swiftSettings: optimizedSwift),
+        .target(name: "TLoRAConvert", dependencies: ["TLoRAModel", "TLoRANumerics", "TLoRAIO"], swiftSettings: optimizedSwift),
+        .target(name: "TLoRAMerge", dependencies: ["TLoRAConvert", "TLoRAInterop", "TLoRAModel", "TLoRANumerics", "TLoRAIO"], swiftSettings: optimizedSwift),
         .target(name: "TLoRAInputs", dependencies: ["TLoRAModel", "TLoRAFormat", "TLoRAInterop", "TLoRAIO"]),
         .target(
             name: "TLoRA",
-            dependencies: ["TLoRANumerics", "TLoRAIO", "TLoRAModel", "TLoRAFormat", "TLoRAInterop", "TLoRAConvert", "TLoRAInputs"]
+            dependencies: ["TLoRANumerics", "TLoRAIO", "TLoRAModel", "TLoRAFormat", "TLoRAInterop", "TLoRAConvert", "TLoRAMerge", "TLoRAInputs"]
         ),
         .target(
             name: "TLoRACLI",
             dependencies: [
-                "TLoRAModel", "TLoRAFormat", "TLoRAInterop", "TLoRAConvert", "TLoRAInputs", "TLoRAIO",
+                "TLoRAModel", "TLoRAFormat", "TLoRAInterop", "TLoRAConvert", "TLoRAMerge", "TLoRAInputs", "TLoRAIO",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
@@ -54,7 +55,8 @@ let package = Package(
         .testTarget(name: "TLoRAFormatTests", dependencies: ["TLoRAFormat", "_TLoRATestSupport"]),
         .testTarget(name: "TLoRAInteropTests", dependencies: ["TLoRAInterop", "_TLoRATestSupport"]),
         .testTarget(name: "TLoRAInputsTests", dependencies: ["TLoRAInputs", "TLoRAInterop", "TLoRAIO", "TLoRAModel", "_TLoRATestSupport"]),
-        .testTarget(name: "TLoRAConvertTests", dependencies: ["TLoRAConvert", "TLoRAInterop", "_TLoRATestSupport"]),
+        .testTarget(name: "TLoRAConvertTests", dependencies: ["TLoRAConvert", "TLoRAMerge", "TLoRAInterop", "_TLoRATestSupport"]),
+        .testTarget(name: "TLoRAMergeTests", dependencies: ["TLoRAMerge", "TLoRAConvert", "TLoRAInterop", "_TLoRATestSupport"]),
         .testTarget(name: "TLoRACLITests", dependencies: ["TLoRACLI", "TLoRAFormat", "TLoRAInterop", "_TLoRATestSupport"]),
     ]
 )

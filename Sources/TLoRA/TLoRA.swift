@@ -4,6 +4,7 @@
 @_exported import TLoRAFormat
 @_exported import TLoRAInputs
 @_exported import TLoRAInterop
+@_exported import TLoRAMerge
 @_exported import TLoRAIO
 @_exported import TLoRAModel
 @_exported import TLoRANumerics

@@ -1,5 +1,6 @@
 import Testing
 import TLoRAConvert
+import TLoRAMerge
 import TLoRAInterop
 import TLoRAIO
 import TLoRAModel

@@ -1,5 +1,6 @@
 import ArgumentParser
 import TLoRAConvert
+import TLoRAMerge
 import TLoRAInputs
 import TLoRAInterop
 import TLoRANumerics

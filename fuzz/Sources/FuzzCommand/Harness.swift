@@ -4,6 +4,7 @@
 // tiny Llama fixture. Nothing may trap, and a failed merge must leave no output behind.
 import FuzzSupport
 import TLoRAConvert
+import TLoRAMerge
 import TLoRAInterop
 import TLoRAIO
 import TLoRAModel

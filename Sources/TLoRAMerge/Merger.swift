@@ -1,8 +1,4 @@
-#if canImport(Glibc)
-import Glibc
-#elseif canImport(Darwin)
-import Darwin
-#endif
+import TLoRAConvert
 import TLoRAInterop
 import TLoRAIO
 import TLoRAModel
@@ -46,8 +42,7 @@ public enum Merger {
             let dataStart = out.bytesWritten
             let actions = plan.actions
             let scale = options.scale
-            let sourceFD = open(shard.path, O_RDONLY | O_CLOEXEC)
-            defer { if sourceFD >= 0 { close(sourceFD) } }
+            let source = ReadOnlyDescriptor(path: shard.path)
             // Arithmetic for tensor i+1 runs while tensor i is written.
             try OrderedPipeline.run(count: entries.count, produce: { i -> MergedBytes in
                 let e = entries[i]
@@ -75,8 +70,8 @@ public enum Merger {
                 let e = entries[i]
                 switch item {
                 case .copy:
-                    if sourceFD >= 0 {
-                        try out.copy(from: sourceFD, offset: shard.dataStart + e.dataRange.lowerBound, count: e.dataRange.count, fallback: shard.bytes(of: e))
+                    if let fd = source?.rawValue {
+                        try out.copy(from: fd, offset: shard.dataStart + e.dataRange.lowerBound, count: e.dataRange.count, fallback: shard.bytes(of: e))
                     } else {
                         try out.write(shard.bytes(of: e))
                     }
@@ -140,9 +135,7 @@ public enum Merger {
 
     /// Refuses to start when the output's file system cannot hold the result.
     static func checkFreeSpace(for output: String, needed: Int) throws {
-        var st = statvfs()
-        guard statvfs(parentDirectory(output), &st) == 0 else { return }
-        let free = Int(st.f_bavail) * Int(st.f_frsize)
+        guard let free = freeBytes(forOutput: output) else { return }
         if free < needed + (16 << 20) {
             throw ConvertError("\(output): not enough disk space: the merged checkpoint needs \(needed) bytes, \(free) are free")
         }
@@ -187,22 +180,5 @@ public enum Merger {
         let f = try AtomicFileWriter(destination: path, overwrite: false)
         try f.write(bytes)
         try f.commit()
-    }
-
-    static func copyFile(_ source: String, to destination: String) throws {
-        let mapped = try MappedFile(path: source)
-        let f = try AtomicFileWriter(destination: destination, overwrite: false)
-        try f.write(mapped.bytes)
-        try f.commit()
-    }
-
-    static func copyTree(_ source: String, to destination: String) throws {
-        switch pathKind(source) {
-        case .file: try copyFile(source, to: destination)
-        case .directory:
-            guard mkdir(destination, 0o755) == 0 else { throw IOError.cannotCreateDirectory(path: destination, errno: errno) }
-            for name in try directoryEntries(source) { try copyTree(joinPath(source, name), to: joinPath(destination, name)) }
-        default: break
-        }
     }
 }

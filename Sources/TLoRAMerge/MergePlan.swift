@@ -1,3 +1,4 @@
+import TLoRAConvert
 import TLoRAInterop
 import TLoRAIO
 import TLoRAModel

@@ -1,3 +1,4 @@
+import TLoRAConvert
 import TLoRAModel
 import TLoRANumerics
 

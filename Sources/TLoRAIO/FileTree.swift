@@ -1,0 +1,49 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// A file opened read-only for in-kernel copies (`AtomicFileWriter.copy(from:…)`); closed with the
+/// last reference (a class, so closures that copy from it keep it open).
+package final class ReadOnlyDescriptor: Sendable {
+    package let rawValue: Int32
+
+    /// Nil when the file cannot be opened (callers then read through their mapping).
+    package init?(path: String) {
+        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else { return nil }
+        rawValue = fd
+    }
+
+    deinit { close(rawValue) }
+}
+
+/// Bytes available to an unprivileged writer on the file system that holds `path`'s parent
+/// directory; nil when the file system does not say.
+package func freeBytes(forOutput path: String) -> Int? {
+    var st = statvfs()
+    guard statvfs(parentDirectory(path), &st) == 0 else { return nil }
+    let (free, overflow) = Int(st.f_bavail).multipliedReportingOverflow(by: Int(st.f_frsize))
+    return overflow ? Int.max : free
+}
+
+/// Copies a regular file to a new path atomically (`AtomicFileWriter`; the destination must not exist).
+package func copyFile(_ source: String, to destination: String) throws {
+    let mapped = try MappedFile(path: source)
+    let f = try AtomicFileWriter(destination: destination, overwrite: false)
+    try f.write(mapped.bytes)
+    try f.commit()
+}
+
+/// Copies a file or a directory tree to a new path; anything that is neither (a socket, a device)
+/// is skipped.
+package func copyTree(_ source: String, to destination: String) throws {
+    switch pathKind(source) {
+    case .file: try copyFile(source, to: destination)
+    case .directory:
+        guard mkdir(destination, 0o755) == 0 else { throw IOError.cannotCreateDirectory(path: destination, errno: errno) }
+        for name in try directoryEntries(source) { try copyTree(joinPath(source, name), to: joinPath(destination, name)) }
+    default: break
+    }
+}
