@@ -4,6 +4,12 @@ import TLoRAInterop
 import TLoRAIO
 import TLoRAModel
 
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
 /// The `tlora` command line (docs/CLI.md).
 public struct TLoRACommand: ParsableCommand {
     public static let configuration = CommandConfiguration(
@@ -18,6 +24,14 @@ public struct TLoRACommand: ParsableCommand {
     )
 
     public init() {}
+
+    /// Process-wide setup for the executable, before any other thread starts: a closed pipe is an
+    /// error to report, not a reason to die; SIGINT, SIGTERM and SIGHUP remove the temporaries
+    /// being written before the process ends (`TerminationCleanup`).
+    public static func prepareProcess() {
+        signal(SIGPIPE, SIG_IGN)
+        TerminationCleanup.install()
+    }
 
     /// Parses `arguments` (without the program name), runs the command, and returns the exit status.
     public static func main(arguments: [String]) -> Int32 {

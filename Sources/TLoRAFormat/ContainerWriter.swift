@@ -38,7 +38,7 @@ public enum ContainerWriter {
     public static func write(_ adapter: Adapter, to path: String, options: WriteOptions = WriteOptions()) throws -> WriteReport {
         try adapter.validate()
         // Fail before the expensive encoding if the output exists.
-        let output = try AtomicFileWriter(destination: path, overwrite: options.overwrite)
+        let output = try AtomicFileWriter(destination: path, overwrite: options.overwrite, kind: .tloraFile)
         let (document, named) = HeaderEncoding.layout(adapter)
         let totalBytes = named.reduce(0) { $0 + $1.tensor.bytes.count }
         let encoded = try Parallel.map(count: named.count, worthIt: totalBytes > 256 << 10) { i in
@@ -94,4 +94,9 @@ public enum ContainerWriter {
             }
         }
     }
+}
+
+extension OutputKind {
+    /// A `.tlora` file (only tlora writes them): recognized by its magic.
+    public static let tloraFile = OutputKind.file("a .tlora file", magic: ContainerLayout.magic)
 }

@@ -17,24 +17,32 @@ public final class AtomicFileWriter {
     private var committed = false
     public private(set) var bytesWritten = 0
 
-    /// Fails at once if the destination exists and `overwrite` is false, so no work is wasted.
-    public init(destination: String, overwrite: Bool) throws {
+    private let kind: OutputKind
+
+    /// Fails at once if the destination exists and `overwrite` is false, or if it exists and is not
+    /// a `kind` of file tlora wrote (`OutputKind.checkReplaceable`), so no work is wasted.
+    public init(destination: String, overwrite: Bool, kind: OutputKind = .anyFile) throws {
         self.destination = destination
         self.overwrite = overwrite
-        if !overwrite, pathKind(destination) != .missing { throw IOError.outputExists(path: destination) }
-        if overwrite, pathKind(destination) == .directory { throw IOError.notAFile(path: destination) }
+        self.kind = kind
+        if pathStatus(destination) != nil {
+            guard overwrite else { throw IOError.outputExists(path: destination) }
+            try kind.checkReplaceable(destination)
+        }
         let dir = parentDirectory(destination)
-        let name = baseName(destination)
         var attempt = 0
         while true {
-            let candidate = joinPath(dir, ".\(name).tlora-tmp-\(getpid())-\(UInt32.random(in: 0...UInt32.max))")
+            let candidate = joinPath(dir, StaleTemporaries.name(for: baseName(destination)))
+            LiveTemporaries.register(candidate)
             let f = open(candidate, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o644)
             if f >= 0 {
+                StaleTemporaries.lock(f)
                 self.fd = f
                 self.temporaryPath = candidate
                 break
             }
             let e = errno
+            LiveTemporaries.unregister(candidate)
             attempt += 1
             if e != EEXIST || attempt > 16 { throw IOError.cannotOpen(path: destination, errno: e) }
         }
@@ -110,19 +118,23 @@ public final class AtomicFileWriter {
         }
         close(fd)
         fd = -1
-        if overwrite {
-            guard rename(temporaryPath, destination) == 0 else { throw IOError.cannotRename(from: temporaryPath, to: destination, errno: errno) }
-        } else {
-            if link(temporaryPath, destination) != 0 {
+        let (temporaryPath, destination, overwrite, kind) = (self.temporaryPath, self.destination, self.overwrite, self.kind)
+        try LiveTemporaries.commit(temporaryPath, to: destination) {
+            if overwrite {
+                // Again at the last moment: whatever appeared meanwhile must be tlora's too.
+                try kind.checkReplaceable(destination)
+                guard rename(temporaryPath, destination) == 0 else { throw IOError.cannotRename(from: temporaryPath, to: destination, errno: errno) }
+            } else if link(temporaryPath, destination) != 0 {
                 let e = errno
                 if e == EEXIST { throw IOError.outputExists(path: destination) }
                 // Filesystems without hard links: check-then-rename is the best left.
-                guard pathKind(destination) == .missing, rename(temporaryPath, destination) == 0 else {
+                guard pathStatus(destination) == nil, rename(temporaryPath, destination) == 0 else {
                     throw IOError.cannotRename(from: temporaryPath, to: destination, errno: e)
                 }
             } else {
                 unlink(temporaryPath)
             }
+            return true
         }
         committed = true
         syncDirectory(parentDirectory(destination))
@@ -130,36 +142,54 @@ public final class AtomicFileWriter {
 
     deinit {
         if fd >= 0 { close(fd) }
-        if !committed { unlink(temporaryPath) }
+        if !committed {
+            unlink(temporaryPath)
+            LiveTemporaries.unregister(temporaryPath)
+        }
     }
 }
 
 /// Builds an output directory atomically: files are written into a hidden temporary directory beside
 /// the destination, which is renamed into place by `commit()`. With `overwrite`, an existing
-/// destination is swapped out in one step (Linux `renameat2(RENAME_EXCHANGE)`) and then deleted.
+/// destination that tlora wrote (its `.tlora-output` marker lists everything in it) is swapped out in
+/// one step (Linux `renameat2(RENAME_EXCHANGE)`) and then deleted; any other directory is refused.
+/// An empty directory is replaced without `overwrite`: it holds nothing to lose.
 public final class AtomicDirectoryWriter {
     public let destination: String
     public let temporaryPath: String
     private let overwrite: Bool
     private var committed = false
+    private var lockFD: Int32 = -1
 
     public init(destination: String, overwrite: Bool) throws {
         self.destination = destination
         self.overwrite = overwrite
-        let kind = pathKind(destination)
-        if !overwrite, kind != .missing { throw IOError.outputExists(path: destination) }
-        if overwrite, kind == .file || kind == .other { throw IOError.outputExists(path: destination) }
-        let candidate = joinPath(parentDirectory(destination), ".\(baseName(destination)).tlora-tmp-\(getpid())-\(UInt32.random(in: 0...UInt32.max))")
-        guard mkdir(candidate, 0o755) == 0 else { throw IOError.cannotCreateDirectory(path: destination, errno: errno) }
+        if pathStatus(destination) != nil, !OutputKind.isEmptyDirectory(destination) {
+            guard overwrite else { throw IOError.outputExists(path: destination) }
+            try OutputKind.directory.checkReplaceable(destination)
+        }
+        let candidate = joinPath(parentDirectory(destination), StaleTemporaries.name(for: baseName(destination)))
+        LiveTemporaries.register(candidate)
+        guard mkdir(candidate, 0o755) == 0 else {
+            let e = errno
+            LiveTemporaries.unregister(candidate)
+            throw IOError.cannotCreateDirectory(path: destination, errno: e)
+        }
         self.temporaryPath = candidate
+        lockFD = open(candidate, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+        if lockFD >= 0 { StaleTemporaries.lock(lockFD) }
     }
 
     /// The path inside the temporary directory where a file named `name` is to be written.
     public func path(for name: String) -> String { joinPath(temporaryPath, name) }
 
-    /// Syncs every file, then moves the directory into place.
+    /// Writes the marker, syncs every file, then moves the directory into place.
     public func commit() throws {
         guard !committed else { return }
+        let written = OutputKind.relativeEntries(temporaryPath)
+        let marker = try AtomicFileWriter(destination: path(for: OutputKind.markerName), overwrite: false)
+        try marker.write(OutputKind.marker(files: written))
+        try marker.commit()
         for name in (try? directoryEntries(temporaryPath)) ?? [] {
             let f = open(joinPath(temporaryPath, name), O_RDONLY | O_CLOEXEC)
             if f >= 0 {
@@ -170,22 +200,39 @@ public final class AtomicDirectoryWriter {
             }
         }
         syncDirectory(temporaryPath)
-        if pathKind(destination) == .missing {
-            guard rename(temporaryPath, destination) == 0 else { throw IOError.cannotRename(from: temporaryPath, to: destination, errno: errno) }
-        } else {
+        let (temporaryPath, destination, overwrite) = (self.temporaryPath, self.destination, self.overwrite)
+        let swapped = try LiveTemporaries.commit(temporaryPath, to: destination) { () throws -> Bool in
+            if pathStatus(destination) == nil || OutputKind.isEmptyDirectory(destination) {
+                // rename(2) replaces an empty directory, and fails if it filled up meanwhile.
+                guard rename(temporaryPath, destination) == 0 else {
+                    let e = errno
+                    if e == ENOTEMPTY || e == EEXIST { throw IOError.outputExists(path: destination) }
+                    throw IOError.cannotRename(from: temporaryPath, to: destination, errno: e)
+                }
+                return false
+            }
             guard overwrite else { throw IOError.outputExists(path: destination) }
+            try OutputKind.directory.checkReplaceable(destination)
             guard exchangePaths(temporaryPath, destination) else {
                 throw IOError.cannotRename(from: temporaryPath, to: destination, errno: errno)
             }
-            // The temporary path now holds the old output.
-            removeTree(temporaryPath)
+            return true
         }
         committed = true
+        if lockFD >= 0 { close(lockFD) }
+        lockFD = -1
+        // The temporary path now holds the old output (no longer registered: the new one is in
+        // place, and an interruption from here on leaves it to the next run's stale sweep).
+        if swapped { removeTree(temporaryPath) }
         syncDirectory(parentDirectory(destination))
     }
 
     deinit {
-        if !committed { removeTree(temporaryPath) }
+        if lockFD >= 0 { close(lockFD) }
+        if !committed {
+            removeTree(temporaryPath)
+            LiveTemporaries.unregister(temporaryPath)
+        }
     }
 }
 
@@ -203,15 +250,14 @@ private func syncDirectory(_ path: String) {
     }
 }
 
-/// Removes a file or a directory tree (best effort; used to clean temporaries).
+/// Removes a file or a directory tree (best effort; used to clean temporaries). Links are removed,
+/// never followed: what they point to is not ours.
 public func removeTree(_ path: String) {
-    switch pathKind(path) {
-    case .directory:
+    guard let st = pathStatus(path) else { return }
+    if (st.st_mode & S_IFMT) == S_IFDIR {
         for name in (try? directoryEntries(path)) ?? [] { removeTree(joinPath(path, name)) }
         rmdir(path)
-    case .missing:
-        return
-    default:
+    } else {
         unlink(path)
     }
 }

@@ -10,9 +10,10 @@ public enum JSONValue: Equatable, Sendable {
     case object(JSONObject)
 
     public init(_ value: Int) { self = .number(String(value)) }
+    /// JSON has no NaN or infinity: a non-finite value becomes `null` (values from files and
+    /// options reach `--json` output, which must stay valid JSON whatever they are).
     public init(_ value: Double) {
-        precondition(value.isFinite, "JSON cannot hold \(value)")
-        self = .number(JSONValue.format(value))
+        self = value.isFinite ? .number(JSONValue.format(value)) : .null
     }
     public init(_ value: String) { self = .string(value) }
     public init(_ value: Bool) { self = .bool(value) }

@@ -17,9 +17,9 @@ public enum Merger {
         guard pathKind(base.path) == .directory else {
             throw ConvertError("\(base.path): the base must be a checkpoint directory (config.json and safetensors shards)")
         }
+        try outputPlan(adapterPath: adapterPath, base: base, output: output, options: options).check()
         let plan = try MergePlan(adapter: adapter, base: base, adapterPath: adapterPath)
         let totalBytes = base.shards.reduce(0) { $0 + $1.fileBytes.count }
-        try checkFreeSpace(for: output, needed: totalBytes)
         let directory = try AtomicDirectoryWriter(destination: output, overwrite: options.overwrite)
         var report = MergeReport(updatedTensors: 0, replacedTensors: 0, copiedTensors: 0, shards: base.shards.count, bytesWritten: 0, copiedFiles: [])
         var done = 0
@@ -133,12 +133,18 @@ public enum Merger {
         return ElementConversion.bytes(from: t.floats(), as: target.floatType!)
     }
 
-    /// Refuses to start when the output's file system cannot hold the result.
-    static func checkFreeSpace(for output: String, needed: Int) throws {
-        guard let free = freeBytes(forOutput: output) else { return }
-        if free < needed + (16 << 20) {
-            throw ConvertError("\(output): not enough disk space: the merged checkpoint needs \(needed) bytes, \(free) are free")
+    /// The merge's output, to check before any work: never the base or the adapter, nor inside or
+    /// around them; room on the disk for every shard in the output dtype.
+    public static func outputPlan(adapterPath: String, base: Checkpoint, output: String, options: MergeOptions) -> OutputPlan {
+        var bytes = 0
+        for shard in base.shards {
+            bytes += shard.dataStart
+            for e in shard.entries {
+                let width = options.dtype.map { d in e.dtype.floatType != nil ? SafetensorsDType(d).byteWidth : e.dtype.byteWidth } ?? e.dtype.byteWidth
+                bytes += e.elementCount * width
+            }
         }
+        return OutputPlan(path: output, kind: .directory, replace: options.overwrite, inputs: [adapterPath, base.path], expectedBytes: bytes)
     }
 
     /// Copies the base's non-weight files; rewrites the index (and config dtype) when sizes changed.

@@ -8,8 +8,10 @@ public enum CommandRunner {
         public var stderr: String
     }
 
-    /// The `tlora` binary built alongside the tests.
+    /// The `tlora` binary built alongside the tests (or `TLORA_TEST_EXECUTABLE`: run the CLI tests
+    /// against another build, e.g. to show a test fails on an older one).
     public static var executable: String {
+        if let p = ProcessInfo.processInfo.environment["TLORA_TEST_EXECUTABLE"], !p.isEmpty { return p }
         let exe = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
         return URL(fileURLWithPath: exe).deletingLastPathComponent().appendingPathComponent("tlora").path
     }

@@ -42,3 +42,22 @@ public func makeDirectory(_ path: String) -> Bool {
     if parent != path, pathKind(parent) == .missing { makeDirectory(parent) }
     return mkdir(path, 0o755) == 0 || pathKind(path) == .directory
 }
+
+/// XXH64 of every file below `path` (or of the file itself), keyed by path relative to `path`
+/// ("" for a file): two trees are byte-identical when their fingerprints are equal.
+public func treeFingerprint(_ path: String) -> [String: UInt64] {
+    func walk(_ full: String, _ relative: String, into out: inout [String: UInt64]) {
+        switch pathKind(full) {
+        case .file: out[relative] = XXH64.hash(TestFiles.read(full))
+        case .directory:
+            out[relative + "/"] = 0
+            for name in (try? directoryEntries(full)) ?? [] {
+                walk(joinPath(full, name), relative.isEmpty ? name : relative + "/" + name, into: &out)
+            }
+        default: out[relative] = 1
+        }
+    }
+    var out: [String: UInt64] = [:]
+    walk(path, "", into: &out)
+    return out
+}

@@ -6,5 +6,6 @@ import Glibc
 import Darwin
 #endif
 
-signal(SIGPIPE, SIG_IGN)
+// First, before any thread starts: signals that end the process remove its temporaries.
+TLoRACommand.prepareProcess()
 exit(TLoRACommand.main(arguments: Array(CommandLine.arguments.dropFirst())))

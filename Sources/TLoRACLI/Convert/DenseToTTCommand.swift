@@ -46,6 +46,7 @@ struct DenseToTTCommand: ParsableCommand {
     }
 
     func run() throws {
+        try output.check(inputs: [source] + sourceOptions.inputPaths)
         let adapter = try AdapterLoader.load(source, options: sourceOptions)
         let options = DenseToTT.Options(target: error.target, layout: layout == .matrix ? .interleaved : .rowsThenColumns,
                                         modes: modes.flatMap(TTModes.parse), maxMode: maxMode, dtype: dtype.dtype,

@@ -45,6 +45,7 @@ struct DenseToTuckerCommand: ParsableCommand {
     }
 
     func run() throws {
+        try output.check(inputs: [source] + sourceOptions.inputPaths)
         let adapter = try AdapterLoader.load(source, options: sourceOptions)
         // One head count serves both: the att constructions split outputs into heads, and GGUF
         // sources need it to undo llama.cpp's q/k permutation (--heads, or --base-config).

@@ -17,6 +17,7 @@ struct ImportCommand: ParsableCommand {
     @OptionGroup var sourceOptions: AdapterSourceOptions
 
     func run() throws {
+        try output.check(inputs: [source] + sourceOptions.inputPaths)
         let adapter = try AdapterLoader.load(source, options: sourceOptions)
         let report = try ContainerWriter.write(adapter, to: output.output, options: output.writeOptions)
         let raw = adapter.rawByteCount

@@ -3,6 +3,7 @@ import TLoRAConvert
 import TLoRAFormat
 import TLoRAInputs
 import TLoRAInterop
+import TLoRAIO
 
 /// `tlora convert to-lora SRC -o OUT`.
 struct ToLoRACommand: ParsableCommand {
@@ -30,6 +31,7 @@ struct ToLoRACommand: ParsableCommand {
     @OptionGroup var sourceOptions: AdapterSourceOptions
 
     func run() throws {
+        try output.check(kind: format == .peft ? .directory : .tloraFile, inputs: [source] + sourceOptions.inputPaths)
         let adapter = try AdapterLoader.load(source, options: sourceOptions)
         let (converted, summary) = try ToLoRA.convert(adapter, options: .init(target: error.target, dtype: dtype?.dtype))
         let bytes: Int

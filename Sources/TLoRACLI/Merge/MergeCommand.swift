@@ -40,14 +40,15 @@ struct MergeCommand: ParsableCommand {
     }
 
     func run() throws {
-        // GGUF adapters of Llama-family models need head counts: the base's config has them.
-        // Research state dicts take their layer shapes from the base too.
-        let loaded = try AdapterLoader.load(adapter, base: base, research: try research.resolved(base: nil))
         let checkpoint = try Checkpoint(path: base)
         let progress = ProgressLine("merging", total: 100)
         let options = MergeOptions(dtype: dtype == .keep ? nil : DType(rawValue: dtype.rawValue), scale: scale, overwrite: force) { done, total in
             progress.update(done * 100 / max(total, 1))
         }
+        try Merger.outputPlan(adapterPath: adapter, base: checkpoint, output: output, options: options).check()
+        // GGUF adapters of Llama-family models need head counts: the base's config has them.
+        // Research state dicts take their layer shapes from the base too.
+        let loaded = try AdapterLoader.load(adapter, base: base, research: try research.resolved(base: nil))
         let report = try Merger.merge(adapter: loaded, adapterPath: adapter, base: checkpoint, output: output, options: options)
         progress.finish()
         Console.out("\(output): \(report.updatedTensors) tensors updated, \(report.replacedTensors) replaced, \(report.copiedTensors) copied "

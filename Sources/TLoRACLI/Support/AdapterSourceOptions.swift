@@ -18,6 +18,9 @@ struct AdapterSourceOptions: ParsableArguments {
 
     @OptionGroup var research: ResearchSourceOptions
 
+    /// The paths these options make a command read.
+    var inputPaths: [String?] { [baseConfig] }
+
     func validate() throws {
         if let h = heads, h < 1 { throw ValidationError("--heads must be at least 1") }
         if let k = kvHeads, k < 1 { throw ValidationError("--kv-heads must be at least 1") }

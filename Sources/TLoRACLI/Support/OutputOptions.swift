@@ -1,5 +1,6 @@
 import ArgumentParser
 import TLoRAFormat
+import TLoRAIO
 
 /// Options shared by every command that writes a `.tlora` file.
 struct ContainerOutputOptions: ParsableArguments {
@@ -17,6 +18,12 @@ struct ContainerOutputOptions: ParsableArguments {
 
     func validate() throws {
         guard (1...22).contains(level) else { throw ValidationError("--level must be between 1 and 22") }
+    }
+
+    /// Checks the output before any work (`OutputPlan`: not an input, not inside or around one,
+    /// replaced only with --force and only if tlora wrote it, a writable folder).
+    func check(kind: OutputKind = .tloraFile, inputs: [String?]) throws {
+        try OutputPlan(path: output, kind: kind, replace: force, inputs: inputs.compactMap { $0 }).check()
     }
 
     var writeOptions: WriteOptions {

@@ -85,7 +85,7 @@ public enum GGUFWriter {
             offset = (offset + bytes.count + 31) / 32 * 32
         }
         w.pad(to: 32)
-        let out = try AtomicFileWriter(destination: path, overwrite: overwrite)
+        let out = try AtomicFileWriter(destination: path, overwrite: overwrite, kind: .ggufAdapter)
         try out.write(w.bytes)
         let dataStart = out.bytesWritten
         for (_, _, _, bytes) in tensors {
@@ -115,5 +115,12 @@ extension ByteWriter {
         let b = Array(s.utf8)
         write(UInt64(b.count))
         write(b)
+    }
+}
+
+extension OutputKind {
+    /// A GGUF LoRA adapter (`general.type` = `adapter`): `--force` never replaces a GGUF model.
+    public static let ggufAdapter = OutputKind(file: "a GGUF adapter") { path in
+        (try? GGUFFile(path: path))?.value("general.type")?.stringValue == "adapter"
     }
 }
