@@ -10,6 +10,7 @@ convert_lora_to_gguf.py and its `conversion/` package and `gguf-py`). Nothing he
 the Swift tests: they read the committed outputs. See Fixtures/README.md for what each file is.
 """
 import argparse, hashlib, json, os, shutil, subprocess, sys
+from diffusion_fixtures import make_diffusion
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 SEED = 1234
@@ -563,10 +564,13 @@ def main():
     ap.add_argument("--llama-cpp", default=os.environ.get("LLAMA_CPP", "/tmp/llamacpp"))
     for key, default in RESEARCH_REPOS.items():
         ap.add_argument(f"--{key}", default=default, help=f"checkout of the {key} repository (research step)")
+    ap.add_argument("--diffusers-repo", default="/tmp/diffusers", help="checkout of huggingface/diffusers (diffusion step)")
+    ap.add_argument("--sd-scripts", default="/tmp/sd-scripts", help="checkout of kohya-ss/sd-scripts (diffusion step)")
     args = ap.parse_args()
     steps = {"models": make_models, "peft": make_peft, "unsupported": make_unsupported, "minilm": make_minilm,
              "gguf": lambda: make_gguf(args.llama_cpp), "mlx": make_mlx,
-             "research": lambda: make_research({k: getattr(args, k) for k in RESEARCH_REPOS}), "manifest": manifest}
+             "research": lambda: make_research({k: getattr(args, k) for k in RESEARCH_REPOS}),
+             "diffusion": lambda: make_diffusion(args.diffusers_repo, args.sd_scripts), "manifest": manifest}
     for name, fn in steps.items():
         if args.only is None or name in args.only:
             print(f"== {name}", flush=True)

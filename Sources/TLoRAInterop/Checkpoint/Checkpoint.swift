@@ -13,11 +13,15 @@ public final class Checkpoint: @unchecked Sendable {
     public let indexMetadata: JSONObject?
     /// Tensor name → shard number.
     public let shardOfTensor: [String: Int]
+    /// The index file's name when the shards are listed in one (`model.safetensors.index.json`).
+    public let indexFileName: String?
 
     public static let indexName = "model.safetensors.index.json"
     public static let singleName = "model.safetensors"
 
-    public init(path: String) throws {
+    /// A checkpoint file, or a directory with `singleName` or shards listed in `indexName` (a
+    /// diffusers component names them `diffusion_pytorch_model.safetensors[.index.json]`).
+    public init(path: String, singleName: String = Checkpoint.singleName, indexName: String = Checkpoint.indexName) throws {
         self.path = path
         switch pathKind(path) {
         case .file:
@@ -25,19 +29,22 @@ public final class Checkpoint: @unchecked Sendable {
             shardNames = [baseName(path)]
             shards = [shard]
             indexMetadata = nil
+            indexFileName = nil
             shardOfTensor = Dictionary(uniqueKeysWithValues: shard.tensorNames.map { ($0, 0) })
         case .directory:
-            let indexPath = joinPath(path, Self.indexName)
+            let indexPath = joinPath(path, indexName)
             if pathKind(indexPath) == .file {
                 (shardNames, shards, indexMetadata, shardOfTensor) = try Self.loadIndexed(directory: path, indexPath: indexPath)
-            } else if pathKind(joinPath(path, Self.singleName)) == .file {
-                let shard = try SafetensorsFile(path: joinPath(path, Self.singleName))
-                shardNames = [Self.singleName]
+                indexFileName = indexName
+            } else if pathKind(joinPath(path, singleName)) == .file {
+                let shard = try SafetensorsFile(path: joinPath(path, singleName))
+                shardNames = [singleName]
                 shards = [shard]
                 indexMetadata = nil
+                indexFileName = nil
                 shardOfTensor = Dictionary(uniqueKeysWithValues: shard.tensorNames.map { ($0, 0) })
             } else {
-                throw InteropError(path, "no \(Self.singleName) or \(Self.indexName) in this directory")
+                throw InteropError(path, "no \(singleName) or \(indexName) in this directory")
             }
         case .missing:
             throw IOError.notFound(path: path)
