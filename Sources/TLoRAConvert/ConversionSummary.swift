@@ -50,12 +50,6 @@ public struct ConversionTarget: Sendable, Equatable {
 extension Adapter {
     /// Parameters of one module's own tensors (a Tucker slice counts none: its group does).
     func parameterCount(of m: AdapterModule) -> Int {
-        switch m.update {
-        case .lowRank(let a, let b): return a.elementCount + b.elementCount
-        case .tensorTrain(let tt): return tt.parameterCount
-        case .tuckerSlice: return 0
-        case .dense(let d): return d.elementCount
-        case .jointTrain(let j): return j.parameterCount
-        }
+        m.update.tensors.reduce(0) { $0 + $1.elementCount }
     }
 }

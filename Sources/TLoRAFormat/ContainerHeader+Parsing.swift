@@ -82,10 +82,14 @@ extension ContainerHeader {
         let replaced = try root.has("replaced_tensors") ? root.objects("replaced_tensors").map { f in
             ReplacedRecord(target: try parseName(f, "target"), tensor: try parseName(f, "tensor"), sourceName: try f.optionalString("source_name"))
         } : []
+        let projections = try root.has("projections") ? root.objects("projections").map { f in
+            ProjectionRecord(name: try parseName(f, "name"), a: try parseName(f, "a"), b: try parseName(f, "b"))
+        } : []
 
         var header = ContainerHeader(majorVersion: major, minorVersion: minor, requiredFeatures: required, metadata: metadata,
                                      tensors: tensors, modules: modules, tuckerGroups: groups, replaced: replaced,
                                      dataStart: 0, fileLength: 0, headerLength: 0)
+        header.projections = projections
         for (i, t) in tensors.enumerated() {
             guard header.tensorIndex[t.name] == nil else { throw JSONFields.Problem(path: "tensors[\(i)].name", message: "\"\(t.name)\" is listed twice") }
             header.tensorIndex[t.name] = i
@@ -158,12 +162,42 @@ extension ContainerHeader {
             update = .jointTrain(cores: cores, latent: try parseName(u, "latent"), rank: try u.int("rank", min: 1))
         case .tuckerSlice: update = .tuckerSlice(group: try parseName(u, "group"), index: try u.intArray("index", min: 0, maxCount: ContainerLayout.maxRank))
         case .dense: update = .dense(delta: try parseName(u, "delta"))
+        case .convTucker: update = .convTucker(core: try parseName(u, "core"), a: try parseName(u, "a"), b: try parseName(u, "b"))
+        case .kronecker: update = .kronecker(w1: try parseFactor(u.object("w1")), w2: try parseFactor(u.object("w2")))
+        case .hadamard: update = .hadamard(p1: try parseFactor(u.object("p1")), p2: try parseFactor(u.object("p2")))
+        case .diagonalLowRank: update = .diagonalLowRank(a: try parseName(u, "a"), b: try parseName(u, "b"), e: try parseName(u, "e"))
+        case .vera:
+            update = .vera(projections: try parseName(u, "projections"), lambdaB: try parseName(u, "lambda_b"), lambdaD: try parseName(u, "lambda_d"))
+        case .featureScale: update = .featureScale(vector: try parseName(u, "vector"), axis: try parseAxis(u, "axis") ?? .out)
         }
+        let kernel = f.has("kernel") ? try f.intArray("kernel", min: 1, maxCount: 3) : []
+        if f.has("kernel"), kernel.isEmpty { throw f.problem("kernel", "must list 1 to 3 sizes") }
+        let doraAxis = try parseAxis(f, "dora_axis") ?? .out
+        let doraEpsilon = try f.optionalDouble("dora_epsilon") ?? 0
+        guard doraEpsilon >= 0 else { throw f.problem("dora_epsilon", "must be ≥ 0") }
         let attributes = try f.has("attributes") ? f.stringMap("attributes") : []
         return ModuleRecord(name: name, target: target, kind: kind, layout: layout, outFeatures: shape[0], inFeatures: shape[1],
-                            scale: scale, update: update, doraMagnitude: try f.optionalString("dora_magnitude"),
+                            scale: scale, update: update, doraMagnitude: try f.has("dora_magnitude") ? parseName(f, "dora_magnitude") : nil,
+                            doraAxis: doraAxis, doraEpsilon: doraEpsilon, kernel: kernel,
+                            biasDelta: try f.has("bias_delta") ? parseName(f, "bias_delta") : nil,
                             conversion: try parseConversion(f.optionalObject("conversion")),
                             attributes: Dictionary(attributes, uniquingKeysWith: { a, _ in a }))
+    }
+
+    private static func parseAxis(_ f: JSONFields, _ key: String) throws -> FeatureAxis? {
+        guard let name = try f.optionalString(key) else { return nil }
+        guard let axis = FeatureAxis(rawValue: name) else { throw f.problem(key, "unknown axis \"\(name)\" (out or in)") }
+        return axis
+    }
+
+    private static func parseFactor(_ f: JSONFields) throws -> ModuleRecord.Factor {
+        let form = try f.string("form")
+        switch form {
+        case "full": return .full(try parseName(f, "matrix"))
+        case "low_rank": return .lowRank(a: try parseName(f, "a"), b: try parseName(f, "b"))
+        case "tucker": return .tucker(core: try parseName(f, "core"), a: try parseName(f, "a"), b: try parseName(f, "b"))
+        default: throw f.problem("form", "unknown factor form \"\(form)\" (full, low_rank or tucker)")
+        }
     }
 
     private static func parseGroup(_ f: JSONFields) throws -> TuckerGroupRecord {
@@ -227,38 +261,50 @@ extension ContainerHeader {
                 try AdapterRules.check(group: s)
                 groupShapes[g.name] = s
             }
+            var pairShapes: [String: ProjectionShape] = [:]
+            for p in projections {
+                for t in p.tensorNames { try use(t, by: "projections \(p.name)") }
+                let s = ProjectionShape(a: shape(p.a), b: shape(p.b))
+                try AdapterRules.check(projections: p.name, s)
+                pairShapes[p.name] = s
+            }
+            if !projections.isEmpty, !requiredFeatures.contains("vera") {
+                throw ModelError("projections", "are listed but the file does not list the required feature vera")
+            }
             try AdapterRules.checkNames(modules: modules.map { m in
                 var slice: String? = nil
                 if case .tuckerSlice(let g, let i) = m.update { slice = g + "/" + i.map(String.init).joined(separator: ",") }
                 return (m.name, m.target, slice)
-            }, replacedTargets: replaced.map(\.target), groupNames: tuckerGroups.map(\.name))
+            }, replacedTargets: replaced.map(\.target), groupNames: tuckerGroups.map(\.name), projectionNames: projections.map(\.name))
             for m in modules {
                 for t in m.tensorNames { try use(t, by: "module \(m.name)") }
-                let update: UpdateShape
-                switch m.update {
-                case .lowRank(let a, let b): update = .lowRank(a: shape(a), b: shape(b))
-                case .tensorTrain(let cores, let rowOrder, let columnOrder):
-                    if rowOrder != .forward || columnOrder != .forward, !requiredFeatures.contains(ContainerLayout.ttIndexOrderFeature) {
-                        throw ModelError(m.name, "uses row_order/column_order but the file does not list the required feature \(ContainerLayout.ttIndexOrderFeature)")
-                    }
-                    update = .tensorTrain(cores: cores.map(shape))
-                case .tuckerSlice(let g, let i): update = .tuckerSlice(group: g, index: i)
-                case .dense(let d): update = .dense(shape(d))
-                case .jointTrain(let cores, let latent, let rank):
-                    if !requiredFeatures.contains(ContainerLayout.jointTrainFeature) {
-                        throw ModelError(m.name, "is a joint train but the file does not list the required feature \(ContainerLayout.jointTrainFeature)")
-                    }
-                    update = .jointTrain(cores: cores.map(shape), latent: shape(latent), rank: rank)
+                if case .tensorTrain(_, let rowOrder, let columnOrder) = m.update, rowOrder != .forward || columnOrder != .forward,
+                   !requiredFeatures.contains(ContainerLayout.ttIndexOrderFeature) {
+                    throw ModelError(m.name, "uses row_order/column_order but the file does not list the required feature \(ContainerLayout.ttIndexOrderFeature)")
                 }
+                let update = updateShape(m)
+                // A file that uses a form or part a reader must know says so (docs/FORMAT.md §2.1).
+                var needed: [(String, String)] = []
+                if let f = ContainerLayout.feature(of: m.update.kind) {
+                    needed.append((f, m.update.kind == .jointTrain ? "is a joint train" : "is a \(m.update.kind.rawValue) update"))
+                }
+                if !m.kernel.isEmpty { needed.append((ContainerLayout.convKernelFeature, "adapts a convolution")) }
+                if m.doraMagnitude != nil, m.doraAxis == .in { needed.append((ContainerLayout.doraInAxisFeature, "has DoRA on the input axis")) }
+                if m.biasDelta != nil { needed.append((ContainerLayout.biasDeltaFeature, "changes a bias")) }
+                for (feature, what) in needed where !requiredFeatures.contains(feature) {
+                    throw ModelError(m.name, "\(what) but the file does not list the required feature \(feature)")
+                }
+                let extras = ModuleExtras(kernel: m.kernel, layout: m.layout, doraMagnitude: m.doraMagnitude.map(shape), doraAxis: m.doraAxis,
+                                          doraEpsilon: m.doraEpsilon, biasDelta: m.biasDelta.map(shape))
                 try AdapterRules.check(module: m.name, outFeatures: m.outFeatures, inFeatures: m.inFeatures, scale: m.scale,
-                                       update: update, doraMagnitude: m.doraMagnitude.map(shape), groups: groupShapes)
+                                       update: update, extras: extras, groups: groupShapes, projections: pairShapes)
             }
             for r in replaced { try use(r.tensor, by: "replaced tensor \(r.target)") }
         } catch let e as ModelError {
             throw FormatError.invalidAdapter(path: path, problem: e.description)
         }
         if let unused = tensors.first(where: { uses[$0.name] == nil }) {
-            throw FormatError.invalidAdapter(path: path, problem: "tensor \(unused.name) is not used by any module, group or replaced tensor")
+            throw FormatError.invalidAdapter(path: path, problem: "tensor \(unused.name) is not used by any module, group, projections or replaced tensor")
         }
     }
 }

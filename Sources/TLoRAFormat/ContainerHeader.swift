@@ -22,12 +22,33 @@ public struct TensorEntry: Sendable, Equatable {
 
 /// A module as the header describes it: tensors are referenced by name.
 public struct ModuleRecord: Sendable, Equatable {
+    /// A `FactorMatrix` as the header describes it (docs/FORMAT.md §2.3.1).
+    public enum Factor: Sendable, Equatable {
+        case full(String)
+        case lowRank(a: String, b: String)
+        case tucker(core: String, a: String, b: String)
+
+        public var tensorNames: [String] {
+            switch self {
+            case .full(let m): return [m]
+            case .lowRank(let a, let b): return [a, b]
+            case .tucker(let c, let a, let b): return [c, a, b]
+            }
+        }
+    }
+
     public enum Update: Sendable, Equatable {
         case lowRank(a: String, b: String)
         case tensorTrain(cores: [String], rowOrder: DigitOrder, columnOrder: DigitOrder)
         case tuckerSlice(group: String, index: [Int])
         case dense(delta: String)
         case jointTrain(cores: [String], latent: String, rank: Int)
+        case convTucker(core: String, a: String, b: String)
+        case kronecker(w1: Factor, w2: Factor)
+        case hadamard(p1: Factor, p2: Factor)
+        case diagonalLowRank(a: String, b: String, e: String)
+        case vera(projections: String, lambdaB: String, lambdaD: String)
+        case featureScale(vector: String, axis: FeatureAxis)
 
         /// Which form this is (the header's `update.type`).
         public var kind: UpdateKind {
@@ -37,6 +58,12 @@ public struct ModuleRecord: Sendable, Equatable {
             case .tuckerSlice: return .tuckerSlice
             case .dense: return .dense
             case .jointTrain: return .jointTrain
+            case .convTucker: return .convTucker
+            case .kronecker: return .kronecker
+            case .hadamard: return .hadamard
+            case .diagonalLowRank: return .diagonalLowRank
+            case .vera: return .vera
+            case .featureScale: return .featureScale
             }
         }
 
@@ -47,6 +74,36 @@ public struct ModuleRecord: Sendable, Equatable {
             case .tuckerSlice: return []
             case .dense(let d): return [d]
             case .jointTrain(let cores, let latent, _): return cores + [latent]
+            case .convTucker(let c, let a, let b): return [c, a, b]
+            case .kronecker(let w1, let w2): return w1.tensorNames + w2.tensorNames
+            case .hadamard(let p1, let p2): return p1.tensorNames + p2.tensorNames
+            case .diagonalLowRank(let a, let b, let e): return [a, b, e]
+            case .vera(_, let lb, let ld): return [lb, ld]
+            case .featureScale(let v, _): return [v]
+            }
+        }
+
+        /// What each of this update's tensors is, for messages: `[(name, "B of")]`.
+        var roles: [(tensor: String, role: String)] {
+            func factor(_ f: Factor, _ side: String) -> [(String, String)] {
+                switch f {
+                case .full(let m): return [(m, "\(side) of")]
+                case .lowRank(let a, let b): return [(a, "\(side)'s A of"), (b, "\(side)'s B of")]
+                case .tucker(let c, let a, let b): return [(c, "\(side)'s Tucker core of"), (a, "\(side)'s A of"), (b, "\(side)'s B of")]
+                }
+            }
+            switch self {
+            case .lowRank(let a, let b): return [(a, "A of"), (b, "B of")]
+            case .tensorTrain(let cores, _, _): return cores.enumerated().map { ($1, "TT core \($0) of") }
+            case .jointTrain(let cores, let latent, _): return cores.enumerated().map { ($1, "joint-train core \($0) of") } + [(latent, "joint-train latent of")]
+            case .dense(let d): return [(d, "ΔW of")]
+            case .tuckerSlice: return []
+            case .convTucker(let c, let a, let b): return [(c, "Tucker core of"), (a, "A of"), (b, "B of")]
+            case .kronecker(let w1, let w2): return factor(w1, "W1") + factor(w2, "W2")
+            case .hadamard(let p1, let p2): return factor(p1, "P1") + factor(p2, "P2")
+            case .diagonalLowRank(let a, let b, let e): return [(a, "A of"), (b, "B of"), (e, "diagonal E of")]
+            case .vera(_, let lb, let ld): return [(lb, "λ_b of"), (ld, "λ_d of")]
+            case .featureScale(let v, _): return [(v, "IA³ vector of")]
             }
         }
     }
@@ -60,10 +117,23 @@ public struct ModuleRecord: Sendable, Equatable {
     public var scale: Double
     public var update: Update
     public var doraMagnitude: String?
+    public var doraAxis: FeatureAxis = .out
+    public var doraEpsilon: Double = 0
+    public var kernel: [Int] = []
+    public var biasDelta: String?
     public var conversion: ConversionRecord?
     public var attributes: [String: String]
 
-    public var tensorNames: [String] { update.tensorNames + (doraMagnitude.map { [$0] } ?? []) }
+    public var tensorNames: [String] { update.tensorNames + (doraMagnitude.map { [$0] } ?? []) + (biasDelta.map { [$0] } ?? []) }
+}
+
+/// A pair of shared projections as the header describes it.
+public struct ProjectionRecord: Sendable, Equatable {
+    public var name: String
+    public var a: String
+    public var b: String
+
+    public var tensorNames: [String] { [a, b] }
 }
 
 /// A Tucker group as the header describes it.
@@ -94,6 +164,7 @@ public struct ContainerHeader: Sendable, Equatable {
     public var modules: [ModuleRecord]
     public var tuckerGroups: [TuckerGroupRecord]
     public var replaced: [ReplacedRecord]
+    public var projections: [ProjectionRecord] = []
     /// Absolute offset of the data section.
     public var dataStart: Int
     /// Total file length the preamble declares.
@@ -104,24 +175,39 @@ public struct ContainerHeader: Sendable, Equatable {
     /// A tensor's name with what it is, for messages: `m3.b (B of module model.layers.0.q_proj)`.
     public func describe(_ tensor: String) -> String {
         for m in modules {
-            switch m.update {
-            case .lowRank(let a, let b):
-                if tensor == a { return "\(tensor) (A of module \(m.name))" }
-                if tensor == b { return "\(tensor) (B of module \(m.name))" }
-            case .tensorTrain(let cores, _, _):
-                if let k = cores.firstIndex(of: tensor) { return "\(tensor) (TT core \(k) of module \(m.name))" }
-            case .jointTrain(let cores, let latent, _):
-                if let k = cores.firstIndex(of: tensor) { return "\(tensor) (joint-train core \(k) of module \(m.name))" }
-                if tensor == latent { return "\(tensor) (joint-train latent of module \(m.name))" }
-            case .dense(let d):
-                if tensor == d { return "\(tensor) (ΔW of module \(m.name))" }
-            case .tuckerSlice: break
-            }
+            if let role = m.update.roles.first(where: { $0.tensor == tensor }) { return "\(tensor) (\(role.role) module \(m.name))" }
             if tensor == m.doraMagnitude { return "\(tensor) (DoRA magnitude of module \(m.name))" }
+            if tensor == m.biasDelta { return "\(tensor) (bias change of module \(m.name))" }
         }
         for g in tuckerGroups where g.tensorNames.contains(tensor) { return "\(tensor) (of Tucker group \(g.name))" }
+        for p in projections where p.tensorNames.contains(tensor) { return "\(tensor) (of projections \(p.name))" }
         for r in replaced where r.tensor == tensor { return "\(tensor) (replacement for \(r.target))" }
         return tensor
+    }
+
+    /// The shapes of a module's update, from the tensor entries (no data); a missing tensor has shape `[]`.
+    public func updateShape(_ m: ModuleRecord) -> UpdateShape {
+        func shape(_ name: String) -> [Int] { entry(name)?.shape ?? [] }
+        func factorShape(_ f: ModuleRecord.Factor) -> FactorShape {
+            switch f {
+            case .full(let m): return .full(shape(m))
+            case .lowRank(let a, let b): return .lowRank(a: shape(a), b: shape(b))
+            case .tucker(let c, let a, let b): return .tucker(core: shape(c), a: shape(a), b: shape(b))
+            }
+        }
+        switch m.update {
+        case .lowRank(let a, let b): return .lowRank(a: shape(a), b: shape(b))
+        case .tensorTrain(let cores, _, _): return .tensorTrain(cores: cores.map(shape))
+        case .tuckerSlice(let g, let i): return .tuckerSlice(group: g, index: i)
+        case .dense(let d): return .dense(shape(d))
+        case .jointTrain(let cores, let latent, let rank): return .jointTrain(cores: cores.map(shape), latent: shape(latent), rank: rank)
+        case .convTucker(let c, let a, let b): return .convTucker(core: shape(c), a: shape(a), b: shape(b))
+        case .kronecker(let w1, let w2): return .kronecker(w1: factorShape(w1), w2: factorShape(w2))
+        case .hadamard(let p1, let p2): return .hadamard(p1: factorShape(p1), p2: factorShape(p2))
+        case .diagonalLowRank(let a, let b, let e): return .diagonalLowRank(a: shape(a), b: shape(b), e: shape(e))
+        case .vera(let p, let lb, let ld): return .vera(projections: p, lambdaB: shape(lb), lambdaD: shape(ld))
+        case .featureScale(let v, let axis): return .featureScale(vector: shape(v), axis: axis)
+        }
     }
 
     /// The entry for a tensor name.

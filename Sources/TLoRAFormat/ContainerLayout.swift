@@ -1,3 +1,5 @@
+import TLoRAModel
+
 /// Fixed numbers of the `.tlora` format, version 1 (docs/FORMAT.md).
 public enum ContainerLayout {
     /// `\x89TLORA\r\n`: the high byte catches 7-bit transfers, CR LF catches newline translation.
@@ -21,7 +23,26 @@ public enum ContainerLayout {
     /// joint train of both LoRA factors). Files that use neither list none.
     public static let ttIndexOrderFeature = "tt-index-order"
     public static let jointTrainFeature = "joint-train"
-    public static let knownFeatures: Set<String> = [ttIndexOrderFeature, jointTrainFeature]
+    /// The structured kinds of issue 12 (docs/FORMAT.md §2.1): a module of a convolution
+    /// (`kernel`), DoRA on the input channels, a bias change, and one feature per update form.
+    public static let convKernelFeature = "conv-kernel"
+    public static let doraInAxisFeature = "dora-in-axis"
+    public static let biasDeltaFeature = "bias-delta"
+    /// The feature an update form needs, nil for the forms of version 1.0.
+    public static func feature(of kind: UpdateKind) -> String? {
+        switch kind {
+        case .lowRank, .tensorTrain, .tuckerSlice, .dense: return nil
+        case .jointTrain: return jointTrainFeature
+        case .convTucker: return "conv-tucker"
+        case .kronecker: return "kronecker"
+        case .hadamard: return "hadamard"
+        case .diagonalLowRank: return "low-rank-diagonal"
+        case .vera: return "vera"
+        case .featureScale: return "ia3"
+        }
+    }
+    public static let knownFeatures: Set<String> = Set([ttIndexOrderFeature, convKernelFeature, doraInAxisFeature, biasDeltaFeature]
+        + UpdateKind.allCases.compactMap(feature(of:)))
 
     /// Offset of the first blob for a header of `headerLength` bytes, or nil on overflow.
     public static func dataStart(headerLength: Int) -> Int? {

@@ -13,10 +13,12 @@ enum HeaderEncoding {
         var modules: [ModuleRecord]
         var groups: [TuckerGroupRecord]
         var replaced: [ReplacedRecord]
+        var projections: [ProjectionRecord]
     }
 
-    /// Names every tensor in file order: groups (`g<j>.core`, `g<j>.f<k>`), modules (`m<i>.a`, `m<i>.b`,
-    /// `m<i>.tt<k>`, `m<i>.delta`, `m<i>.dora`), replaced tensors (`r<i>`). Short names keep the header
+    /// Names every tensor in file order: groups (`g<j>.core`, `g<j>.f<k>`), shared projections
+    /// (`p<j>.a`, `p<j>.b`), modules (`m<i>.a`, `m<i>.b`, `m<i>.tt<k>`, `m<i>.delta`, `m<i>.dora`,
+    /// `m<i>.w1.a`, …), replaced tensors (`r<i>`). Short names keep the header
     /// small (it is ~1% of a typical adapter file); the records say what each tensor is.
     static func layout(_ adapter: Adapter) -> (Document, [NamedTensor]) {
         var named: [NamedTensor] = []
@@ -38,6 +40,16 @@ enum HeaderEncoding {
             let factors = g.factors.enumerated().map { add("g\(j).f\($0.offset)", $0.element) }
             groups.append(TuckerGroupRecord(name: g.name, core: core, factors: factors, modes: g.modes, conversion: g.conversion))
         }
+        let projections = adapter.projections.enumerated().map { j, p in
+            ProjectionRecord(name: p.name, a: add("p\(j).a", p.a), b: add("p\(j).b", p.b))
+        }
+        func factor(_ f: FactorMatrix, _ base: String) -> ModuleRecord.Factor {
+            switch f {
+            case .full(let m): return .full(add(base, m))
+            case .lowRank(let a, let b): return .lowRank(a: add(base + ".a", a), b: add(base + ".b", b))
+            case .tucker(let t): return .tucker(core: add(base + ".core", t.core), a: add(base + ".a", t.a), b: add(base + ".b", t.b))
+            }
+        }
         var modules: [ModuleRecord] = []
         for (i, m) in adapter.modules.enumerated() {
             let update: ModuleRecord.Update
@@ -51,16 +63,26 @@ enum HeaderEncoding {
             case .jointTrain(let j):
                 update = .jointTrain(cores: j.cores.enumerated().map { add("m\(i).jt\($0.offset)", $0.element) },
                                      latent: add("m\(i).z", j.latent), rank: j.rank)
+            case .convTucker(let t):
+                update = .convTucker(core: add("m\(i).core", t.core), a: add("m\(i).a", t.a), b: add("m\(i).b", t.b))
+            case .kronecker(let k): update = .kronecker(w1: factor(k.w1, "m\(i).w1"), w2: factor(k.w2, "m\(i).w2"))
+            case .hadamard(let h): update = .hadamard(p1: factor(h.p1, "m\(i).p1"), p2: factor(h.p2, "m\(i).p2"))
+            case .diagonalLowRank(let a, let b, let e): update = .diagonalLowRank(a: add("m\(i).a", a), b: add("m\(i).b", b), e: add("m\(i).e", e))
+            case .vera(let v):
+                update = .vera(projections: v.projections, lambdaB: add("m\(i).lambda_b", v.lambdaB), lambdaD: add("m\(i).lambda_d", v.lambdaD))
+            case .featureScale(let f): update = .featureScale(vector: add("m\(i).v", f.vector), axis: f.axis)
             }
             let dora = m.doraMagnitude.map { add("m\(i).dora", $0) }
+            let bias = m.biasDelta.map { add("m\(i).bias", $0) }
             modules.append(ModuleRecord(name: m.name, target: m.target, kind: m.kind, layout: m.layout, outFeatures: m.outFeatures,
                                         inFeatures: m.inFeatures, scale: m.scale, update: update, doraMagnitude: dora,
+                                        doraAxis: m.doraAxis, doraEpsilon: m.doraEpsilon, kernel: m.kernel, biasDelta: bias,
                                         conversion: m.conversion, attributes: m.attributes))
         }
         let replaced = adapter.replacedTensors.enumerated().map { i, r in
             ReplacedRecord(target: r.target, tensor: add("r\(i)", r.value), sourceName: r.sourceName)
         }
-        return (Document(metadata: adapter.metadata, modules: modules, groups: groups, replaced: replaced), named)
+        return (Document(metadata: adapter.metadata, modules: modules, groups: groups, replaced: replaced, projections: projections), named)
     }
 
     /// The header JSON document.
@@ -79,6 +101,12 @@ enum HeaderEncoding {
         })
         root["modules"] = .array(d.modules.map(encode))
         root["tucker_groups"] = .array(d.groups.map(encode))
+        // Written only when present, so files without VeRA read as version 1.0 wrote them.
+        if !d.projections.isEmpty {
+            root["projections"] = .array(d.projections.map { p in
+                .object(JSONObject([("name", JSONValue(p.name)), ("a", JSONValue(p.a)), ("b", JSONValue(p.b))]))
+            })
+        }
         root["replaced_tensors"] = .array(d.replaced.map { r in
             var o = JSONObject([("target", JSONValue(r.target)), ("tensor", JSONValue(r.tensor))])
             if let s = r.sourceName { o["source_name"] = JSONValue(s) }
@@ -92,11 +120,11 @@ enum HeaderEncoding {
         var features: [String] = []
         func need(_ f: String) { if !features.contains(f) { features.append(f) } }
         for m in modules {
-            switch m.update {
-            case .tensorTrain(_, let r, let c) where r != .forward || c != .forward: need(ContainerLayout.ttIndexOrderFeature)
-            case .jointTrain: need(ContainerLayout.jointTrainFeature)
-            default: break
-            }
+            if case .tensorTrain(_, let r, let c) = m.update, r != .forward || c != .forward { need(ContainerLayout.ttIndexOrderFeature) }
+            if let f = ContainerLayout.feature(of: m.update.kind) { need(f) }
+            if !m.kernel.isEmpty { need(ContainerLayout.convKernelFeature) }
+            if m.doraMagnitude != nil, m.doraAxis == .in { need(ContainerLayout.doraInAxisFeature) }
+            if m.biasDelta != nil { need(ContainerLayout.biasDeltaFeature) }
         }
         return features.sorted()
     }
@@ -119,6 +147,7 @@ enum HeaderEncoding {
         if m.kind != .linear { o["kind"] = JSONValue(m.kind.rawValue) }
         if m.layout != .outIn { o["layout"] = JSONValue(m.layout.rawValue) }
         o["shape"] = JSONValue([m.outFeatures, m.inFeatures])
+        if !m.kernel.isEmpty { o["kernel"] = JSONValue(m.kernel) }
         o["scale"] = JSONValue(m.scale)
         var u = JSONObject()
         u["type"] = JSONValue(FormatVocabulary.name(of: m.update.kind))
@@ -140,14 +169,49 @@ enum HeaderEncoding {
             u["cores"] = JSONValue(cores)
             u["latent"] = JSONValue(latent)
             u["rank"] = JSONValue(rank)
+        case .convTucker(let core, let a, let b):
+            u["core"] = JSONValue(core)
+            u["a"] = JSONValue(a)
+            u["b"] = JSONValue(b)
+        case .kronecker(let w1, let w2):
+            u["w1"] = encode(w1)
+            u["w2"] = encode(w2)
+        case .hadamard(let p1, let p2):
+            u["p1"] = encode(p1)
+            u["p2"] = encode(p2)
+        case .diagonalLowRank(let a, let b, let e):
+            u["a"] = JSONValue(a)
+            u["b"] = JSONValue(b)
+            u["e"] = JSONValue(e)
+        case .vera(let p, let lb, let ld):
+            u["projections"] = JSONValue(p)
+            u["lambda_b"] = JSONValue(lb)
+            u["lambda_d"] = JSONValue(ld)
+        case .featureScale(let v, let axis):
+            u["vector"] = JSONValue(v)
+            u["axis"] = JSONValue(axis.rawValue)
         }
         o["update"] = .object(u)
-        if let d = m.doraMagnitude { o["dora_magnitude"] = JSONValue(d) }
+        if let d = m.doraMagnitude {
+            o["dora_magnitude"] = JSONValue(d)
+            if m.doraAxis != .out { o["dora_axis"] = JSONValue(m.doraAxis.rawValue) }
+            if m.doraEpsilon != 0 { o["dora_epsilon"] = JSONValue(m.doraEpsilon) }
+        }
+        if let b = m.biasDelta { o["bias_delta"] = JSONValue(b) }
         if let c = m.conversion { o["conversion"] = encode(c) }
         if !m.attributes.isEmpty {
             o["attributes"] = .object(JSONObject(m.attributes.sorted { $0.key < $1.key }.map { ($0.key, JSONValue($0.value)) }))
         }
         return .object(o)
+    }
+
+    private static func encode(_ f: ModuleRecord.Factor) -> JSONValue {
+        switch f {
+        case .full(let m): return .object(JSONObject([("form", JSONValue("full")), ("matrix", JSONValue(m))]))
+        case .lowRank(let a, let b): return .object(JSONObject([("form", JSONValue("low_rank")), ("a", JSONValue(a)), ("b", JSONValue(b))]))
+        case .tucker(let c, let a, let b):
+            return .object(JSONObject([("form", JSONValue("tucker")), ("core", JSONValue(c)), ("a", JSONValue(a)), ("b", JSONValue(b))]))
+        }
     }
 
     private static func encode(_ g: TuckerGroupRecord) -> JSONValue {
@@ -171,6 +235,14 @@ enum HeaderEncoding {
         let groups = try h.tuckerGroups.map { g in
             TuckerGroup(name: g.name, core: try tensor(g.core), factors: try g.factors.map(tensor), modes: g.modes, conversion: g.conversion)
         }
+        let projections = try h.projections.map { ProjectionPair(name: $0.name, a: try tensor($0.a), b: try tensor($0.b)) }
+        func factor(_ f: ModuleRecord.Factor) throws -> FactorMatrix {
+            switch f {
+            case .full(let m): return .full(try tensor(m))
+            case .lowRank(let a, let b): return .lowRank(a: try tensor(a), b: try tensor(b))
+            case .tucker(let c, let a, let b): return .tucker(TuckerFactors(core: try tensor(c), a: try tensor(a), b: try tensor(b)))
+            }
+        }
         let modules = try h.modules.map { m -> AdapterModule in
             let update: ModuleUpdate
             switch m.update {
@@ -181,12 +253,19 @@ enum HeaderEncoding {
             case .dense(let d): update = .dense(try tensor(d))
             case .jointTrain(let cores, let latent, let rank):
                 update = .jointTrain(JointTrain(cores: try cores.map(tensor), latent: try tensor(latent), rank: rank))
+            case .convTucker(let c, let a, let b): update = .convTucker(TuckerFactors(core: try tensor(c), a: try tensor(a), b: try tensor(b)))
+            case .kronecker(let w1, let w2): update = .kronecker(Kronecker(w1: try factor(w1), w2: try factor(w2)))
+            case .hadamard(let p1, let p2): update = .hadamard(Hadamard(p1: try factor(p1), p2: try factor(p2)))
+            case .diagonalLowRank(let a, let b, let e): update = .diagonalLowRank(a: try tensor(a), b: try tensor(b), e: try tensor(e))
+            case .vera(let p, let lb, let ld): update = .vera(VeRAUpdate(projections: p, lambdaB: try tensor(lb), lambdaD: try tensor(ld)))
+            case .featureScale(let v, let axis): update = .featureScale(FeatureScale(vector: try tensor(v), axis: axis))
             }
             return AdapterModule(name: m.name, target: m.target, kind: m.kind, layout: m.layout, outFeatures: m.outFeatures,
                                  inFeatures: m.inFeatures, scale: m.scale, update: update,
-                                 doraMagnitude: try m.doraMagnitude.map(tensor), conversion: m.conversion, attributes: m.attributes)
+                                 doraMagnitude: try m.doraMagnitude.map(tensor), doraAxis: m.doraAxis, doraEpsilon: m.doraEpsilon,
+                                 kernel: m.kernel, biasDelta: try m.biasDelta.map(tensor), conversion: m.conversion, attributes: m.attributes)
         }
         let replaced = try h.replaced.map { ReplacedTensor(target: $0.target, value: try tensor($0.tensor), sourceName: $0.sourceName) }
-        return Adapter(metadata: h.metadata, modules: modules, tuckerGroups: groups, replacedTensors: replaced)
+        return Adapter(metadata: h.metadata, modules: modules, tuckerGroups: groups, replacedTensors: replaced, projections: projections)
     }
 }

@@ -11,6 +11,8 @@ struct MergePlan: Sendable {
         /// Add the module's update, to the replacement when there is one, else to the base tensor.
         case update(AdapterModule, replacement: StoredTensor?)
         case replace(StoredTensor)
+        /// The module's bias: `β + scale · Δβ`, or `β ⊙ v` for IA³ on the output axis.
+        case bias(AdapterModule)
     }
 
     /// Base tensor name → what happens to it (tensors not listed are copied).
@@ -47,6 +49,24 @@ struct MergePlan: Sendable {
             guard actions[name] == nil else { throw ConvertError("\(adapterPath): two adapter entries update \(name)") }
             try Self.checkFinite(m, adapter: adapter, path: adapterPath)
             actions[name] = .update(m, replacement: nil)
+            // A bias change needs the bias; IA³ on the outputs rescales one if the layer has it.
+            var scalesBias = false
+            if case .featureScale(let f) = m.update, f.axis == .out { scalesBias = true }
+            if m.biasDelta != nil || scalesBias {
+                if let biasName = resolve(m.biasTarget) {
+                    let b = entry(biasName)
+                    guard b.shape == [m.outFeatures], b.dtype.floatType != nil else {
+                        throw ConvertError("\(base.path): \(biasName) is \(Formatting.shape(b.shape)) \(b.dtype.rawValue), not the [\(m.outFeatures)] bias of module \(m.name)")
+                    }
+                    guard actions[biasName] == nil else { throw ConvertError("\(adapterPath): two adapter entries update \(biasName)") }
+                    actions[biasName] = .bias(m)
+                } else if m.biasDelta != nil {
+                    throw ConvertError("\(base.path): the base has no tensor \(m.biasTarget) for the bias change of module \(m.name)")
+                }
+            }
+        }
+        for p in adapter.projections where !(p.a.allFinite && p.b.allFinite) {
+            throw ConvertError("\(adapterPath): projections \(p.name) hold NaN or infinite values")
         }
         for r in adapter.replacedTensors {
             guard let name = resolve(r.target) else {
@@ -60,6 +80,7 @@ struct MergePlan: Sendable {
             switch actions[name] {
             case .update(let m, nil): actions[name] = .update(m, replacement: r.value)
             case nil: actions[name] = .replace(r.value)
+            case .bias(let m): throw ConvertError("\(adapterPath): \(name) is both replaced and changed by module \(m.name)")
             default: throw ConvertError("\(adapterPath): \(name) is replaced twice")
             }
         }
@@ -69,14 +90,7 @@ struct MergePlan: Sendable {
     }
 
     private static func checkFinite(_ m: AdapterModule, adapter: Adapter, path: String) throws {
-        var tensors: [StoredTensor] = m.doraMagnitude.map { [$0] } ?? []
-        switch m.update {
-        case .lowRank(let a, let b): tensors += [a, b]
-        case .tensorTrain(let tt): tensors += tt.cores
-        case .dense(let d): tensors.append(d)
-        case .jointTrain(let j): tensors += j.cores + [j.latent]
-        case .tuckerSlice: break
-        }
+        let tensors = m.update.tensors + [m.doraMagnitude, m.biasDelta].compactMap { $0 }
         if !tensors.allSatisfy(\.allFinite) { throw ConvertError("\(path): module \(m.name) holds NaN or infinite values; refusing to merge it") }
         if !m.scale.isFinite { throw ConvertError("\(path): module \(m.name) has scale \(m.scale)") }
     }

@@ -53,6 +53,14 @@ public enum Merger {
                     try updateTensor(e, shard: shard, module: module, replacement: replacement, adapter: adapter, scale: scale,
                                      as: target, into: UnsafeMutableRawBufferPointer(rebasing: out[0..<(e.elementCount * target.byteWidth)]))
                     return .computed(out, e.elementCount * target.byteWidth, .updated)
+                case .bias(let module):
+                    // Safe: MergePlan admitted only floating bias tensors.
+                    var values = ElementConversion.floats(from: shard.bytes(of: e), dtype: e.dtype.floatType!)
+                    try BiasUpdate.apply(module, to: &values, scale: scale)
+                    let bytes = ElementConversion.bytes(from: values, as: target.floatType!)
+                    let out = pool.acquire(bytes.count)
+                    bytes.withUnsafeBytes { out.copyMemory(from: $0) }
+                    return .computed(out, bytes.count, .updated)
                 case .replace(let value):
                     let bytes = convert(value, to: target)
                     let out = pool.acquire(bytes.count)
@@ -112,13 +120,13 @@ public enum Merger {
                              adapter: Adapter, scale: Double, as target: SafetensorsDType, into output: UnsafeMutableRawBufferPointer) throws {
         // Safe: MergePlan admitted only floating base tensors and floating output dtypes.
         let dtype = e.dtype.floatType!, outType = target.floatType!
-        if FusedUpdate.applies(to: module) {
+        if let rows = try FusedUpdate.rows(for: module, in: adapter) {
             if let replacement {
                 replacement.bytes.withUnsafeBytes { src in
-                    FusedUpdate.apply(module, scale: scale, source: src, sourceType: replacement.dtype, output: output, outputType: outType)
+                    FusedUpdate.apply(module, rows: rows, scale: scale, source: src, sourceType: replacement.dtype, output: output, outputType: outType)
                 }
             } else {
-                FusedUpdate.apply(module, scale: scale, source: shard.bytes(of: e), sourceType: dtype, output: output, outputType: outType)
+                FusedUpdate.apply(module, rows: rows, scale: scale, source: shard.bytes(of: e), sourceType: dtype, output: output, outputType: outType)
             }
             return
         }

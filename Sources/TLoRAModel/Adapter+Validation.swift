@@ -10,6 +10,50 @@ public enum UpdateShape: Sendable, Equatable {
     case dense([Int])
     /// TensorGuide: cores `[r, n, m, r']`, the latent's shape and the factor rank.
     case jointTrain(cores: [[Int]], latent: [Int], rank: Int)
+    case convTucker(core: [Int], a: [Int], b: [Int])
+    case kronecker(w1: FactorShape, w2: FactorShape)
+    case hadamard(p1: FactorShape, p2: FactorShape)
+    case diagonalLowRank(a: [Int], b: [Int], e: [Int])
+    case vera(projections: String, lambdaB: [Int], lambdaD: [Int])
+    case featureScale(vector: [Int], axis: FeatureAxis)
+}
+
+/// The shapes of a `FactorMatrix`.
+public enum FactorShape: Sendable, Equatable {
+    case full([Int])
+    case lowRank(a: [Int], b: [Int])
+    case tucker(core: [Int], a: [Int], b: [Int])
+}
+
+/// The shapes of a `ProjectionPair`.
+public struct ProjectionShape: Sendable, Equatable {
+    public var a: [Int]
+    public var b: [Int]
+
+    public init(a: [Int], b: [Int]) {
+        self.a = a
+        self.b = b
+    }
+}
+
+/// What a module's shapes are checked against besides its update: the parts every form may carry.
+public struct ModuleExtras: Sendable, Equatable {
+    public var kernel: [Int]
+    public var layout: WeightLayout
+    public var doraMagnitude: [Int]?
+    public var doraAxis: FeatureAxis
+    public var doraEpsilon: Double
+    public var biasDelta: [Int]?
+
+    public init(kernel: [Int] = [], layout: WeightLayout = .outIn, doraMagnitude: [Int]? = nil, doraAxis: FeatureAxis = .out,
+                doraEpsilon: Double = 0, biasDelta: [Int]? = nil) {
+        self.kernel = kernel
+        self.layout = layout
+        self.doraMagnitude = doraMagnitude
+        self.doraAxis = doraAxis
+        self.doraEpsilon = doraEpsilon
+        self.biasDelta = biasDelta
+    }
 }
 
 /// The shapes of a Tucker group.
@@ -64,13 +108,17 @@ public enum AdapterRules {
         guard CheckedSize.product(group.dimensions) != nil else { throw fail("dimensions \(group.dimensions) overflow") }
     }
 
-    /// Checks one module's shapes against its `out × in` and the groups it may refer to.
+    /// Checks one module's shapes against its `out × in`, the groups and shared projections it may
+    /// refer to, and its kernel, DoRA magnitude and bias change.
     public static func check(module name: String, outFeatures: Int, inFeatures: Int, scale: Double,
-                             update: UpdateShape, doraMagnitude: [Int]?, groups: [String: TuckerGroupShape]) throws {
+                             update: UpdateShape, extras: ModuleExtras = ModuleExtras(), groups: [String: TuckerGroupShape],
+                             projections: [String: ProjectionShape] = [:]) throws {
         func fail(_ problem: String) -> ModelError { ModelError(name, problem) }
         guard !name.isEmpty else { throw ModelError("module", "empty module name") }
         guard outFeatures > 0, inFeatures > 0 else { throw fail("ΔW shape \(outFeatures)×\(inFeatures) is empty") }
         guard scale.isFinite else { throw fail("scale \(scale) is not finite") }
+        let kernelSize = try checkKernel(extras.kernel, inFeatures: inFeatures, layout: extras.layout, fail: fail)
+        let channels = inFeatures / kernelSize
         switch update {
         case .lowRank(let a, let b):
             guard a.count == 2, b.count == 2 else { throw fail("low-rank factors must be matrices, got A \(a) and B \(b)") }
@@ -113,9 +161,96 @@ public enum AdapterRules {
             guard delta == [outFeatures, inFeatures] else { throw fail("dense ΔW is \(delta) but must be [\(outFeatures), \(inFeatures)]") }
         case .jointTrain(let cores, let latent, let rank):
             try checkJoint(cores: cores, latent: latent, rank: rank, outFeatures: outFeatures, inFeatures: inFeatures, fail: fail)
+        case .convTucker(let core, let a, let b):
+            guard !extras.kernel.isEmpty else { throw fail("a conv_tucker update needs a convolution (the module has no kernel)") }
+            let (rows, cols) = try factorSize(.tucker(core: core, a: a, b: b), kernelSize: kernelSize, what: "Tucker factor", fail: fail)
+            guard rows == outFeatures, cols == inFeatures else {
+                throw fail("Tucker factors make a \(rows)×\(cols) update but ΔW is \(outFeatures)×\(inFeatures)")
+            }
+        case .kronecker(let w1, let w2):
+            if case .tucker = w1 { throw fail("the first Kronecker factor cannot carry a Tucker core (the kernel belongs to W2)") }
+            let (a, c) = try factorSize(w1, kernelSize: 1, what: "Kronecker factor W1", fail: fail)
+            let (b, e) = try factorSize(w2, kernelSize: kernelSize, what: "Kronecker factor W2", fail: fail)
+            guard let rows = CheckedSize.multiply(a, b), let cols = CheckedSize.multiply(c, e), rows == outFeatures, cols == inFeatures else {
+                throw fail("W1 (\(a)×\(c)) ⊗ W2 (\(b)×\(e)) is not \(outFeatures)×\(inFeatures)")
+            }
+            guard e % kernelSize == 0 else { throw fail("W2 has \(e) columns, not a multiple of the kernel's \(kernelSize) positions") }
+        case .hadamard(let p1, let p2):
+            for (k, p) in [p1, p2].enumerated() {
+                if case .full = p { throw fail("Hadamard factor \(k + 1) must be low-rank or Tucker, not a full matrix") }
+                let (rows, cols) = try factorSize(p, kernelSize: kernelSize, what: "Hadamard factor \(k + 1)", fail: fail)
+                guard rows == outFeatures, cols == inFeatures else {
+                    throw fail("Hadamard factor \(k + 1) is \(rows)×\(cols) but ΔW is \(outFeatures)×\(inFeatures)")
+                }
+            }
+        case .diagonalLowRank(let a, let b, let e):
+            guard a.count == 2, b.count == 2 else { throw fail("low-rank factors must be matrices, got A \(a) and B \(b)") }
+            let r = a[0]
+            guard a[1] == inFeatures else { throw fail("A is \(a[0])×\(a[1]) but the layer has \(inFeatures) inputs") }
+            guard b == [outFeatures, r] else { throw fail("B is \(b[0])×\(b[1]) but must be \(outFeatures)×\(r) (out × rank of A)") }
+            guard e == [r] else { throw fail("the diagonal E has shape \(e) but must be [\(r)] (the rank of A)") }
+        case .vera(let pairName, let lambdaB, let lambdaD):
+            guard let pair = projections[pairName] else { throw fail("refers to projections \(pairName), which do not exist") }
+            let r = pair.a[0]
+            guard lambdaB == [outFeatures] else { throw fail("λ_b has shape \(lambdaB) but must be [\(outFeatures)]") }
+            guard lambdaD == [r] else { throw fail("λ_d has shape \(lambdaD) but the projections \(pairName) have rank \(r)") }
+            guard pair.a[1] >= inFeatures, pair.b[0] >= outFeatures else {
+                throw fail("projections \(pairName) (A \(pair.a), B \(pair.b)) are smaller than the \(outFeatures)×\(inFeatures) layer")
+            }
+        case .featureScale(let vector, let axis):
+            let n = axis == .out ? outFeatures : channels
+            guard vector == [n] else { throw fail("the IA³ vector has shape \(vector) but must be [\(n)] (\(axis == .out ? "output features" : "input channels"))") }
+            guard scale == 1 else { throw fail("an IA³ rescaling has no scale (got \(scale), must be 1)") }
+            guard extras.doraMagnitude == nil, extras.biasDelta == nil else { throw fail("an IA³ rescaling cannot carry a DoRA magnitude or a bias change") }
         }
-        if let m = doraMagnitude, m != [outFeatures] {
-            throw fail("DoRA magnitude has shape \(m) but must be [\(outFeatures)]")
+        if let m = extras.doraMagnitude {
+            let n = extras.doraAxis == .out ? outFeatures : channels
+            guard m == [n] else {
+                throw fail("DoRA magnitude has shape \(m) but must be [\(n)] (one per \(extras.doraAxis == .out ? "output feature" : "input channel"))")
+            }
+            guard extras.doraEpsilon >= 0, extras.doraEpsilon.isFinite else { throw fail("DoRA epsilon \(extras.doraEpsilon) must be finite and ≥ 0") }
+        } else if extras.doraAxis != .out || extras.doraEpsilon != 0 {
+            throw fail("DoRA axis or epsilon without a DoRA magnitude")
+        }
+        if let bias = extras.biasDelta, bias != [outFeatures] {
+            throw fail("the bias change has shape \(bias) but must be [\(outFeatures)]")
+        }
+    }
+
+    /// A convolution's kernel: 1 to 3 sizes ≥ 1 dividing the columns; `out_in` layout. Returns `∏ kernel`.
+    static func checkKernel(_ kernel: [Int], inFeatures: Int, layout: WeightLayout, fail: (String) -> ModelError) throws -> Int {
+        guard !kernel.isEmpty else { return 1 }
+        guard kernel.count <= 3, kernel.allSatisfy({ $0 > 0 }) else { throw fail("kernel \(kernel) must have 1 to 3 sizes ≥ 1") }
+        guard layout == .outIn else { throw fail("a convolution's weight is stored out × in × kernel (layout out_in)") }
+        guard let k = CheckedSize.product(kernel), inFeatures % k == 0 else {
+            throw fail("\(inFeatures) columns are not whole input channels of a \(kernel.map(String.init).joined(separator: "×")) kernel")
+        }
+        return k
+    }
+
+    /// The `rows × cols` of one factor matrix, after checking that its tensors fit together.
+    static func factorSize(_ f: FactorShape, kernelSize: Int, what: String, fail: (String) -> ModelError) throws -> (Int, Int) {
+        switch f {
+        case .full(let m):
+            guard m.count == 2, m.allSatisfy({ $0 > 0 }) else { throw fail("\(what) must be a non-empty matrix, got \(m)") }
+            return (m[0], m[1])
+        case .lowRank(let a, let b):
+            guard a.count == 2, b.count == 2, a.allSatisfy({ $0 > 0 }), b[0] > 0 else {
+                throw fail("\(what): low-rank factors must be non-empty matrices, got \(b) · \(a)")
+            }
+            guard b[1] == a[0] else { throw fail("\(what): \(b) · \(a) do not chain (rank \(b[1]) vs \(a[0]))") }
+            return (b[0], a[1])
+        case .tucker(let core, let a, let b):
+            guard core.count >= 3, core.allSatisfy({ $0 > 0 }) else { throw fail("\(what): Tucker core must be [r1, r2, kernel…], got \(core)") }
+            guard a.count == 2, b.count == 2, a[1] > 0, b[0] > 0 else { throw fail("\(what): Tucker factors must be matrices, got \(b) and \(a)") }
+            guard b[1] == core[0], a[0] == core[1] else {
+                throw fail("\(what): Tucker factors \(b) and \(a) do not match the core \(core) ([rows, r1] and [r2, channels])")
+            }
+            guard CheckedSize.product(Array(core.dropFirst(2))) == kernelSize else {
+                throw fail("\(what): the Tucker core's kernel \(Array(core.dropFirst(2))) does not match the layer's \(kernelSize) kernel positions")
+            }
+            guard let cols = CheckedSize.multiply(a[1], kernelSize) else { throw fail("\(what): size overflows") }
+            return (b[0], cols)
         }
     }
 
@@ -155,9 +290,15 @@ public enum AdapterRules {
     /// Checks names across the adapter: unique modules, one update per target, one module per slice,
     /// each target replaced at most once. A target may be both replaced and updated: the update then
     /// applies to the replacement (PEFT saves an adapted embedding's base weights this way).
-    public static func checkNames(modules: [(name: String, target: String, slice: String?)], replacedTargets: [String], groupNames: [String]) throws {
+    public static func checkNames(modules: [(name: String, target: String, slice: String?)], replacedTargets: [String], groupNames: [String],
+                                  projectionNames: [String] = []) throws {
         var groups = Set<String>()
         for g in groupNames where !groups.insert(g).inserted { throw ModelError(g, "Tucker group name used twice") }
+        var pairs = Set<String>()
+        for p in projectionNames {
+            guard !p.isEmpty else { throw ModelError("projections", "empty name") }
+            guard pairs.insert(p).inserted else { throw ModelError(p, "projection pair name used twice") }
+        }
         var names = Set<String>(), targets = Set<String>(), slices = Set<String>()
         for m in modules {
             guard names.insert(m.name).inserted else { throw ModelError(m.name, "module listed twice") }
@@ -173,6 +314,15 @@ public enum AdapterRules {
     }
 }
 
+extension AdapterRules {
+    /// Checks one pair of shared projections: `A` `[r, maxIn]`, `B` `[maxOut, r]`, all ≥ 1.
+    public static func check(projections name: String, _ p: ProjectionShape) throws {
+        guard p.a.count == 2, p.b.count == 2, p.a.allSatisfy({ $0 > 0 }), p.b.allSatisfy({ $0 > 0 }), p.b[1] == p.a[0] else {
+            throw ModelError("projections \(name)", "A \(p.a) and B \(p.b) must be non-empty [r, in] and [out, r] matrices of one rank")
+        }
+    }
+}
+
 extension Adapter {
     /// Checks that every part fits together (`AdapterRules` on the loaded tensors' shapes).
     ///
@@ -184,11 +334,18 @@ extension Adapter {
             try AdapterRules.check(group: shape)
             groups[g.name] = shape
         }
+        var pairs: [String: ProjectionShape] = [:]
+        for p in projections {
+            let shape = ProjectionShape(a: p.a.shape, b: p.b.shape)
+            try AdapterRules.check(projections: p.name, shape)
+            pairs[p.name] = shape
+        }
         try AdapterRules.checkNames(modules: modules.map { ($0.name, $0.target, $0.sliceKey) },
-                                    replacedTargets: replacedTensors.map(\.target), groupNames: tuckerGroups.map(\.name))
+                                    replacedTargets: replacedTensors.map(\.target), groupNames: tuckerGroups.map(\.name),
+                                    projectionNames: projections.map(\.name))
         for m in modules {
             try AdapterRules.check(module: m.name, outFeatures: m.outFeatures, inFeatures: m.inFeatures, scale: m.scale,
-                                   update: m.update.shape, doraMagnitude: m.doraMagnitude?.shape, groups: groups)
+                                   update: m.update.shape, extras: m.extras, groups: groups, projections: pairs)
         }
     }
 }
@@ -202,11 +359,33 @@ extension ModuleUpdate {
         case .tuckerSlice(let g, let i): return .tuckerSlice(group: g, index: i)
         case .dense(let d): return .dense(d.shape)
         case .jointTrain(let j): return .jointTrain(cores: j.cores.map(\.shape), latent: j.latent.shape, rank: j.rank)
+        case .convTucker(let t): return .convTucker(core: t.core.shape, a: t.a.shape, b: t.b.shape)
+        case .kronecker(let k): return .kronecker(w1: k.w1.shape, w2: k.w2.shape)
+        case .hadamard(let h): return .hadamard(p1: h.p1.shape, p2: h.p2.shape)
+        case .diagonalLowRank(let a, let b, let e): return .diagonalLowRank(a: a.shape, b: b.shape, e: e.shape)
+        case .vera(let v): return .vera(projections: v.projections, lambdaB: v.lambdaB.shape, lambdaD: v.lambdaD.shape)
+        case .featureScale(let f): return .featureScale(vector: f.vector.shape, axis: f.axis)
+        }
+    }
+}
+
+extension FactorMatrix {
+    public var shape: FactorShape {
+        switch self {
+        case .full(let m): return .full(m.shape)
+        case .lowRank(let a, let b): return .lowRank(a: a.shape, b: b.shape)
+        case .tucker(let t): return .tucker(core: t.core.shape, a: t.a.shape, b: t.b.shape)
         }
     }
 }
 
 extension AdapterModule {
+    /// The kernel, layout, DoRA and bias shapes the rules check besides the update.
+    public var extras: ModuleExtras {
+        ModuleExtras(kernel: kernel, layout: layout, doraMagnitude: doraMagnitude?.shape, doraAxis: doraAxis, doraEpsilon: doraEpsilon,
+                     biasDelta: biasDelta?.shape)
+    }
+
     /// "group/i,j" for a Tucker slice, used to check that no two modules share one.
     var sliceKey: String? {
         if case .tuckerSlice(let g, let index) = update { return g + "/" + index.map(String.init).joined(separator: ",") }

@@ -9,13 +9,16 @@ public struct Adapter: Sendable, Equatable {
     public var tuckerGroups: [TuckerGroup]
     /// Whole tensors the adapter replaces in the base (PEFT `modules_to_save`, trained biases).
     public var replacedTensors: [ReplacedTensor]
+    /// Projections shared by VeRA modules.
+    public var projections: [ProjectionPair]
 
     public init(metadata: AdapterMetadata = AdapterMetadata(), modules: [AdapterModule] = [],
-                tuckerGroups: [TuckerGroup] = [], replacedTensors: [ReplacedTensor] = []) {
+                tuckerGroups: [TuckerGroup] = [], replacedTensors: [ReplacedTensor] = [], projections: [ProjectionPair] = []) {
         self.metadata = metadata
         self.modules = modules
         self.tuckerGroups = tuckerGroups
         self.replacedTensors = replacedTensors
+        self.projections = projections
     }
 
     /// The module with this name.
@@ -23,6 +26,9 @@ public struct Adapter: Sendable, Equatable {
 
     /// The Tucker group with this name.
     public func tuckerGroup(named name: String) -> TuckerGroup? { tuckerGroups.first { $0.name == name } }
+
+    /// The shared projections with this name.
+    public func projectionPair(named name: String) -> ProjectionPair? { projections.first { $0.name == name } }
 }
 
 /// Where an adapter came from and what it is for. Values are strings so that any tool's metadata

@@ -14,8 +14,19 @@ public struct AdapterModule: Sendable, Equatable {
     /// Multiplies the update: PEFT's `alpha / r` (or `alpha / √r` with rsLoRA), MLX's `scale`.
     public var scale: Double
     public var update: ModuleUpdate
-    /// DoRA magnitude (one value per output feature) when the adapter is DoRA.
+    /// DoRA magnitude (one value per output feature, or per input channel with `doraAxis == .in`)
+    /// when the adapter is DoRA.
     public var doraMagnitude: StoredTensor?
+    /// Which norms DoRA fixes: the rows' (PEFT, LyCORIS `wd_on_out`) or the input channels'.
+    public var doraAxis: FeatureAxis
+    /// Added to each norm before dividing (LyCORIS adds the f32 machine epsilon; PEFT adds nothing).
+    public var doraEpsilon: Double
+    /// For a convolution, the kernel's spatial sizes (`[kh, kw]` for Conv2d); empty for other layers.
+    /// `inFeatures` then counts `in_channels × ∏ kernel` columns and the base weight is
+    /// `[out, in_channels, kernel…]`.
+    public var kernel: [Int]
+    /// A change of the layer's bias (`[out]`, LyCORIS `diff_b`), added as `scale · biasDelta`.
+    public var biasDelta: StoredTensor?
     /// How this module was produced from another representation, when it was converted.
     public var conversion: ConversionRecord?
     /// Source-specific facts kept for a faithful export (e.g. `peft.r`, `peft.alpha`).
@@ -23,7 +34,8 @@ public struct AdapterModule: Sendable, Equatable {
 
     public init(name: String, target: String? = nil, kind: ModuleKind = .linear, layout: WeightLayout = .outIn,
                 outFeatures: Int, inFeatures: Int, scale: Double, update: ModuleUpdate,
-                doraMagnitude: StoredTensor? = nil, conversion: ConversionRecord? = nil, attributes: [String: String] = [:]) {
+                doraMagnitude: StoredTensor? = nil, doraAxis: FeatureAxis = .out, doraEpsilon: Double = 0, kernel: [Int] = [],
+                biasDelta: StoredTensor? = nil, conversion: ConversionRecord? = nil, attributes: [String: String] = [:]) {
         self.name = name
         self.target = target ?? name + ".weight"
         self.kind = kind
@@ -33,13 +45,29 @@ public struct AdapterModule: Sendable, Equatable {
         self.scale = scale
         self.update = update
         self.doraMagnitude = doraMagnitude
+        self.doraAxis = doraAxis
+        self.doraEpsilon = doraEpsilon
+        self.kernel = kernel
+        self.biasDelta = biasDelta
         self.conversion = conversion
         self.attributes = attributes
     }
 
     /// The shape of the base tensor this module updates, in the base's own orientation.
     public var targetShape: [Int] {
-        layout == .outIn ? [outFeatures, inFeatures] : [inFeatures, outFeatures]
+        if !kernel.isEmpty { return [outFeatures, inChannels] + kernel }
+        return layout == .outIn ? [outFeatures, inFeatures] : [inFeatures, outFeatures]
+    }
+
+    /// `∏ kernel` (1 for a layer that is not a convolution).
+    public var kernelSize: Int { kernel.reduce(1, *) }
+
+    /// Input channels of a convolution (`inFeatures / ∏ kernel`), input features otherwise.
+    public var inChannels: Int { inFeatures / max(kernelSize, 1) }
+
+    /// The base tensor `biasDelta` changes: the target with `.weight` replaced by `.bias`.
+    public var biasTarget: String {
+        target.hasSuffix(".weight") ? String(target.dropLast(".weight".count)) + ".bias" : target + ".bias"
     }
 }
 
@@ -69,6 +97,19 @@ public enum ModuleUpdate: Sendable, Equatable {
     case dense(StoredTensor)
     /// TensorGuide: one tensor train that generates both LoRA factors from a fixed latent.
     case jointTrain(JointTrain)
+    /// `U = b · core · a`, a Tucker-2 conv kernel (LyCORIS LoCon with `lora_mid`).
+    case convTucker(TuckerFactors)
+    /// LoKr: `U = W1 ⊗ W2`.
+    case kronecker(Kronecker)
+    /// LoHa: `U = P1 ⊙ P2`.
+    case hadamard(Hadamard)
+    /// AdaLoRA: `U = B · diag(e) · A` with `A` `r × in`, `B` `out × r`, `e` `[r]` (`r ≥ 0`: pruning may
+    /// leave a module with rank 0, whose update is zero).
+    case diagonalLowRank(a: StoredTensor, b: StoredTensor, e: StoredTensor)
+    /// VeRA: shared projections scaled per module.
+    case vera(VeRAUpdate)
+    /// IA³: a multiplicative rescaling of the weight; not a `ΔW`.
+    case featureScale(FeatureScale)
 
     /// Which of the forms this is.
     public var kind: UpdateKind {
@@ -78,7 +119,36 @@ public enum ModuleUpdate: Sendable, Equatable {
         case .tuckerSlice: return .tuckerSlice
         case .dense: return .dense
         case .jointTrain: return .jointTrain
+        case .convTucker: return .convTucker
+        case .kronecker: return .kronecker
+        case .hadamard: return .hadamard
+        case .diagonalLowRank: return .diagonalLowRank
+        case .vera: return .vera
+        case .featureScale: return .featureScale
         }
+    }
+
+    /// Every tensor the update holds itself (not a Tucker group's or shared projections').
+    public var tensors: [StoredTensor] {
+        switch self {
+        case .lowRank(let a, let b): return [a, b]
+        case .tensorTrain(let tt): return tt.cores
+        case .tuckerSlice: return []
+        case .dense(let d): return [d]
+        case .jointTrain(let j): return j.cores + [j.latent]
+        case .convTucker(let t): return t.tensors
+        case .kronecker(let k): return k.w1.tensors + k.w2.tensors
+        case .hadamard(let h): return h.p1.tensors + h.p2.tensors
+        case .diagonalLowRank(let a, let b, let e): return [a, b, e]
+        case .vera(let v): return [v.lambdaB, v.lambdaD]
+        case .featureScale(let f): return [f.vector]
+        }
+    }
+
+    /// False for IA³, which multiplies the weight instead of adding `ΔW` to it.
+    public var isAdditive: Bool {
+        if case .featureScale = self { return false }
+        return true
     }
 }
 
@@ -90,6 +160,12 @@ public enum UpdateKind: String, Sendable, Equatable, CaseIterable {
     case tuckerSlice = "tucker_slice"
     case dense
     case jointTrain = "joint_train"
+    case convTucker = "conv_tucker"
+    case kronecker
+    case hadamard
+    case diagonalLowRank = "low_rank_diagonal"
+    case vera
+    case featureScale = "ia3"
 }
 
 /// A tensor train for a matrix `ΔW` (out × in).

@@ -37,6 +37,26 @@ enum SpecBuilder {
         return w.bytes
     }
 
+    /// Writes `adapter` raw, rewrites its header JSON with `edit`, reopens it: "" when the reader
+    /// accepts the edited file, its error message otherwise.
+    static func reopenEdited(_ adapter: Adapter, _ edit: (String) -> String) throws -> String {
+        let dir = TemporaryDirectory("tlora-edited")
+        let path = dir.file("a.tlora")
+        try ContainerWriter.write(adapter, to: path, options: WriteOptions(codec: .forced(.raw)))
+        let header = try TLoRAFile(path: path).header
+        let bytes = TestFiles.read(path)
+        let json = String(decoding: bytes[32..<(32 + header.headerLength)], as: UTF8.self)
+        let blobs = header.tensors.map { Array(bytes[(header.dataStart + $0.offset)..<(header.dataStart + $0.offset + $0.length)]) }
+        let out = dir.file("edited.tlora")
+        TestFiles.write(out, file(json: edit(json), blobs: blobs))
+        do {
+            _ = try TLoRAFile(path: out)
+            return ""
+        } catch {
+            return "\(error)"
+        }
+    }
+
     static func tensorJSON(name: String, dtype: String = "f32", shape: String, codec: String = "raw", offset: Int, length: Int, bytes: [UInt8]) -> String {
         "{\"name\":\"\(name)\",\"dtype\":\"\(dtype)\",\"shape\":\(shape),\"codec\":\"\(codec)\",\"offset\":\(offset),\"length\":\(length),\"xxh64\":\"\(XXH64.hex(XXH64.hash(bytes)))\"}"
     }

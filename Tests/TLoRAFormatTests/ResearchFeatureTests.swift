@@ -35,22 +35,7 @@ import _TLoRATestSupport
     }
 
     static func editedHeader(_ edit: (String) -> String) throws -> String {
-        let dir = TemporaryDirectory("tlora-feature")
-        let path = dir.file("r.tlora")
-        try ContainerWriter.write(Self.jointAndReversed(), to: path, options: WriteOptions(codec: .forced(.raw)))
-        let file = try TLoRAFile(path: path)
-        let bytes = TestFiles.read(path)
-        let json = String(decoding: bytes[32..<(32 + file.header.headerLength)], as: UTF8.self)
-        var blobs: [[UInt8]] = []
-        for t in file.header.tensors { blobs.append(Array(bytes[(file.header.dataStart + t.offset)..<(file.header.dataStart + t.offset + t.length)])) }
-        let out = dir.file("edited.tlora")
-        TestFiles.write(out, SpecBuilder.file(json: edit(json), blobs: blobs))
-        do {
-            _ = try TLoRAFile(path: out)
-            return ""
-        } catch {
-            return "\(error)"
-        }
+        try SpecBuilder.reopenEdited(Self.jointAndReversed(), edit)
     }
 
     @Test func usingAFeatureWithoutListingItIsRefused() throws {

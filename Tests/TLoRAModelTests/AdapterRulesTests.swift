@@ -120,7 +120,7 @@ import _TLoRATestSupport
         let huge = Int.max / 2
         #expect(throws: ModelError.self) {
             try AdapterRules.check(module: "t", outFeatures: 4, inFeatures: 4, scale: 1,
-                                   update: .tensorTrain(cores: [[1, huge, 1, 2], [2, huge, 1, 1]]), doraMagnitude: nil, groups: [:])
+                                   update: .tensorTrain(cores: [[1, huge, 1, 2], [2, huge, 1, 1]]), groups: [:])
         }
         #expect(throws: ModelError.self) {
             try AdapterRules.check(group: TuckerGroupShape(name: "g", core: [1, 1, 1], factors: [[huge, 1], [huge, 1], [4, 1]],

@@ -31,15 +31,9 @@ extension Adapter {
     var rawByteCount: Int {
         var n = replacedTensors.reduce(0) { $0 + $1.value.bytes.count }
         for g in tuckerGroups { n += g.core.bytes.count + g.factors.reduce(0) { $0 + $1.bytes.count } }
+        for p in projections { n += p.a.bytes.count + p.b.bytes.count }
         for m in modules {
-            n += m.doraMagnitude?.bytes.count ?? 0
-            switch m.update {
-            case .lowRank(let a, let b): n += a.bytes.count + b.bytes.count
-            case .tensorTrain(let tt): n += tt.cores.reduce(0) { $0 + $1.bytes.count }
-            case .tuckerSlice: break
-            case .dense(let d): n += d.bytes.count
-            case .jointTrain(let j): n += j.cores.reduce(j.latent.bytes.count) { $0 + $1.bytes.count }
-            }
+            n += (m.update.tensors + [m.doraMagnitude, m.biasDelta].compactMap { $0 }).reduce(0) { $0 + $1.bytes.count }
         }
         return n
     }

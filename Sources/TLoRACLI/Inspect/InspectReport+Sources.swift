@@ -42,12 +42,23 @@ extension InspectReport {
                 ranks = shapes.dropLast().map { $0[3] }
                 detail = "generates A, B of rank \(rank); modes " + shapes.map { "\($0[1])x\($0[2])" }.joined(separator: ",")
             case .tuckerSlice(let g, let index): detail = "\(g)\(index)"
-            case .dense: ranks = []
+            default:
+                if let s = h.updateShape(m).structuredSummary { (ranks, detail) = s }
             }
-            modules.append(Module(name: m.name, update: m.update.kind.rawValue, shape: [m.outFeatures, m.inFeatures], ranks: ranks,
-                                  parameters: es.reduce(0) { $0 + $1.elementCount }, storedBytes: es.reduce(0) { $0 + $1.length },
-                                  codecs: codecs(es), dtype: es.first.map { FormatVocabulary.name(of: $0.dtype) } ?? "-", scale: m.scale, dora: m.doraMagnitude != nil,
-                                  maxRelativeError: m.conversion?.maxRelativeError, relativeError: m.conversion?.relativeError, detail: detail))
+            var module = Module(name: m.name, update: m.update.kind.rawValue, shape: [m.outFeatures, m.inFeatures], ranks: ranks,
+                                parameters: es.reduce(0) { $0 + $1.elementCount }, storedBytes: es.reduce(0) { $0 + $1.length },
+                                codecs: codecs(es), dtype: es.first.map { FormatVocabulary.name(of: $0.dtype) } ?? "-", scale: m.scale, dora: m.doraMagnitude != nil,
+                                maxRelativeError: m.conversion?.maxRelativeError, relativeError: m.conversion?.relativeError, detail: detail)
+            module.describeExtras(kernel: m.kernel, doraAxis: m.doraAxis, bias: m.biasDelta != nil)
+            modules.append(module)
+        }
+        for p in h.projections {
+            for (t, role) in [(p.a, "A"), (p.b, "B")] {
+                if let e = h.entry(t) {
+                    tensors.append(Tensor(name: "\(p.name).\(role)", dtype: FormatVocabulary.name(of: e.dtype), shape: e.shape, storedBytes: e.length,
+                                          codec: e.codec.rawValue, location: "shared projection"))
+                }
+            }
         }
         for r in h.replaced {
             if let e = h.entry(r.tensor) {
@@ -78,30 +89,34 @@ extension InspectReport {
         metadata = adapter.metadata.entries.filter { !$0.key.hasSuffix("adapter_config") }.map { ($0.key, $0.value) }
         self.fileBytes = fileBytes
         for m in adapter.modules {
-            var tensors: [StoredTensor] = m.doraMagnitude.map { [$0] } ?? []
+            let tensors = m.update.tensors + [m.doraMagnitude, m.biasDelta].compactMap { $0 }
             var ranks: [Int] = []
             var detail: String? = nil
             switch m.update {
-            case .lowRank(let a, let b):
-                tensors += [a, b]
-                ranks = [a.shape[0]]
+            case .lowRank(let a, _): ranks = [a.shape[0]]
             case .tensorTrain(let tt):
-                tensors += tt.cores
                 ranks = Array(tt.ranks.dropFirst().dropLast())
+                if !tt.hasDefaultOrder { detail = "rows \(tt.rowOrder.rawValue), columns \(tt.columnOrder.rawValue)" }
             case .tuckerSlice(let g, let index): detail = "\(g)\(index)"
-            case .dense(let d): tensors.append(d)
+            case .dense: break
             case .jointTrain(let j):
-                tensors += j.cores + [j.latent]
                 ranks = Array(j.ranks.dropFirst().dropLast())
                 detail = "generates A, B of rank \(j.rank); modes " + zip(j.latentModes, j.generatedModes).map { "\($0)x\($1)" }.joined(separator: ",")
+            default:
+                if let s = m.update.shape.structuredSummary { (ranks, detail) = s }
             }
-            if case .tensorTrain(let tt) = m.update, !tt.hasDefaultOrder {
-                detail = "rows \(tt.rowOrder.rawValue), columns \(tt.columnOrder.rawValue)"
+            var module = Module(name: m.name, update: m.update.kind.rawValue, shape: [m.outFeatures, m.inFeatures], ranks: ranks,
+                                parameters: tensors.reduce(0) { $0 + $1.elementCount }, storedBytes: tensors.reduce(0) { $0 + $1.bytes.count },
+                                codecs: [], dtype: tensors.first.map { FormatVocabulary.name(of: $0.dtype) } ?? "-", scale: m.scale, dora: m.doraMagnitude != nil,
+                                maxRelativeError: m.conversion?.maxRelativeError, relativeError: m.conversion?.relativeError, detail: detail)
+            module.describeExtras(kernel: m.kernel, doraAxis: m.doraAxis, bias: m.biasDelta != nil)
+            modules.append(module)
+        }
+        for p in adapter.projections {
+            for (t, role) in [(p.a, "A"), (p.b, "B")] {
+                tensors.append(Tensor(name: "\(p.name).\(role)", dtype: FormatVocabulary.name(of: t.dtype), shape: t.shape, storedBytes: t.bytes.count,
+                                      codec: nil, location: "shared projection"))
             }
-            modules.append(Module(name: m.name, update: m.update.kind.rawValue, shape: [m.outFeatures, m.inFeatures], ranks: ranks,
-                                  parameters: tensors.reduce(0) { $0 + $1.elementCount }, storedBytes: tensors.reduce(0) { $0 + $1.bytes.count },
-                                  codecs: [], dtype: tensors.first.map { FormatVocabulary.name(of: $0.dtype) } ?? "-", scale: m.scale, dora: m.doraMagnitude != nil,
-                                  maxRelativeError: m.conversion?.maxRelativeError, relativeError: m.conversion?.relativeError, detail: detail))
         }
         for g in adapter.tuckerGroups {
             let ts = [g.core] + g.factors

@@ -28,6 +28,21 @@ public struct LowRankForm: Sendable {
         case .tuckerSlice(let group, let index):
             guard let g = adapter.tuckerGroup(named: group) else { throw ConvertError("module \(module.name): Tucker group \(group) is missing") }
             return tuckerSlice(g, index: index)
+        case .convTucker(let t):
+            return StructuredFactors.tucker(t)
+        case .kronecker(let k):
+            return StructuredFactors.kronecker(k)
+        case .hadamard(let h):
+            return StructuredFactors.hadamard(h)
+        case .diagonalLowRank(let a, let b, let e):
+            return StructuredFactors.diagonal(a: a, b: b, e: e)
+        case .vera(let v):
+            guard let pair = adapter.projectionPair(named: v.projections) else {
+                throw ConvertError("module \(module.name): projections \(v.projections) are missing")
+            }
+            return StructuredFactors.vera(v, pair: pair, outFeatures: module.outFeatures, inFeatures: module.inFeatures)
+        case .featureScale:
+            throw StructuredFactors.notAdditive(module)
         }
     }
 

@@ -25,6 +25,18 @@ public enum DenseDelta {
         case .tuckerSlice(let group, let index):
             guard let g = adapter.tuckerGroup(named: group) else { throw ConvertError("module \(module.name): Tucker group \(group) is missing") }
             return tuckerSlice(g, index: index)
+        case .kronecker(let k):
+            return LowRankForm.kronecker(StructuredFactors.dense(k.w1), StructuredFactors.dense(k.w2))
+        case .hadamard(let h):
+            var x = StructuredFactors.dense(h.p1)
+            let y = StructuredFactors.dense(h.p2)
+            for i in x.storage.indices { x.storage[i] *= y.storage[i] }
+            return x
+        case .convTucker, .diagonalLowRank, .vera:
+            // Safe: these forms always have factors.
+            return try LowRankForm.of(module, in: adapter)!.dense
+        case .featureScale:
+            throw StructuredFactors.notAdditive(module)
         }
     }
 

@@ -43,6 +43,7 @@ public enum DenseToTT {
         out.modules = results.map(\.0)
         // Tucker groups whose every member became a train are no longer referenced.
         out.tuckerGroups = adapter.tuckerGroups.filter { g in out.modules.contains { if case .tuckerSlice(let n, _) = $0.update { return n == g.name }; return false } }
+        out.projections = adapter.projections.filter { p in out.modules.contains { if case .vera(let v) = $0.update { return v.projections == p.name }; return false } }
         out.metadata["conversion"] = options.joint ? "dense-to-tt --joint" : "dense-to-tt"
         return (out, ConversionSummary(lines: results.map(\.1)))
     }

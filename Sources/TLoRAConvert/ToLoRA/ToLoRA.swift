@@ -22,6 +22,7 @@ public enum ToLoRA {
         var out = adapter
         out.modules = results.map(\.0)
         out.tuckerGroups = []
+        out.projections = []
         out.metadata["conversion"] = "to-lora"
         return (out, ConversionSummary(lines: results.map(\.1)))
     }
@@ -36,20 +37,29 @@ public enum ToLoRA {
             return (m, ConversionSummary.Line(name: m.name, form: UpdateKind.lowRank.rawValue, ranks: [a.shape[0]], sourceParameters: sourceParameters,
                                               parameters: sourceParameters, bound: 0, relativeError: 0, note: "unchanged"))
         }
-        let form = try LowRankForm.orDense(m, in: adapter)
-        let svd = FactoredSVD(form)
-        let norm = svd.frobeniusNorm
         let e = options.target.maxRelativeError ?? 0
-        var (rank, _) = Truncation.rank(singularValues: svd.s, tolerance: e * norm, maxRank: options.target.maxRank)
-        rank = max(rank, 1)
         let dtype = options.dtype ?? .f32
-        var b = Matrix<Double>(rows: m.outFeatures, cols: rank)
-        var a = Matrix<Double>(rows: rank, cols: m.inFeatures)
-        for k in 0..<rank {
-            let root = svd.s[k].squareRoot()
-            for i in 0..<m.outFeatures { b[i, k] = svd.u[i, k] * root }
-            for j in 0..<m.inFeatures { a[k, j] = svd.vt[k, j] * root }
+        let factors: LowRankForm
+        if case .kronecker(let k) = m.update {
+            // The SVD of W1 ⊗ W2 from the halves' SVDs: no out × in work at all.
+            let svd = KroneckerSVD(k)
+            let s = svd.singularValues
+            let (rank, _) = Truncation.rank(singularValues: s, tolerance: e * ErrorMeasure.frobenius(s), maxRank: options.target.maxRank)
+            factors = svd.balancedFactors(rank: max(rank, 1))
+        } else {
+            let svd = FactoredSVD(try LowRankForm.orDense(m, in: adapter))
+            var (rank, _) = Truncation.rank(singularValues: svd.s, tolerance: e * svd.frobeniusNorm, maxRank: options.target.maxRank)
+            rank = max(rank, 1)
+            var b = Matrix<Double>(rows: m.outFeatures, cols: rank)
+            var a = Matrix<Double>(rows: rank, cols: m.inFeatures)
+            for k in 0..<rank {
+                let root = svd.s[k].squareRoot()
+                for i in 0..<m.outFeatures { b[i, k] = svd.u[i, k] * root }
+                for j in 0..<m.inFeatures { a[k, j] = svd.vt[k, j] * root }
+            }
+            factors = LowRankForm(b: b, a: a)
         }
+        let (a, b, rank) = (factors.a, factors.b, factors.rank)
         var result = m
         result.update = .lowRank(a: StoredTensor(a, dtype: dtype), b: StoredTensor(b, dtype: dtype))
         let error = try DenseToTT.relativeError(source: m, result: result, in: adapter)
@@ -67,8 +77,8 @@ extension LowRankForm {
     /// Whether `module`'s update has factors without densifying (for reporting).
     static func hasFactors(_ m: AdapterModule) -> Bool {
         switch m.update {
-        case .lowRank, .tuckerSlice, .jointTrain: return true
-        case .dense: return false
+        case .lowRank, .tuckerSlice, .jointTrain, .convTucker, .kronecker, .hadamard, .diagonalLowRank, .vera: return true
+        case .dense, .featureScale: return false
         case .tensorTrain(let tt): return separable(tt) != nil
         }
     }

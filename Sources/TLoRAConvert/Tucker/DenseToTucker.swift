@@ -39,6 +39,7 @@ public enum DenseToTucker {
         out.modules = adapter.modules.map { replacement[$0.name] ?? $0 }
         out.tuckerGroups = adapter.tuckerGroups.filter { g in out.modules.contains { if case .tuckerSlice(let n, _) = $0.update { return n == g.name }; return false } }
             + results.map(\.0)
+        out.projections = adapter.projections.filter { p in out.modules.contains { if case .vera(let v) = $0.update { return v.projections == p.name }; return false } }
         out.metadata["conversion"] = "dense-to-tucker --group \(options.group.rawValue)"
         var summary = ConversionSummary(lines: results.map(\.2))
         let moduleNames = Set(adapter.modules.map(\.name))
