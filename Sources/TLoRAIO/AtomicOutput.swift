@@ -9,7 +9,7 @@ import Darwin
 /// folder, which is fsynced and then moved into place in one step. Until `commit()` nothing exists at
 /// the destination; if the process dies or the writer is dropped, the destination is untouched and the
 /// temporary file is removed (or, after SIGKILL, left as a hidden `.<name>.tlora-tmp-*` file).
-public final class AtomicFileWriter {
+package final class AtomicFileWriter {
     public let destination: String
     public let temporaryPath: String
     private var fd: Int32
@@ -154,7 +154,7 @@ public final class AtomicFileWriter {
 /// destination that tlora wrote (its `.tlora-output` marker lists everything in it) is swapped out in
 /// one step (Linux `renameat2(RENAME_EXCHANGE)`) and then deleted; any other directory is refused.
 /// An empty directory is replaced without `overwrite`: it holds nothing to lose.
-public final class AtomicDirectoryWriter {
+package final class AtomicDirectoryWriter {
     public let destination: String
     public let temporaryPath: String
     private let overwrite: Bool
@@ -252,7 +252,7 @@ private func syncDirectory(_ path: String) {
 
 /// Removes a file or a directory tree (best effort; used to clean temporaries). Links are removed,
 /// never followed: what they point to is not ours.
-public func removeTree(_ path: String) {
+package func removeTree(_ path: String) {
     guard let st = pathStatus(path) else { return }
     if (st.st_mode & S_IFMT) == S_IFDIR {
         for name in (try? directoryEntries(path)) ?? [] { removeTree(joinPath(path, name)) }

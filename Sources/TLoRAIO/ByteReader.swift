@@ -2,19 +2,19 @@
 ///
 /// Every read returns `nil` instead of trapping when the bytes run out, so a parser turns a short
 /// input into its own error with the offset. Reads are unaligned-safe.
-public struct ByteReader {
-    public let bytes: UnsafeRawBufferPointer
-    public private(set) var offset: Int
+package struct ByteReader {
+    package let bytes: UnsafeRawBufferPointer
+    package private(set) var offset: Int
 
-    public init(_ bytes: UnsafeRawBufferPointer, offset: Int = 0) {
+    package init(_ bytes: UnsafeRawBufferPointer, offset: Int = 0) {
         self.bytes = bytes
         self.offset = offset
     }
 
-    public var remaining: Int { bytes.count - offset }
+    package var remaining: Int { bytes.count - offset }
 
     /// Reads a fixed-width integer stored little-endian.
-    public mutating func readInteger<T: FixedWidthInteger>(as: T.Type = T.self) -> T? {
+    package mutating func readInteger<T: FixedWidthInteger>(as: T.Type = T.self) -> T? {
         let size = MemoryLayout<T>.size
         guard remaining >= size, let base = bytes.baseAddress else { return nil }
         let value = base.loadUnaligned(fromByteOffset: offset, as: T.self)
@@ -23,11 +23,11 @@ public struct ByteReader {
     }
 
     /// Reads an IEEE float stored little-endian.
-    public mutating func readFloat32() -> Float? { readInteger(as: UInt32.self).map(Float.init(bitPattern:)) }
-    public mutating func readFloat64() -> Double? { readInteger(as: UInt64.self).map(Double.init(bitPattern:)) }
+    package mutating func readFloat32() -> Float? { readInteger(as: UInt32.self).map(Float.init(bitPattern:)) }
+    package mutating func readFloat64() -> Double? { readInteger(as: UInt64.self).map(Double.init(bitPattern:)) }
 
     /// The next `count` bytes as a slice of the underlying buffer (no copy), or nil if fewer remain.
-    public mutating func readBytes(_ count: Int) -> UnsafeRawBufferPointer? {
+    package mutating func readBytes(_ count: Int) -> UnsafeRawBufferPointer? {
         guard count >= 0, remaining >= count else { return nil }
         let slice = UnsafeRawBufferPointer(rebasing: bytes[offset..<(offset + count)])
         offset += count
@@ -35,14 +35,14 @@ public struct ByteReader {
     }
 
     /// Skips `count` bytes; nil if fewer remain.
-    public mutating func skip(_ count: Int) -> Void? {
+    package mutating func skip(_ count: Int) -> Void? {
         guard count >= 0, remaining >= count else { return nil }
         offset += count
         return ()
     }
 
     /// Moves to an absolute offset inside the buffer; nil if outside.
-    public mutating func seek(to newOffset: Int) -> Void? {
+    package mutating func seek(to newOffset: Int) -> Void? {
         guard newOffset >= 0, newOffset <= bytes.count else { return nil }
         offset = newOffset
         return ()
@@ -50,30 +50,30 @@ public struct ByteReader {
 }
 
 /// Little-endian appending writer into a growable byte array.
-public struct ByteWriter {
-    public private(set) var bytes: [UInt8] = []
+package struct ByteWriter {
+    package private(set) var bytes: [UInt8] = []
 
-    public init(capacity: Int = 0) { bytes.reserveCapacity(capacity) }
+    package init(capacity: Int = 0) { bytes.reserveCapacity(capacity) }
 
-    public mutating func write<T: FixedWidthInteger>(_ value: T) {
+    package mutating func write<T: FixedWidthInteger>(_ value: T) {
         withUnsafeBytes(of: value.littleEndian) { bytes.append(contentsOf: $0) }
     }
 
-    public mutating func write(_ raw: UnsafeRawBufferPointer) { bytes.append(contentsOf: raw) }
-    public mutating func write(_ raw: [UInt8]) { bytes.append(contentsOf: raw) }
-    public mutating func write(_ string: String) { bytes.append(contentsOf: Array(string.utf8)) }
+    package mutating func write(_ raw: UnsafeRawBufferPointer) { bytes.append(contentsOf: raw) }
+    package mutating func write(_ raw: [UInt8]) { bytes.append(contentsOf: raw) }
+    package mutating func write(_ string: String) { bytes.append(contentsOf: Array(string.utf8)) }
 
     /// Appends zero bytes until the length is a multiple of `alignment`.
-    public mutating func pad(to alignment: Int) {
+    package mutating func pad(to alignment: Int) {
         let rem = bytes.count % alignment
         if rem != 0 { bytes.append(contentsOf: repeatElement(0, count: alignment - rem)) }
     }
 }
 
 /// Checked arithmetic for sizes read from files: nil instead of a trap on overflow.
-public enum CheckedSize {
+package enum CheckedSize {
     /// The product of `dims`, or nil if any is negative or the product overflows `Int`.
-    public static func product(_ dims: [Int]) -> Int? {
+    package static func product(_ dims: [Int]) -> Int? {
         var p = 1
         for d in dims {
             guard d >= 0 else { return nil }
@@ -84,18 +84,18 @@ public enum CheckedSize {
         return p
     }
 
-    public static func multiply(_ a: Int, _ b: Int) -> Int? {
+    package static func multiply(_ a: Int, _ b: Int) -> Int? {
         let (r, o) = a.multipliedReportingOverflow(by: b)
         return o ? nil : r
     }
 
-    public static func add(_ a: Int, _ b: Int) -> Int? {
+    package static func add(_ a: Int, _ b: Int) -> Int? {
         let (r, o) = a.addingReportingOverflow(b)
         return o ? nil : r
     }
 
     /// `value` rounded up to a multiple of `alignment` (a power of two), or nil on overflow.
-    public static func alignUp(_ value: Int, to alignment: Int) -> Int? {
+    package static func alignUp(_ value: Int, to alignment: Int) -> Int? {
         guard alignment > 0, alignment & (alignment - 1) == 0, value >= 0 else { return nil }
         guard let sum = add(value, alignment - 1) else { return nil }
         return sum & ~(alignment - 1)

@@ -1,13 +1,13 @@
 /// Serializes `JSONValue` deterministically: keys in their stored order, numbers as stored.
-public enum JSONWriter {
+package enum JSONWriter {
     /// Compact (`indent == nil`) or pretty-printed text.
-    public static func string(_ value: JSONValue, indent: Int? = nil) -> String {
+    package static func string(_ value: JSONValue, indent: Int? = nil) -> String {
         var out = ""
         write(value, into: &out, indent: indent, level: 0)
         return out
     }
 
-    public static func bytes(_ value: JSONValue, indent: Int? = nil) -> [UInt8] {
+    package static func bytes(_ value: JSONValue, indent: Int? = nil) -> [UInt8] {
         Array(string(value, indent: indent).utf8)
     }
 

@@ -95,7 +95,7 @@ public final class MappedFile: @unchecked Sendable {
 }
 
 /// Reads the first `count` bytes of a file at `offset` (fewer at EOF) without mapping it.
-public func readFileBytes(path: String, offset: Int = 0, count: Int) throws -> [UInt8] {
+package func readFileBytes(path: String, offset: Int = 0, count: Int) throws -> [UInt8] {
     let fd = open(path, O_RDONLY | O_CLOEXEC)
     guard fd >= 0 else {
         let e = errno
@@ -116,14 +116,14 @@ public func readFileBytes(path: String, offset: Int = 0, count: Int) throws -> [
 }
 
 /// Reads a whole (small) file, refusing files above `limit` bytes.
-public func readWholeFile(path: String, limit: Int = 64 << 20) throws -> [UInt8] {
+package func readWholeFile(path: String, limit: Int = 64 << 20) throws -> [UInt8] {
     let size = try fileSize(path: path)
     guard size <= limit else { throw IOError.tooLarge(path: path, size: size) }
     return try readFileBytes(path: path, count: size)
 }
 
 /// The size of a regular file.
-public func fileSize(path: String) throws -> Int {
+package func fileSize(path: String) throws -> Int {
     var st = stat()
     guard stat(path, &st) == 0 else {
         let e = errno
@@ -134,9 +134,9 @@ public func fileSize(path: String) throws -> Int {
 }
 
 /// What is at a path.
-public enum PathKind: Sendable { case missing, file, directory, other }
+package enum PathKind: Sendable { case missing, file, directory, other }
 
-public func pathKind(_ path: String) -> PathKind {
+package func pathKind(_ path: String) -> PathKind {
     var st = stat()
     guard stat(path, &st) == 0 else { return .missing }
     switch st.st_mode & S_IFMT {
@@ -147,7 +147,7 @@ public func pathKind(_ path: String) -> PathKind {
 }
 
 /// The entries of a directory (names only, sorted, without "." and "..").
-public func directoryEntries(_ path: String) throws -> [String] {
+package func directoryEntries(_ path: String) throws -> [String] {
     guard let dir = opendir(path) else {
         let e = errno
         throw e == ENOENT ? IOError.notFound(path: path) : IOError.cannotOpen(path: path, errno: e)
@@ -164,12 +164,12 @@ public func directoryEntries(_ path: String) throws -> [String] {
 }
 
 /// Joins path components with "/".
-public func joinPath(_ base: String, _ name: String) -> String {
+package func joinPath(_ base: String, _ name: String) -> String {
     base.hasSuffix("/") ? base + name : base + "/" + name
 }
 
 /// The directory part of a path ("." when there is none).
-public func parentDirectory(_ path: String) -> String {
+package func parentDirectory(_ path: String) -> String {
     var p = path
     while p.count > 1 && p.hasSuffix("/") { p.removeLast() }
     guard let slash = p.lastIndex(of: "/") else { return "." }
@@ -178,7 +178,7 @@ public func parentDirectory(_ path: String) -> String {
 }
 
 /// The last path component.
-public func baseName(_ path: String) -> String {
+package func baseName(_ path: String) -> String {
     var p = path
     while p.count > 1 && p.hasSuffix("/") { p.removeLast() }
     guard let slash = p.lastIndex(of: "/") else { return p }

@@ -3,11 +3,11 @@ import Dispatch
 /// Overlaps producing items with consuming them in order: a background thread produces items up
 /// to `lookahead` ahead while the calling thread consumes them in order. Used to compute merged
 /// tensors while the previous one is being written, so the disk never waits for arithmetic.
-public enum OrderedPipeline {
+package enum OrderedPipeline {
     /// Runs `produce(i)` for `i` in `0..<count` on a background thread, in order, and
     /// `consume(i, item)` on the calling thread, in order. The first error (from either side) stops
     /// both and is rethrown; the producer has stopped when this returns.
-    public static func run<Item>(count: Int, lookahead: Int = 2, produce: @escaping @Sendable (Int) throws -> Item,
+    package static func run<Item>(count: Int, lookahead: Int = 2, produce: @escaping @Sendable (Int) throws -> Item,
                                  consume: (Int, Item) throws -> Void) throws {
         guard count > 0 else { return }
         let state = PipelineState<Item>()

@@ -2,10 +2,10 @@ import CTLoRASystem
 import Dispatch
 
 /// Runs independent pieces of work on all cores.
-public enum Parallel {
+package enum Parallel {
     /// Number of worker threads to use (the machine's active processors, or `TLORA_THREADS`), 1
     /// inside a parallel region.
-    public static var workerCount: Int {
+    package static var workerCount: Int {
         if tlora_worker_depth() > 0 { return 1 }
         if let v = getenv("TLORA_THREADS"), let n = Int(String(cString: v)), n >= 1 { return n }
         return max(1, sysconfActiveProcessors())
@@ -14,7 +14,7 @@ public enum Parallel {
     /// `body(i)` for every `i` in `0..<count`, spread over the cores; returns results in order.
     /// The first error thrown (by index) is rethrown after all work has finished.
     /// `worthIt: false` runs serially: for small work, waking threads costs more than it saves.
-    public static func map<R>(count: Int, worthIt: Bool = true, _ body: (Int) throws -> R) throws -> [R] {
+    package static func map<R>(count: Int, worthIt: Bool = true, _ body: (Int) throws -> R) throws -> [R] {
         if count == 0 { return [] }
         if count == 1 || workerCount == 1 || !worthIt { return try (0..<count).map(body) }
         let results = UnsafeMutableBufferPointer<Result<R, any Error>?>.allocate(capacity: count)
@@ -40,9 +40,9 @@ public enum Parallel {
 
 /// Carries a non-Sendable value into concurrent work whose synchronization the caller guarantees
 /// (each iteration touches its own slot; the joining call orders everything).
-public struct UnsafeSendableBox<T>: @unchecked Sendable {
-    public let value: T
-    public init(_ value: T) { self.value = value }
+package struct UnsafeSendableBox<T>: @unchecked Sendable {
+    package let value: T
+    package init(_ value: T) { self.value = value }
 }
 
 #if canImport(Glibc)

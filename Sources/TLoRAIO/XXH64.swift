@@ -2,7 +2,7 @@
 ///
 /// Chosen because it is specified in one page, implemented in every language, and hashes at memory
 /// speed; like any 64-bit checksum it detects every single-byte change with certainty.
-public struct XXH64 {
+package struct XXH64 {
     private static let p1: UInt64 = 0x9E37_79B1_85EB_CA87
     private static let p2: UInt64 = 0xC2B2_AE3D_27D4_EB4F
     private static let p3: UInt64 = 0x1656_67B1_9E37_79F9
@@ -15,7 +15,7 @@ public struct XXH64 {
     private var buffer: (UInt64, UInt64, UInt64, UInt64) = (0, 0, 0, 0)
     private var bufferCount = 0
 
-    public init(seed: UInt64 = 0) {
+    package init(seed: UInt64 = 0) {
         self.seed = seed
         v1 = seed &+ XXH64.p1 &+ XXH64.p2
         v2 = seed &+ XXH64.p2
@@ -35,18 +35,18 @@ public struct XXH64 {
     }
 
     /// One-shot hash of a buffer.
-    public static func hash(_ bytes: UnsafeRawBufferPointer, seed: UInt64 = 0) -> UInt64 {
+    package static func hash(_ bytes: UnsafeRawBufferPointer, seed: UInt64 = 0) -> UInt64 {
         var h = XXH64(seed: seed)
         h.update(bytes)
         return h.finalize()
     }
 
-    public static func hash(_ bytes: [UInt8], seed: UInt64 = 0) -> UInt64 {
+    package static func hash(_ bytes: [UInt8], seed: UInt64 = 0) -> UInt64 {
         bytes.withUnsafeBytes { hash($0, seed: seed) }
     }
 
     /// Feeds more bytes.
-    public mutating func update(_ bytes: UnsafeRawBufferPointer) {
+    package mutating func update(_ bytes: UnsafeRawBufferPointer) {
         guard let base = bytes.baseAddress, bytes.count > 0 else { return }
         var p = 0
         let n = bytes.count
@@ -83,7 +83,7 @@ public struct XXH64 {
     }
 
     /// The hash of everything fed so far.
-    public func finalize() -> UInt64 {
+    package func finalize() -> UInt64 {
         var h: UInt64
         if totalLength >= 32 {
             h = ((v1 << 1) | (v1 >> 63)) &+ ((v2 << 7) | (v2 >> 57)) &+ ((v3 << 12) | (v3 >> 52)) &+ ((v4 << 18) | (v4 >> 46))
@@ -126,13 +126,13 @@ public struct XXH64 {
     }
 
     /// 16 lowercase hex digits, as written in `.tlora` headers.
-    public static func hex(_ value: UInt64) -> String {
+    package static func hex(_ value: UInt64) -> String {
         let s = String(value, radix: 16)
         return String(repeating: "0", count: 16 - s.count) + s
     }
 
     /// Parses exactly 16 lowercase hex digits.
-    public static func parseHex(_ text: String) -> UInt64? {
+    package static func parseHex(_ text: String) -> UInt64? {
         guard text.utf8.count == 16, text.utf8.allSatisfy({ (0x30...0x39).contains($0) || (0x61...0x66).contains($0) }) else { return nil }
         return UInt64(text, radix: 16)
     }

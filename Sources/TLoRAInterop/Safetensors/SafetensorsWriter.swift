@@ -46,7 +46,7 @@ public enum SafetensorsWriter {
     }
 
     /// Writes into an open atomic writer (which the caller commits).
-    public static func write(_ tensors: [(name: String, tensor: StoredTensor)], metadata: [(String, String)] = [], into out: AtomicFileWriter) throws {
+    package static func write(_ tensors: [(name: String, tensor: StoredTensor)], metadata: [(String, String)] = [], into out: AtomicFileWriter) throws {
         let items = tensors.map { Item(name: $0.name, dtype: SafetensorsDType($0.tensor.dtype), shape: $0.tensor.shape, byteCount: $0.tensor.bytes.count) }
         try out.write(header(items: items, metadata: metadata))
         for t in tensors { try t.tensor.bytes.withUnsafeBytes { try out.write($0) } }
