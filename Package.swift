@@ -29,7 +29,7 @@ let package = Package(
         .target(name: "TLoRANumerics", dependencies: ["CTLoRAKernels", "CTLoRASystem"], swiftSettings: optimizedSwift),
         .target(name: "TLoRAIO", dependencies: ["CTLoRASystem"], swiftSettings: optimizedSwift),
         .target(name: "TLoRAModel", dependencies: ["TLoRANumerics", "TLoRAIO"]),
-        .target(name: "TLoRAFormat", dependencies: ["TLoRAModel", "TLoRAIO", "CZstd", "CTLoRAKernels"], swiftSettings: optimizedSwift),
+        .target(name: "TLoRAFormat", dependencies: ["TLoRAModel", "TLoRANumerics", "TLoRAIO", "CZstd", "CTLoRAKernels"], swiftSettings: optimizedSwift),
         .target(name: "TLoRAInterop", dependencies: ["TLoRAModel", "TLoRAIO", "TLoRANumerics", "CTLoRAKernels"], swiftSettings: optimizedSwift),
         .target(name: "TLoRAConvert", dependencies: ["TLoRAModel", "TLoRANumerics", "TLoRAIO"], swiftSettings: optimizedSwift),
         .target(name: "TLoRAMerge", dependencies: ["TLoRAConvert", "TLoRAInterop", "TLoRAModel", "TLoRANumerics", "TLoRAIO"], swiftSettings: optimizedSwift),
@@ -41,22 +41,22 @@ let package = Package(
         .target(
             name: "TLoRACLI",
             dependencies: [
-                "TLoRAModel", "TLoRAFormat", "TLoRAInterop", "TLoRAConvert", "TLoRAMerge", "TLoRAInputs", "TLoRAIO",
+                "TLoRAModel", "TLoRANumerics", "TLoRAFormat", "TLoRAInterop", "TLoRAConvert", "TLoRAMerge", "TLoRAInputs", "TLoRAIO",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
         .executableTarget(name: "tlora", dependencies: ["TLoRACLI"]),
-        .executableTarget(name: "tlora-bench", dependencies: ["TLoRANumerics", "TLoRAFormat", "TLoRAIO"], swiftSettings: optimizedSwift),
+        .executableTarget(name: "tlora-bench", dependencies: ["TLoRANumerics", "TLoRAFormat", "TLoRAIO", "CTLoRAKernels"], swiftSettings: optimizedSwift),
         .target(name: "_TLoRATestSupport", dependencies: ["TLoRANumerics", "TLoRAModel", "TLoRAIO"], path: "Sources/_TLoRATestSupport"),
 
         .testTarget(name: "TLoRANumericsTests", dependencies: ["TLoRANumerics", "_TLoRATestSupport"]),
         .testTarget(name: "TLoRAIOTests", dependencies: ["TLoRAIO", "_TLoRATestSupport"]),
-        .testTarget(name: "TLoRAModelTests", dependencies: ["TLoRAModel", "_TLoRATestSupport"]),
-        .testTarget(name: "TLoRAFormatTests", dependencies: ["TLoRAFormat", "_TLoRATestSupport"]),
-        .testTarget(name: "TLoRAInteropTests", dependencies: ["TLoRAInterop", "_TLoRATestSupport"]),
+        .testTarget(name: "TLoRAModelTests", dependencies: ["TLoRAModel", "TLoRANumerics", "_TLoRATestSupport"]),
+        .testTarget(name: "TLoRAFormatTests", dependencies: ["TLoRAFormat", "TLoRAModel", "TLoRANumerics", "TLoRAIO", "_TLoRATestSupport"]),
+        .testTarget(name: "TLoRAInteropTests", dependencies: ["TLoRAInterop", "TLoRAModel", "TLoRANumerics", "TLoRAIO", "_TLoRATestSupport"]),
         .testTarget(name: "TLoRAInputsTests", dependencies: ["TLoRAInputs", "TLoRAInterop", "TLoRAIO", "TLoRAModel", "_TLoRATestSupport"]),
-        .testTarget(name: "TLoRAConvertTests", dependencies: ["TLoRAConvert", "TLoRAMerge", "TLoRAInterop", "_TLoRATestSupport"]),
-        .testTarget(name: "TLoRAMergeTests", dependencies: ["TLoRAMerge", "TLoRAConvert", "TLoRAInterop", "_TLoRATestSupport"]),
-        .testTarget(name: "TLoRACLITests", dependencies: ["TLoRACLI", "TLoRAFormat", "TLoRAInterop", "_TLoRATestSupport"]),
+        .testTarget(name: "TLoRAConvertTests", dependencies: ["TLoRAConvert", "TLoRAMerge", "TLoRAInterop", "TLoRAModel", "TLoRANumerics", "TLoRAIO", "_TLoRATestSupport"]),
+        .testTarget(name: "TLoRAMergeTests", dependencies: ["TLoRAMerge", "TLoRAConvert", "TLoRAInterop", "TLoRAModel", "TLoRANumerics", "TLoRAIO", "_TLoRATestSupport"]),
+        .testTarget(name: "TLoRACLITests", dependencies: ["TLoRACLI", "TLoRAFormat", "TLoRAInterop", "TLoRAModel", "TLoRANumerics", "TLoRAIO", "_TLoRATestSupport"]),
     ]
 )
