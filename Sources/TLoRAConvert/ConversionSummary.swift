@@ -27,7 +27,11 @@ public struct ConversionSummary: Sendable {
     /// Remarks on converted modules or groups (e.g. projections not stacked together, and why).
     public var notes: [(name: String, reason: String)] = []
 
-    public var sourceParameters: Int { lines.reduce(0) { $0 + $1.sourceParameters } }
+    /// Parameters of source tensors no line counts: Tucker groups the conversion replaced (their
+    /// slices count none each, since they share the group's core and factors).
+    public var sharedSourceParameters = 0
+
+    public var sourceParameters: Int { lines.reduce(sharedSourceParameters) { $0 + $1.sourceParameters } }
     public var parameters: Int { lines.reduce(0) { $0 + $1.parameters } }
     public var worstError: Double { lines.map(\.relativeError).max() ?? 0 }
 }
@@ -45,6 +49,14 @@ public struct ConversionTarget: Sendable, Equatable {
 
     /// Lossless: keep every nonzero direction.
     public static let lossless = ConversionTarget(maxRelativeError: 0)
+}
+
+extension ConversionSummary {
+    /// The parameters of `source`'s Tucker groups that `result` no longer holds.
+    static func replacedGroupParameters(source: Adapter, result: Adapter) -> Int {
+        let kept = Set(result.tuckerGroups.map(\.name))
+        return source.tuckerGroups.filter { !kept.contains($0.name) }.reduce(0) { $0 + $1.parameterCount }
+    }
 }
 
 extension Adapter {

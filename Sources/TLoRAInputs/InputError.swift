@@ -8,6 +8,8 @@ public struct InputError: Error, CustomStringConvertible, Equatable, Sendable {
         case unrecognizedFile
         case bareArchive
         case checkpointNotAdapter
+        case notABase(found: String)
+        case notABaseConfig(found: String)
     }
 
     private let kind: Kind
@@ -28,6 +30,11 @@ public struct InputError: Error, CustomStringConvertible, Equatable, Sendable {
     /// A checkpoint (weights) given where an adapter was meant.
     public static func checkpointNotAdapter(path: String) -> InputError { InputError(.checkpointNotAdapter, path: path) }
 
+    /// Something other than a checkpoint directory given as a base (`found` says what it is).
+    public static func notABase(path: String, found: String) -> InputError { InputError(.notABase(found: found), path: path) }
+    /// Something other than a checkpoint directory or config given as `--base-config`.
+    public static func notABaseConfig(path: String, found: String) -> InputError { InputError(.notABaseConfig(found: found), path: path) }
+
     public var description: String {
         switch kind {
         case .unrecognizedDirectory:
@@ -36,6 +43,11 @@ public struct InputError: Error, CustomStringConvertible, Equatable, Sendable {
             return "\(path): unrecognized file (not .tlora, safetensors, GGUF or a PyTorch archive)"
         case .bareArchive:
             return "\(path): a bare PyTorch archive is not an adapter directory; give the PEFT directory that holds it"
+        case .notABase(let found):
+            return "\(path): a base must be a Hugging Face checkpoint directory (config.json with \(Checkpoint.singleName), "
+                + "or the shards \(Checkpoint.indexName) lists); this is \(found)"
+        case .notABaseConfig(let found):
+            return "\(path): --base-config takes a base checkpoint directory or its config.json; this is \(found)"
         case .checkpointNotAdapter:
             return "\(path): this is a checkpoint, not an adapter (expected a PEFT or MLX-LM directory, a GGUF adapter or a .tlora file)"
         }

@@ -12,6 +12,17 @@ public enum DType: String, Sendable, CaseIterable, Hashable, Codable {
         case .f16, .bf16: return 2
         }
     }
+
+    /// Relative error of rounding a value to this type (half the spacing of the numbers near 1):
+    /// 2⁻⁵³, 2⁻²⁴, 2⁻¹¹, 2⁻⁸. No stored result can be closer to its source than this, relatively.
+    public var unitRoundoff: Double {
+        switch self {
+        case .f64: return 0x1p-53
+        case .f32: return 0x1p-24
+        case .f16: return 0x1p-11
+        case .bf16: return 0x1p-8
+        }
+    }
 }
 
 /// The scalar types the kernels are generic over.

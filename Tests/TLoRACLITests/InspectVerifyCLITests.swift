@@ -78,4 +78,37 @@ import _TLoRATestSupport
         let r = try CommandRunner.tlora(["inspect", path, "--json"])
         #expect(r.status == 0)
     }
+
+    /// A q8_0 GGUF shows its real storage (as gguf-dump does), not the f32 tlora dequantizes to.
+    @Test func inspectShowsAGGUFsQuantizationAndBytes() throws {
+        let path = Fixtures.path("gguf/tiny-llama-lora.llamacpp.q8_0.gguf")
+        let r = try CommandRunner.tlora(["inspect", path, "--json"])
+        #expect(r.status == 0, "\(r.stderr)")
+        let json = try JSONParser.parse(r.stdout)
+        let modules = json["modules"]?.arrayValue ?? []
+        #expect(modules.count == 14)
+        #expect(modules.allSatisfy { $0["dtype"]?.stringValue?.hasPrefix("q8_0") == true }, "\(modules.map { $0["dtype"] ?? .null })")
+        // Every factor's bytes as stored: the file minus its header and padding.
+        let file = try fileSize(path: path)
+        let stored = json["totals"]?["stored_bytes"]?.intValue ?? 0
+        #expect(stored < file && stored > file * 8 / 10, "\(stored) of \(file)")
+        let text = try CommandRunner.tlora(["inspect", path])
+        #expect(text.stdout.contains("q8_0"), "\(text.stdout)")
+    }
+
+    /// import and inspect state one size ratio, the same way (issue 18, item 11).
+    @Test func importAndInspectReportTheSameRatio() throws {
+        let dir = TemporaryDirectory()
+        let out = dir.file("a.tlora")
+        let imported = try CommandRunner.tlora(["convert", "import", Fixtures.peft("llama-lora"), "-o", out])
+        #expect(imported.status == 0, "\(imported.stderr)")
+        let inspected = try CommandRunner.tlora(["inspect", out])
+        func storage(_ text: String) -> String? {
+            text.split(separator: "\n").lazy.compactMap { line in line.firstRange(of: "tensors stored in").map { String(line[$0.lowerBound...]) } }.first
+                .map { $0.split(separator: ";").first.map(String.init) ?? $0 }
+        }
+        let a = storage(imported.stdout), b = storage(inspected.stdout)
+        #expect(a != nil && a == b, "import: \(imported.stdout)\ninspect: \(inspected.stdout)")
+        #expect(a?.contains("× raw f32") == true)
+    }
 }

@@ -90,4 +90,59 @@ import _TLoRATestSupport
             try DenseToTucker.convert(Self.attention(seed: 1, layers: 1, hidden: 8, rank: 2), options: .init(target: .lossless, group: .att))
         }
     }
+
+    /// Grouped-query attention (issue 18, item 9): queries split into the query heads, keys and
+    /// values into the key/value heads of the same size, and nothing else is head-split.
+    @Test(arguments: [nil, 2] as [Int?])
+    func gqaKeysAndValuesSplitIntoTheirOwnHeads(keyValueHeads: Int?) throws {
+        let source = Self.attention(seed: 31, layers: 2, hidden: 16, rank: 2, gqa: true)  // k, v: 8 outputs
+        let (converted, summary) = try DenseToTucker.convert(source, options: .init(target: .lossless, group: .att, heads: 4,
+                                                                                    keyValueHeads: keyValueHeads, dtype: .f64))
+        for g in converted.tuckerGroups {
+            let isQuery = g.name.contains("q_proj")
+            #expect(g.dimensions == [16, 4, isQuery ? 4 : 2], "\(g.name): \(g.dimensions)")
+            #expect(g.modes.map(\.name) == ["in", "head_dim", "head"])
+        }
+        #expect(converted.tuckerGroups.count == 6)
+        #expect(Set(summary.unchanged.map(\.name)) == ["model.layers.0.self_attn.o_proj", "model.layers.1.self_attn.o_proj"])
+        #expect(summary.unchanged.allSatisfy { $0.reason.contains("not a query, key or value projection") })
+        #expect(summary.notes.contains { $0.name.contains("k_proj") && $0.reason == "outputs split into 2 heads of 4 (key/value heads)" })
+        #expect(summary.notes.contains { $0.name.contains("q_proj") && $0.reason == "outputs split into 4 heads of 4" })
+        try Self.checkEveryModule(source, converted, tolerance: 1e-12)
+    }
+
+    @Test func keyValueHeadsOfTheWrongSizeAreLeftAloneAndSaid() throws {
+        let source = Self.attention(seed: 32, layers: 1, hidden: 16, rank: 2, gqa: true)
+        let (converted, summary) = try DenseToTucker.convert(source, options: .init(target: .lossless, group: .att, heads: 4, keyValueHeads: 4, dtype: .f64))
+        #expect(converted.tuckerGroups.count == 1)
+        #expect(summary.unchanged.contains { $0.name.hasSuffix("k_proj") && $0.reason.contains("differ from the query's head size 4") })
+    }
+
+    @Test func attWithoutAttentionProjectionsIsRefused() {
+        let fused = Adapter(modules: [AdapterModule(name: "h.0.attn.c_attn", outFeatures: 24, inFeatures: 8, scale: 1,
+                                                    update: .dense(StoredTensor([Double](repeating: 0.5, count: 24 * 8), shape: [24, 8], dtype: .f32)))])
+        #expect(throws: ConvertError.self) { try DenseToTucker.convert(fused, options: .init(target: .lossless, group: .att, heads: 4)) }
+        #expect(throws: ConvertError.self) {
+            try DenseToTucker.convert(Self.attention(seed: 2, layers: 1, hidden: 8, rank: 2), options: .init(target: .lossless, group: .att, projections: ["o_proj"], heads: 2))
+        }
+    }
+
+    /// to-lora of a Tucker group at no truncation (issue 18, item 7): directions that are only the
+    /// f32 storage's rounding are dropped, so each slice comes back at its true rank; the source's
+    /// parameter total counts the groups' cores and factors.
+    @Test func toLoRAOfTuckerSlicesRecoversTheTrueRank() throws {
+        let source = Self.attention(seed: 33, layers: 2, hidden: 32, rank: 4)
+        let (tucker, _) = try DenseToTucker.convert(source, options: .init(target: .lossless, group: .qkvDepth, dtype: .f32))
+        #expect(tucker.tuckerGroups.first.map { $0.core.shape[0] } ?? 0 > 4, "the group's in-mode rank exceeds each slice's rank")
+        let (lora, summary) = try ToLoRA.convert(tucker, options: .init(target: .lossless))
+        for m in lora.modules {
+            guard case .lowRank(let a, _) = m.update else { Issue.record("\(m.name) is not low-rank"); continue }
+            #expect(a.shape[0] == 4, "\(m.name): rank \(a.shape[0])")
+        }
+        #expect(summary.worstError <= 4 * DType.f32.unitRoundoff * 2, "\(summary.worstError)")
+        let groupParameters = tucker.tuckerGroups.reduce(0) { $0 + $1.parameterCount }
+        let oParameters = 2 * (4 * 32 + 32 * 4)
+        #expect(summary.sourceParameters == groupParameters + oParameters)
+        try Self.checkEveryModule(tucker, lora, tolerance: 1e-6)
+    }
 }

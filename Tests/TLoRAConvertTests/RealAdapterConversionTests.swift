@@ -50,8 +50,9 @@ import _TLoRATestSupport
     func tuckerGroupBoundHolds(name: String, kind: GroupKind) throws {
         let source = try Self.load(name)
         let heads = try #require(Self.adapters.first { $0.name == name }).heads
-        if name == "gpt2-lora", [.qkv, .attQKV, .qkvDepth, .attQKVDepth].contains(kind) {
-            // GPT-2 fuses q, k and v into one `c_attn`: nothing to stack, and the command says so.
+        if name == "gpt2-lora", [.qkv, .att, .attQKV, .attDepth, .qkvDepth, .attQKVDepth].contains(kind) {
+            // GPT-2 fuses q, k and v into one `c_attn`: nothing to stack or split into heads, and
+            // the command says so.
             #expect(throws: ConvertError.self) { try DenseToTucker.convert(source, options: .init(target: .lossless, group: kind, heads: heads)) }
             return
         }

@@ -4,15 +4,31 @@ import TLoRANumerics
 
 /// The error/rank options every lossy conversion takes.
 struct ErrorTargetOptions: ParsableArguments {
-    @Option(help: "Guarantee ‖ΔW − ΔŴ‖_F ≤ E·‖ΔW‖_F per module (per group for Tucker). 0 = lossless.")
+    @Option(help: "Guarantee ‖ΔW − ΔŴ‖_F ≤ E·‖ΔW‖_F per module (per group for Tucker); 0 ≤ E < 1, 0 = lossless.")
     var maxRelError: Double?
 
-    @Option(help: "Cap every rank at R.")
+    @Option(help: "Cap every rank at R (instead of --max-rel-error).")
     var maxRank: Int?
 
     func validate() throws {
-        if let e = maxRelError, !(e >= 0 && e < 1) { throw ValidationError("--max-rel-error must be in [0, 1)") }
+        try Self.checkRange(maxRelError)
         if let r = maxRank, r < 1 { throw ValidationError("--max-rank must be at least 1") }
+        if maxRelError != nil && maxRank != nil {
+            throw ValidationError("--max-rel-error and --max-rank are alternatives: a rank cap can break the error bound, so give one of them")
+        }
+    }
+
+    /// The one range of `--max-rel-error` everywhere (convert and verify): a relative error of 1 is
+    /// what an empty update has, so bounds start below it.
+    static func checkRange(_ e: Double?) throws {
+        if let e, !(e >= 0 && e < 1) { throw ValidationError("--max-rel-error must be at least 0 and below 1 (got \(e))") }
+    }
+
+    /// A bound no result stored in `dtype` can meet is refused before any work (0 means lossless).
+    func checkReachable(storedAs dtype: DType) throws {
+        guard let e = maxRelError, e > 0, e < dtype.unitRoundoff else { return }
+        throw ValidationError("--max-rel-error \(e) is below the rounding error of \(dtype.rawValue) storage (\(Formatting.scientific(dtype.unitRoundoff))): "
+            + (dtype == .f64 ? "no stored result can meet it; use 0 for an exact conversion" : "use 0 for an exact conversion, or --dtype f64"))
     }
 
     /// Lossless when neither option is given.

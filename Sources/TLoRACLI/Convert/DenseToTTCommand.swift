@@ -40,6 +40,7 @@ struct DenseToTTCommand: ParsableCommand {
     func validate() throws {
         if let m = modes, TTModes.parse(m) == nil { throw ValidationError("--modes must look like 16,16,16x16,16,16") }
         if maxMode < 2 { throw ValidationError("--max-mode must be at least 2") }
+        try error.checkReachable(storedAs: dtype.dtype)
         if joint, modes != nil || layout != .rowsCols {
             throw ValidationError("--joint trains the joint factor vector: --modes and --layout do not apply (use --max-mode)")
         }

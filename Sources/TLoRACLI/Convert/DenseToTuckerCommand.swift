@@ -42,6 +42,10 @@ struct DenseToTuckerCommand: ParsableCommand {
             throw ValidationError("--ranks must be positive integers separated by commas")
         }
         if refine < 0 { throw ValidationError("--refine must not be negative") }
+        if ranks != nil, error.maxRelError != nil || error.maxRank != nil {
+            throw ValidationError("--ranks fixes the core size: --max-rel-error and --max-rank do not apply")
+        }
+        try error.checkReachable(storedAs: dtype.dtype)
     }
 
     func run() throws {
@@ -49,10 +53,13 @@ struct DenseToTuckerCommand: ParsableCommand {
         let adapter = try AdapterLoader.load(source, options: sourceOptions)
         // One head count serves both: the att constructions split outputs into heads, and GGUF
         // sources need it to undo llama.cpp's q/k permutation (--heads, or --base-config).
-        let heads = try sourceOptions.resolvedHeads()?.attention
-        let options = DenseToTucker.Options(target: ranks == nil ? error.target : ConversionTarget(maxRelativeError: error.maxRelError),
+        // Key/value heads: --kv-heads, the config's num_key_value_heads, or (with --heads alone)
+        // whatever the k/v outputs hold at the query's head size.
+        let resolved = try sourceOptions.resolvedHeads()
+        let keyValueHeads = sourceOptions.heads != nil ? sourceOptions.kvHeads : resolved?.keyValue
+        let options = DenseToTucker.Options(target: ranks == nil ? error.target : ConversionTarget(maxRelativeError: nil),
                                             group: group, projections: projections.map { $0.split(separator: ",").map(String.init) },
-                                            heads: heads, ranks: parsedRanks, refine: refine, dtype: dtype.dtype)
+                                            heads: resolved?.attention, keyValueHeads: keyValueHeads, ranks: parsedRanks, refine: refine, dtype: dtype.dtype)
         let (converted, summary) = try DenseToTucker.convert(adapter, options: options)
         let report = try ContainerWriter.write(converted, to: output.output, options: output.writeOptions)
         ConversionPrinter.print(summary, sourceBytes: adapter.rawByteCount, outputBytes: report.fileLength, output: output.output)

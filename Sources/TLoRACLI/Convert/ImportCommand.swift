@@ -20,9 +20,10 @@ struct ImportCommand: ParsableCommand {
         try output.check(inputs: [source] + sourceOptions.inputPaths)
         let adapter = try AdapterLoader.load(source, options: sourceOptions)
         let report = try ContainerWriter.write(adapter, to: output.output, options: output.writeOptions)
-        let raw = adapter.rawByteCount
-        Console.out("\(output.output): \(adapter.modules.count) modules, \(Formatting.bytes(report.fileLength)) "
-            + "(\(Formatting.fixed(Double(report.fileLength) / Double(max(raw, 1)), digits: 3))× the \(Formatting.bytes(raw)) of raw tensor data)")
+        let stored = report.tensors.reduce(0) { $0 + $1.length }
+        let parameters = report.tensors.reduce(0) { $0 + $1.elementCount }
+        Console.out("\(output.output): \(adapter.modules.count) modules; " + Formatting.storage(stored: stored, parameters: parameters, file: report.fileLength)
+            + "; the source's tensors \(Formatting.bytes(adapter.rawByteCount))")
     }
 }
 

@@ -30,6 +30,10 @@ struct ToLoRACommand: ParsableCommand {
 
     @OptionGroup var sourceOptions: AdapterSourceOptions
 
+    func validate() throws {
+        try error.checkReachable(storedAs: dtype?.dtype ?? .f32)
+    }
+
     func run() throws {
         try output.check(kind: format == .peft ? .directory : .tloraFile, inputs: [source] + sourceOptions.inputPaths)
         let adapter = try AdapterLoader.load(source, options: sourceOptions)

@@ -39,7 +39,9 @@ struct InspectCommand: ParsableCommand {
         case .mlxDirectory:
             return InspectReport(adapter: try MLXAdapter.read(directory: path), path: path, format: "mlx-lm", fileBytes: try directorySize(path))
         case .gguf:
-            return InspectReport(adapter: try AdapterLoader.load(path, headsRequired: false), path: path, format: "gguf", fileBytes: try fileSize(path: path))
+            var report = InspectReport(adapter: try AdapterLoader.load(path, headsRequired: false), path: path, format: "gguf", fileBytes: try fileSize(path: path))
+            report.useStorage(of: try GGUFFile(path: path))
+            return report
         case .pickle:
             return InspectReport(adapter: try AdapterLoader.load(path), path: path, format: "pytorch", fileBytes: try fileSize(path: path))
         }

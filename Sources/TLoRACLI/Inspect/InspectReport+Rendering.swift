@@ -46,11 +46,7 @@ extension InspectReport {
             out.append(Formatting.table(header: ["tensor", "dtype", "shape", "stored", "codec", ""], rows: rows, rightAligned: [3]))
         }
         out.append("")
-        var total = "total: \(totalParameters) parameters, \(Formatting.bytes(totalStoredBytes)) stored"
-        if let r = Self.ratio(stored: totalStoredBytes, parameters: totalParameters), format == "tlora" {
-            total += " (\(Formatting.fixed(r, digits: 3))× raw f32)"
-        }
-        out.append(total)
+        out.append("total: \(totalParameters) parameters; " + Formatting.storage(stored: totalStoredBytes, parameters: totalParameters, file: fileBytes))
         return out.joined(separator: "\n")
     }
 

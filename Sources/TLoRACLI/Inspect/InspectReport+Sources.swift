@@ -131,3 +131,24 @@ extension InspectReport {
         }
     }
 }
+
+extension InspectReport {
+    /// A GGUF adapter's modules as the file stores them: the ggml type of its factors (`q8_0`, as
+    /// gguf-dump shows) and their bytes, not the dequantized values tlora reads them into.
+    mutating func useStorage(of file: GGUFFile) {
+        guard let arch = file.value("general.architecture")?.stringValue, let table = ArchitectureTable.gguf(arch) else { return }
+        var stored: [String: (bytes: Int, types: [String])] = [:]
+        for t in file.tensors {
+            let stem = t.name.hasSuffix(".lora_a") || t.name.hasSuffix(".lora_b") ? String(t.name.dropLast(7)) : t.name
+            guard let module = table.hfModule(forGGUF: stem) else { continue }
+            let type = t.type.description.lowercased()
+            stored[module, default: (0, [])].bytes += t.byteCount
+            if !(stored[module]?.types.contains(type) ?? false) { stored[module]?.types.append(type) }
+        }
+        for i in modules.indices {
+            guard let s = stored[modules[i].name] else { continue }
+            modules[i].storedBytes = s.bytes
+            modules[i].dtype = s.types.joined(separator: "/")
+        }
+    }
+}

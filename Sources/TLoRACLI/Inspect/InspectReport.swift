@@ -63,8 +63,5 @@ struct InspectReport {
         modules.reduce(0) { $0 + $1.storedBytes } + groups.reduce(0) { $0 + $1.storedBytes } + tensors.reduce(0) { $0 + $1.storedBytes }
     }
 
-    /// Stored bytes relative to the same parameters as raw f32 (lower is smaller).
-    static func ratio(stored: Int, parameters: Int) -> Double? {
-        parameters > 0 ? Double(stored) / Double(parameters * 4) : nil
-    }
+    static func ratio(stored: Int, parameters: Int) -> Double? { Formatting.ratioToF32(stored: stored, parameters: parameters) }
 }

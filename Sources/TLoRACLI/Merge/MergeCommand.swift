@@ -40,6 +40,7 @@ struct MergeCommand: ParsableCommand {
     }
 
     func run() throws {
+        try InputKind.requireBase(base)
         let checkpoint = try Checkpoint(path: base)
         let progress = ProgressLine("merging", total: 100)
         let options = MergeOptions(dtype: dtype == .keep ? nil : DType(rawValue: dtype.rawValue), scale: scale, overwrite: force) { done, total in

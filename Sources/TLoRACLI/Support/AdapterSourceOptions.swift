@@ -10,10 +10,10 @@ struct AdapterSourceOptions: ParsableArguments {
     @Option(name: .customLong("base-config"), help: "A base model directory or config.json (head counts for GGUF adapters; layer shapes for research state dicts).")
     var baseConfig: String?
 
-    @Option(help: "Attention heads (GGUF adapters of Llama/Mistral models).")
+    @Option(help: "Attention (query) heads: GGUF adapters of Llama/Mistral models need them, dense-to-tucker's att groups split by them.")
     var heads: Int?
 
-    @Option(help: "Key-value heads (default: --heads).")
+    @Option(help: "Key/value heads of grouped-query attention (default: --heads for GGUF; for dense-to-tucker, what k/v outputs hold at the query's head size).")
     var kvHeads: Int?
 
     @OptionGroup var research: ResearchSourceOptions
@@ -40,6 +40,7 @@ struct AdapterSourceOptions: ParsableArguments {
 extension AdapterLoader {
     /// Reads an adapter with what the command line says about it.
     static func load(_ path: String, options: AdapterSourceOptions) throws -> Adapter {
-        try load(path, heads: try options.resolvedHeads(), research: try options.resolvedResearch())
+        if let b = options.baseConfig { try InputKind.requireBaseConfig(b) }
+        return try load(path, heads: try options.resolvedHeads(), research: try options.resolvedResearch())
     }
 }

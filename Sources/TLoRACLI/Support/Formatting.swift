@@ -38,6 +38,18 @@ enum Formatting {
         return (value < 0 ? "-" : "") + fixed(m, digits: 2) + "e" + (exponent < 0 ? "-" : "+") + e
     }
 
+    /// The one size ratio every command reports: tensor bytes as stored (after codecs and
+    /// quantization; headers and padding excluded) over the same parameters as raw f32.
+    static func ratioToF32(stored: Int, parameters: Int) -> Double? {
+        parameters > 0 ? Double(stored) / Double(parameters * 4) : nil
+    }
+
+    /// "tensors stored in 54.0 KiB (0.844× raw f32), file 61.3 KiB".
+    static func storage(stored: Int, parameters: Int, file: Int) -> String {
+        "tensors stored in \(bytes(stored))" + (ratioToF32(stored: stored, parameters: parameters).map { " (\(fixed($0, digits: 3))× raw f32)" } ?? "")
+            + ", file \(bytes(file))"
+    }
+
     /// "12×384×16".
     static func shape(_ dims: [Int]) -> String { dims.map(String.init).joined(separator: "×") }
 

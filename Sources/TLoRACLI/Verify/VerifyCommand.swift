@@ -26,7 +26,7 @@ struct VerifyCommand: ParsableCommand {
 
     func validate() throws {
         if maxRelError != nil && against == nil { throw ValidationError("--max-rel-error needs --against") }
-        if let e = maxRelError, !(e >= 0) { throw ValidationError("--max-rel-error must be ≥ 0") }
+        try ErrorTargetOptions.checkRange(maxRelError)
     }
 
     func run() throws {
@@ -34,6 +34,7 @@ struct VerifyCommand: ParsableCommand {
     }
 
     private func integrity() throws {
+        try Self.requireContainer(file)
         let report = TLoRAFile.verify(path: file)
         if json {
             var o = JSONObject()
@@ -56,7 +57,8 @@ struct VerifyCommand: ParsableCommand {
         let ref = try AdapterLoader.load(reference, options: sourceOptions)
         let result = try AdapterComparison.compare(candidate: candidate, reference: ref)
         let limit = maxRelError ?? .infinity
-        let failing = result.entries.filter { $0.boundApplies && $0.relativeError > limit }
+        // A NaN error (a NaN in an adapter) is above every limit.
+        let failing = result.entries.filter { $0.boundApplies && !($0.relativeError <= limit) }
         let missing = !result.onlyInCandidate.isEmpty || !result.onlyInReference.isEmpty
         if json {
             var o = JSONObject()
@@ -76,7 +78,7 @@ struct VerifyCommand: ParsableCommand {
         } else {
             let rows = result.entries.map { e in
                 [e.name, e.kind.rawValue, Formatting.scientific(e.relativeError), Formatting.scientific(e.referenceNorm),
-                 e.boundApplies && e.relativeError > limit ? "ABOVE \(Formatting.scientific(limit))" : "", e.note ?? ""]
+                 e.boundApplies && !(e.relativeError <= limit) ? (limit.isFinite ? "ABOVE \(Formatting.scientific(limit))" : "NOT FINITE") : "", e.note ?? ""]
             }
             Console.out(Formatting.table(header: ["name", "kind", "rel.error", "‖reference‖", "", "how"], rows: rows, rightAligned: [2, 3]))
             for n in result.onlyInCandidate { Console.out("only in \(file): \(n)") }
@@ -85,10 +87,32 @@ struct VerifyCommand: ParsableCommand {
         }
         if !failing.isEmpty || missing {
             if !json {
-                Console.err("error: \(file): \(failing.count) of \(result.entries.count) entries exceed \(Formatting.scientific(limit))"
+                Console.err("error: \(file): \(failing.count) of \(result.entries.count) entries "
+                    + (limit.isFinite ? "exceed \(Formatting.scientific(limit))" : "have no finite error (NaN or infinite values)")
                     + (missing ? "; modules differ between the adapters" : ""))
             }
             throw ExitStatus(code: 3)
         }
+    }
+}
+
+extension VerifyCommand {
+    /// `verify FILE` checks `.tlora` files: exit 3 means a damaged one, so anything else is refused
+    /// with exit 1 and what verify accepts. A file that is no known format but is named `.tlora`
+    /// is checked (and reported damaged): its magic may be what broke.
+    static func requireContainer(_ path: String) throws {
+        let kind: InputKind
+        do {
+            kind = try InputKind.detect(path)
+        } catch let e as IOError {
+            throw e
+        } catch {
+            if pathKind(path) == .file && path.hasSuffix(".tlora") { return }
+            throw CommandFailure("\(path): not a .tlora file; `tlora verify FILE` checks .tlora files, and "
+                + "`tlora verify CANDIDATE --against REFERENCE` compares any two adapters")
+        }
+        guard kind != .tlora else { return }
+        throw CommandFailure("\(path): this is \(kind.noun), not a .tlora file; `tlora verify FILE` checks .tlora files "
+            + "(convert it with `tlora convert import`), and `tlora verify CANDIDATE --against REFERENCE` compares any two adapters")
     }
 }

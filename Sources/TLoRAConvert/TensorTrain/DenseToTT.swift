@@ -45,7 +45,9 @@ public enum DenseToTT {
         out.tuckerGroups = adapter.tuckerGroups.filter { g in out.modules.contains { if case .tuckerSlice(let n, _) = $0.update { return n == g.name }; return false } }
         out.projections = adapter.projections.filter { p in out.modules.contains { if case .vera(let v) = $0.update { return v.projections == p.name }; return false } }
         out.metadata["conversion"] = options.joint ? "dense-to-tt --joint" : "dense-to-tt"
-        return (out, ConversionSummary(lines: results.map(\.1)))
+        var summary = ConversionSummary(lines: results.map(\.1))
+        summary.sharedSourceParameters = ConversionSummary.replacedGroupParameters(source: adapter, result: out)
+        return (out, summary)
     }
 
     /// One module. The guarantee: ‖ΔW − ΔŴ‖_F ≤ E‖ΔW‖_F, with δ = E/√(d−1)·‖ΔW‖ per bond
@@ -115,7 +117,11 @@ public enum DenseToTT {
         // Allow the f64 arithmetic's own noise above a lossless target.
         let slack = e == 0 ? 1e-12 : e * 1e-9
         if error > e + slack && !(e == 0 && dtype != .f64) {
-            throw ConvertError("module \(module): measured error \(error) exceeds --max-rel-error \(e) after storing as \(dtype.rawValue); store in f32 or f64, or relax the bound")
+            // The algorithm meets the bound in f64 arithmetic; only the rounding of the stored
+            // result can break it.
+            let advice = dtype == .f64 ? "the bound is at the limit of f64 arithmetic; relax it"
+                : "rounding the result to \(dtype.rawValue) costs that much; store it as f64 (--dtype f64) or relax the bound"
+            throw ConvertError("\(module): measured error \(error) exceeds --max-rel-error \(e) after storing as \(dtype.rawValue): \(advice)")
         }
     }
 }

@@ -24,7 +24,9 @@ public enum ToLoRA {
         out.tuckerGroups = []
         out.projections = []
         out.metadata["conversion"] = "to-lora"
-        return (out, ConversionSummary(lines: results.map(\.1)))
+        var summary = ConversionSummary(lines: results.map(\.1))
+        summary.sharedSourceParameters = ConversionSummary.replacedGroupParameters(source: adapter, result: out)
+        return (out, summary)
     }
 
     /// `U = U_k S_k V_kᵀ` from the exact factors (`FactoredSVD`), truncated to the smallest rank whose
@@ -38,6 +40,11 @@ public enum ToLoRA {
                                               parameters: sourceParameters, bound: 0, relativeError: 0, note: "unchanged"))
         }
         let e = options.target.maxRelativeError ?? 0
+        // Lossless: a Tucker slice, a train or a dense update stored in f32 has directions that
+        // are only its storage's rounding (a slice of a 48-rank core whose update has rank 16);
+        // they are dropped while their tail stays within twice the source's unit roundoff.
+        let noise = e == 0 && options.target.maxRank == Int.max ? Self.roundingNoise(of: m, in: adapter) : 0
+        var directions = 0
         let dtype = options.dtype ?? .f32
         let factors: LowRankForm
         if case .kronecker(let k) = m.update {
@@ -48,8 +55,9 @@ public enum ToLoRA {
             factors = svd.balancedFactors(rank: max(rank, 1))
         } else {
             let svd = FactoredSVD(try LowRankForm.orDense(m, in: adapter))
-            var (rank, _) = Truncation.rank(singularValues: svd.s, tolerance: e * svd.frobeniusNorm, maxRank: options.target.maxRank)
+            var (rank, _) = Truncation.rank(singularValues: svd.s, tolerance: max(e, noise) * svd.frobeniusNorm, maxRank: options.target.maxRank)
             rank = max(rank, 1)
+            directions = svd.s.filter { $0 > 0 }.count
             var b = Matrix<Double>(rows: m.outFeatures, cols: rank)
             var a = Matrix<Double>(rows: rank, cols: m.inFeatures)
             for k in 0..<rank {
@@ -63,13 +71,38 @@ public enum ToLoRA {
         var result = m
         result.update = .lowRank(a: StoredTensor(a, dtype: dtype), b: StoredTensor(b, dtype: dtype))
         let error = try DenseToTT.relativeError(source: m, result: result, in: adapter)
-        try DenseToTT.checkBound(error, e: options.target.maxRelativeError, module: m.name, dtype: dtype)
-        let note = LowRankForm.hasFactors(m) ? "from factors" : "dense fallback: the update has no low-rank factors"
+        // Lossless with dropped noise: an f64 result is held to the noise it dropped (an f32 one
+        // adds its own rounding, which a lossless target has always allowed).
+        let bound = noise > 0 && dtype == .f64 ? noise + 1e-12 : options.target.maxRelativeError
+        try DenseToTT.checkBound(error, e: bound, module: m.name, dtype: dtype)
+        var note = LowRankForm.hasFactors(m) ? "from factors" : "dense fallback: the update has no low-rank factors"
+        if noise > 0, rank < directions { note += "; \(directions - rank) directions below the source's rounding dropped" }
         result.conversion = ConversionRecord(method: "svd-truncate", maxRelativeError: options.target.maxRelativeError, relativeError: error,
                                              sourceParameters: sourceParameters, note: note)
         return (result, ConversionSummary.Line(name: m.name, form: UpdateKind.lowRank.rawValue, ranks: [rank], sourceParameters: sourceParameters,
                                                parameters: rank * (m.outFeatures + m.inFeatures), bound: options.target.maxRelativeError,
                                                relativeError: error, note: note))
+    }
+}
+
+extension ToLoRA {
+    /// Twice the unit roundoff of the coarsest dtype `m`'s update is stored in, for the forms whose
+    /// stored size exceeds their rank (0 for LoRA and the other factored kinds: their product has
+    /// no direction beyond their rank).
+    static func roundingNoise(of m: AdapterModule, in adapter: Adapter) -> Double {
+        let tensors: [StoredTensor]
+        switch m.update {
+        case .tensorTrain(let tt): tensors = tt.cores
+        case .jointTrain(let j): tensors = j.cores + [j.latent]
+        case .dense(let d): tensors = [d]
+        case .tuckerSlice(let group, _):
+            guard let g = adapter.tuckerGroup(named: group) else { return 0 }
+            tensors = [g.core] + g.factors
+        default:
+            // Factored kinds whose product has exactly their rank (LoRA, Kronecker, Hadamard, …).
+            return 0
+        }
+        return 2 * (tensors.map(\.dtype.unitRoundoff).max() ?? 0)
     }
 }
 

@@ -10,8 +10,11 @@ public enum DenseToTucker {
         public var group: GroupKind
         /// The projection family stacked by qkv constructions (default: the architecture's q/k/v).
         public var projections: [String]?
-        /// Attention heads, for the att constructions.
+        /// Query heads, for the att constructions.
         public var heads: Int?
+        /// Key/value heads (grouped-query attention); nil: each k/v projection's outputs divided by
+        /// the query's head size.
+        public var keyValueHeads: Int?
         /// Fixed Tucker ranks in mode order (in, row modes…, member modes…), instead of an error bound.
         public var ranks: [Int]?
         /// HOOI sweeps after ST-HOSVD (each kept only if it lowers the error).
@@ -19,7 +22,8 @@ public enum DenseToTucker {
         public var dtype: DType
 
         public init(target: ConversionTarget, group: GroupKind, projections: [String]? = nil, heads: Int? = nil,
-                    ranks: [Int]? = nil, refine: Int = 0, dtype: DType = .f32) {
+                    keyValueHeads: Int? = nil, ranks: [Int]? = nil, refine: Int = 0, dtype: DType = .f32) {
+            self.keyValueHeads = keyValueHeads
             self.target = target
             self.group = group
             self.projections = projections
@@ -31,7 +35,8 @@ public enum DenseToTucker {
     }
 
     public static func convert(_ adapter: Adapter, options: Options) throws -> (Adapter, ConversionSummary) {
-        let (plans, notes) = try Grouping.plan(adapter, kind: options.group, projections: options.projections, heads: options.heads)
+        let (plans, notes) = try Grouping.plan(adapter, kind: options.group, projections: options.projections, heads: options.heads,
+                                               keyValueHeads: options.keyValueHeads)
         let results = try Parallel.map(count: plans.count) { i in try convert(plans[i], adapter: adapter, options: options) }
         var out = adapter
         var replacement: [String: AdapterModule] = [:]
@@ -42,6 +47,7 @@ public enum DenseToTucker {
         out.projections = adapter.projections.filter { p in out.modules.contains { if case .vera(let v) = $0.update { return v.projections == p.name }; return false } }
         out.metadata["conversion"] = "dense-to-tucker --group \(options.group.rawValue)"
         var summary = ConversionSummary(lines: results.map(\.2))
+        summary.sharedSourceParameters = ConversionSummary.replacedGroupParameters(source: adapter, result: out)
         let moduleNames = Set(adapter.modules.map(\.name))
         summary.unchanged = notes.filter { moduleNames.contains($0.0) && replacement[$0.0] == nil }
         summary.notes = notes.filter { !moduleNames.contains($0.0) || replacement[$0.0] != nil }

@@ -36,7 +36,13 @@ enum Grouping {
     ]
 
     /// Plans the groups. Returns the plans and, for every module left alone or split off, why.
-    static func plan(_ adapter: Adapter, kind: GroupKind, projections: [String]?, heads: Int?) throws -> ([GroupPlan], [(String, String)]) {
+    ///
+    /// The att constructions split the outputs of the attention q/k/v projections into heads:
+    /// queries into `heads`, keys and values into `keyValueHeads` (grouped-query attention), or,
+    /// when that is not given, into as many heads of the query's head size as their outputs hold.
+    /// Other modules (o_proj, the MLP) have no heads in their outputs and are left as they are.
+    static func plan(_ adapter: Adapter, kind: GroupKind, projections: [String]?, heads: Int?,
+                     keyValueHeads: Int? = nil) throws -> ([GroupPlan], [(String, String)]) {
         let modules = adapter.modules.filter { if case .tuckerSlice = $0.update { return false }; return true }
         var notes: [(String, String)] = []
         if kind.splitsHeads, heads == nil {
@@ -51,15 +57,25 @@ enum Grouping {
         if kind.stacksProjections, family.isEmpty {
             throw ConvertError("no q/k/v projections found to stack; name them with --projections a,b,c")
         }
+        let split = kind.splitsHeads ? try HeadSplit(modules: modules, paths: paths, projections: projections, heads: heads ?? 1, keyValueHeads: keyValueHeads) : nil
         // Bucket modules by what stays fixed within a group.
         var buckets: [String: [AdapterModule]] = [:]
         var order: [String] = []
+        var moduleHeads: [String: Int] = [:]
         for m in modules {
             let p = paths[m.name]!  // safe: built from the same list
             let inFamily = family.contains(p.projection)
             if kind.stacksProjections && !inFamily {
                 notes.append((m.name, "not one of the stacked projections \(family.joined(separator: ","))"))
                 continue
+            }
+            if let split {
+                switch split.heads(of: m, projection: p.projection) {
+                case .success(let h): moduleHeads[m.name] = h
+                case .failure(let why):
+                    notes.append((m.name, why.message))
+                    continue
+                }
             }
             if kind.stacksLayers && p.layer == nil {
                 notes.append((m.name, "has no layer number to stack along"))
@@ -84,10 +100,7 @@ enum Grouping {
                 for m in members { notes.append((m.name, "the projection × layer grid is incomplete; left unstacked")) }
                 continue
             }
-            if let h = heads, kind.splitsHeads, members[0].outFeatures % h != 0 {
-                for m in members { notes.append((m.name, "\(m.outFeatures) outputs do not split into \(h) heads")) }
-                continue
-            }
+            let groupHeads = moduleHeads[members[0].name]
             var coords: [(String, [Int])] = []
             for m in members {
                 let p = paths[m.name]!  // safe: as above
@@ -106,7 +119,11 @@ enum Grouping {
             name += "." + (kind.stacksProjections ? projNames.joined(separator: "+") : first.projection)
             name += "[\(kind.rawValue)]"
             plans.append(GroupPlan(name: name, kind: kind, members: coords, memberModes: memberModes,
-                                   out: members[0].outFeatures, inFeatures: members[0].inFeatures, heads: kind.splitsHeads ? heads : nil))
+                                   out: members[0].outFeatures, inFeatures: members[0].inFeatures, heads: groupHeads))
+            if let h = groupHeads, let split {
+                notes.append((name, "outputs split into \(h) heads of \(members[0].outFeatures / h)"
+                    + (split.isKeyValue(paths[members[0].name]!.projection) && h != split.queryHeads ? " (key/value heads)" : "")))  // safe: as above
+            }
             for m in members { stackedBy[m.name] = name }
         }
         // Explain projections of one family that landed in different groups (unequal shapes, GQA).
@@ -125,5 +142,62 @@ enum Grouping {
 
     static func single(_ m: AdapterModule) -> GroupPlan {
         GroupPlan(name: m.name + "[module]", kind: .module, members: [(m.name, [])], memberModes: [], out: m.outFeatures, inFeatures: m.inFeatures, heads: nil)
+    }
+}
+
+/// How the att constructions split each module's outputs into heads.
+struct HeadSplit {
+    let family: [String]
+    let queryHeads: Int
+    let keyValueHeads: Int?
+    /// Outputs per head, from a query projection (nil when the adapter has none).
+    let headSize: Int?
+
+    init(modules: [AdapterModule], paths: [String: ModulePath], projections: [String]?, heads: Int, keyValueHeads: Int?) throws {
+        guard let family = Grouping.knownFamilies.first(where: { f in modules.contains { f.contains(paths[$0.name]!.projection) } }) else {  // safe: every module has a path
+            throw ConvertError("--group att… splits the outputs of attention q/k/v projections into heads, and this adapter has none "
+                + "(known names: \(Grouping.knownFamilies.map { $0.joined(separator: "/") }.joined(separator: ", ")); GPT-2's fused c_attn is not split)")
+        }
+        if let p = projections, let other = p.first(where: { !family.contains($0) }) {
+            throw ConvertError("--group att… splits attention heads: \(other) is not a query, key or value projection (\(family.joined(separator: ", ")))")
+        }
+        self.family = family
+        self.queryHeads = heads
+        self.keyValueHeads = keyValueHeads
+        if let q = modules.first(where: { paths[$0.name]!.projection == family[0] }) {  // safe: as above
+            guard q.outFeatures % heads == 0 else {
+                throw ConvertError("\(q.name): \(q.outFeatures) outputs do not split into \(heads) heads (--heads)")
+            }
+            headSize = q.outFeatures / heads
+        } else {
+            headSize = nil
+        }
+    }
+
+    func isKeyValue(_ projection: String) -> Bool { family.dropFirst().contains(projection) }
+
+    struct Refusal: Error { let message: String }
+
+    /// The number of heads `m`'s outputs hold, or why it is not split.
+    func heads(of m: AdapterModule, projection: String) -> Result<Int, Refusal> {
+        guard family.contains(projection) else {
+            return .failure(Refusal(message: "not a query, key or value projection: its outputs are not attention heads"))
+        }
+        var h = queryHeads
+        if isKeyValue(projection) {
+            if let kv = keyValueHeads {
+                h = kv
+            } else if let d = headSize {
+                guard m.outFeatures % d == 0 else {
+                    return .failure(Refusal(message: "\(m.outFeatures) outputs are not whole heads of \(d) (the query's head size); give --kv-heads"))
+                }
+                h = m.outFeatures / d
+            }
+        }
+        guard m.outFeatures % h == 0 else { return .failure(Refusal(message: "\(m.outFeatures) outputs do not split into \(h) heads")) }
+        if let d = headSize, m.outFeatures / h != d {
+            return .failure(Refusal(message: "\(h) heads of \(m.outFeatures / h) differ from the query's head size \(d); check --heads/--kv-heads"))
+        }
+        return .success(h)
     }
 }

@@ -52,7 +52,7 @@ public enum GGUFWriter {
                 baked.append(m.name)
             }
             if let which = table.rotaryPermuted[projection] {
-                guard let heads else { throw fail("\(architecture) permutes \(projection) for rotary embeddings: give --base or --heads/--kv-heads") }
+                guard let heads else { throw fail("\(architecture) permutes \(projection) for rotary embeddings: give --base-config DIR or --heads/--kv-heads") }
                 b = try GGUFAdapter.permuteRotaryRows(b, heads: which == .attention ? heads.attention : heads.keyValue, inverse: false, name: m.name, path: path)
             }
             tensors.append(try encode(stem + ".lora_a", a, quantize: m.attributes["gguf.type.a"] == "q8_0"))
