@@ -64,14 +64,12 @@ package final class AtomicFileWriter {
     public func copy(from source: Int32, offset: Int, count: Int, fallback: UnsafeRawBufferPointer) throws {
         var done = 0
         while done < count {
-            let n = tlora_copy_range(source, Int64(offset + done), fd, Int64(count - done))
-            if n > 0 {
-                done += Int(n)
+            let n = valueOrErrno { tlora_copy_range(source, Int64(offset + done), fd, Int64(count - done)) }
+            if case .success(let copied) = n, copied > 0 {
+                done += Int(copied)
                 continue
             }
-            let e = errno
-            if n < 0 && e == EINTR { continue }
-            if n < 0 && (e == ENOSPC || e == EDQUOT) { throw IOError.noSpace(path: destination) }
+            if case .failure(let e) = n, e.isNoSpace { throw IOError.noSpace(path: destination) }
             // Not supported here (or a short source): write the rest through memory.
             bytesWritten += done
             try write(UnsafeRawBufferPointer(rebasing: fallback[done..<count]))
@@ -86,13 +84,10 @@ package final class AtomicFileWriter {
         guard let base = bytes.baseAddress else { return }
         var done = 0
         while done < bytes.count {
-            let r = Glibc.write(fd, base + done, bytes.count - done)
-            if r < 0 {
-                let e = errno
-                if e == EINTR { continue }
-                throw e == ENOSPC || e == EDQUOT ? IOError.noSpace(path: destination) : IOError.cannotWrite(path: destination, errno: e)
+            switch valueOrErrno({ Glibc.write(fd, base + done, bytes.count - done) }) {
+            case .success(let n): done += n
+            case .failure(let e): throw IOError.writing(destination, e)
             }
-            done += r
         }
         bytesWritten += bytes.count
         startWritebackIfDue()
@@ -112,10 +107,7 @@ package final class AtomicFileWriter {
     /// the meantime is not replaced (the move is a hard link, which refuses an existing name).
     public func commit() throws {
         guard !committed else { return }
-        if fsync(fd) != 0 {
-            let e = errno
-            throw e == ENOSPC || e == EDQUOT ? IOError.noSpace(path: destination) : IOError.cannotWrite(path: destination, errno: e)
-        }
+        if case .failure(let e) = valueOrErrno({ fsync(fd) }) { throw IOError.writing(destination, e) }
         close(fd)
         fd = -1
         let (temporaryPath, destination, overwrite, kind) = (self.temporaryPath, self.destination, self.overwrite, self.kind)
@@ -193,10 +185,9 @@ package final class AtomicDirectoryWriter {
         for name in (try? directoryEntries(temporaryPath)) ?? [] {
             let f = open(joinPath(temporaryPath, name), O_RDONLY | O_CLOEXEC)
             if f >= 0 {
-                let r = fsync(f)
-                let e = errno
+                let synced = valueOrErrno { fsync(f) }
                 close(f)
-                if r != 0 { throw e == ENOSPC ? IOError.noSpace(path: destination) : IOError.cannotWrite(path: destination, errno: e) }
+                if case .failure(let e) = synced { throw IOError.writing(destination, e) }
             }
         }
         syncDirectory(temporaryPath)

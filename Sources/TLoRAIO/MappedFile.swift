@@ -15,11 +15,7 @@ public final class MappedFile: @unchecked Sendable {
 
     public init(path: String) throws {
         self.path = path
-        let fd = open(path, O_RDONLY | O_CLOEXEC)
-        guard fd >= 0 else {
-            let e = errno
-            throw e == ENOENT ? IOError.notFound(path: path) : IOError.cannotOpen(path: path, errno: e)
-        }
+        let fd = try valueOrErrno { open(path, O_RDONLY | O_CLOEXEC) }.mapError { IOError.opening(path, $0) }.get()
         defer { close(fd) }
         var st = stat()
         guard fstat(fd, &st) == 0 else { throw IOError.cannotRead(path: path, errno: errno) }
@@ -39,13 +35,13 @@ public final class MappedFile: @unchecked Sendable {
             let buf = UnsafeMutableRawPointer.allocate(byteCount: size, alignment: 64)
             var done = 0
             while done < size {
-                let r = pread(fd, buf + done, size - done, off_t(done))
-                if r < 0 && errno == EINTR { continue }
-                guard r > 0 else {
+                let r = valueOrErrno { pread(fd, buf + done, size - done, off_t(done)) }
+                guard case .success(let n) = r, n > 0 else {
                     buf.deallocate()
-                    throw IOError.cannotRead(path: path, errno: r < 0 ? errno : EIO)
+                    if case .failure(let e) = r { throw IOError.cannotRead(path: path, errno: e.rawValue) }
+                    throw IOError.cannotRead(path: path, errno: EIO)  // the file shrank
                 }
-                done += r
+                done += n
             }
             self.bytes = UnsafeRawBufferPointer(start: buf, count: size)
             self.mapped = false
@@ -96,18 +92,14 @@ public final class MappedFile: @unchecked Sendable {
 
 /// Reads the first `count` bytes of a file at `offset` (fewer at EOF) without mapping it.
 package func readFileBytes(path: String, offset: Int = 0, count: Int) throws -> [UInt8] {
-    let fd = open(path, O_RDONLY | O_CLOEXEC)
-    guard fd >= 0 else {
-        let e = errno
-        throw e == ENOENT ? IOError.notFound(path: path) : IOError.cannotOpen(path: path, errno: e)
-    }
+    let fd = try valueOrErrno { open(path, O_RDONLY | O_CLOEXEC) }.mapError { IOError.opening(path, $0) }.get()
     defer { close(fd) }
     var out = [UInt8](repeating: 0, count: count)
     var done = 0
     while done < count {
-        let r = out.withUnsafeMutableBytes { pread(fd, $0.baseAddress! + done, count - done, off_t(offset + done)) }  // safe: count > done ≥ 0
-        if r < 0 && errno == EINTR { continue }
-        if r < 0 { throw IOError.cannotRead(path: path, errno: errno) }
+        let r = try valueOrErrno {
+            out.withUnsafeMutableBytes { pread(fd, $0.baseAddress! + done, count - done, off_t(offset + done)) }  // safe: count > done ≥ 0
+        }.mapError { IOError.cannotRead(path: path, errno: $0.rawValue) }.get()
         if r == 0 { break }
         done += r
     }
@@ -125,10 +117,7 @@ package func readWholeFile(path: String, limit: Int = 64 << 20) throws -> [UInt8
 /// The size of a regular file.
 package func fileSize(path: String) throws -> Int {
     var st = stat()
-    guard stat(path, &st) == 0 else {
-        let e = errno
-        throw e == ENOENT ? IOError.notFound(path: path) : IOError.cannotOpen(path: path, errno: e)
-    }
+    _ = try valueOrErrno { stat(path, &st) }.mapError { IOError.opening(path, $0) }.get()
     guard (st.st_mode & S_IFMT) == S_IFREG else { throw IOError.notAFile(path: path) }
     return Int(st.st_size)
 }
@@ -148,10 +137,7 @@ package func pathKind(_ path: String) -> PathKind {
 
 /// The entries of a directory (names only, sorted, without "." and "..").
 package func directoryEntries(_ path: String) throws -> [String] {
-    guard let dir = opendir(path) else {
-        let e = errno
-        throw e == ENOENT ? IOError.notFound(path: path) : IOError.cannotOpen(path: path, errno: e)
-    }
+    guard let dir = opendir(path) else { throw IOError.opening(path, Errno(rawValue: errno)) }
     defer { closedir(dir) }
     var names: [String] = []
     while let entry = readdir(dir) {

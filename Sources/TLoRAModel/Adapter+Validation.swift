@@ -128,20 +128,7 @@ public enum AdapterRules {
             guard b == [outFeatures, r] else { throw fail("B is \(b[0])×\(b[1]) but must be \(outFeatures)×\(r) (out × rank of A)") }
         case .tensorTrain(let cores):
             guard !cores.isEmpty else { throw fail("tensor train without cores") }
-            var previous = 1
-            var rowProduct = 1, colProduct = 1
-            for (k, core) in cores.enumerated() {
-                guard core.count == 4 else { throw fail("TT core \(k) must be 4-D [r, m, n, r'], got \(core)") }
-                guard core.allSatisfy({ $0 > 0 }) else { throw fail("TT core \(k) has an empty dimension: \(core)") }
-                guard core[0] == previous else { throw fail("TT core \(k) starts with rank \(core[0]) but the previous core ends with \(previous)") }
-                guard let r = CheckedSize.multiply(rowProduct, core[1]), let c = CheckedSize.multiply(colProduct, core[2]) else {
-                    throw fail("TT mode sizes overflow")
-                }
-                rowProduct = r
-                colProduct = c
-                previous = core[3]
-            }
-            guard previous == 1 else { throw fail("last TT core must end with rank 1, got \(previous)") }
+            let (rowProduct, colProduct) = try checkChain(cores, name: "TT", modes: "m, n", fail: fail)
             guard rowProduct == outFeatures, colProduct == inFeatures else {
                 throw fail("TT row modes multiply to \(rowProduct) and column modes to \(colProduct), but ΔW is \(outFeatures)×\(inFeatures)")
             }
@@ -254,6 +241,27 @@ public enum AdapterRules {
         }
     }
 
+    /// 4-D cores `[r, a, b, r']` that chain: `r_0 = r_d = 1`, each core's first rank the previous
+    /// core's last, no empty dimension. Returns the products of the `a` and of the `b` modes
+    /// (overflow-checked). `name` and `modes` word the messages ("TT", "m, n").
+    static func checkChain(_ cores: [[Int]], name: String, modes: String, fail: (String) -> ModelError) throws -> (Int, Int) {
+        var previous = 1
+        var first = 1, second = 1
+        for (k, core) in cores.enumerated() {
+            guard core.count == 4 else { throw fail("\(name) core \(k) must be 4-D [r, \(modes), r'], got \(core)") }
+            guard core.allSatisfy({ $0 > 0 }) else { throw fail("\(name) core \(k) has an empty dimension: \(core)") }
+            guard core[0] == previous else { throw fail("\(name) core \(k) starts with rank \(core[0]) but the previous core ends with \(previous)") }
+            guard let a = CheckedSize.multiply(first, core[1]), let b = CheckedSize.multiply(second, core[2]) else {
+                throw fail("\(name) mode sizes overflow")
+            }
+            first = a
+            second = b
+            previous = core[3]
+        }
+        guard previous == 1 else { throw fail("last \(name) core must end with rank 1, got \(previous)") }
+        return (first, second)
+    }
+
     /// A joint train's cores chain (`r_0 = r_d = 1`, each core's first rank the previous core's last),
     /// its latent modes multiply to the latent's size and its generated modes to `rank · (in + out)`.
     static func checkJoint(cores: [[Int]], latent: [Int], rank: Int, outFeatures: Int, inFeatures: Int,
@@ -263,22 +271,7 @@ public enum AdapterRules {
         guard latent.count == 1 || (latent.count == 2 && latent[0] == 1) else {
             throw fail("joint-train latent must have shape [N] or [1, N], got \(latent)")
         }
-        var previous = 1
-        var latentProduct = 1, generated = 1
-        for (k, core) in cores.enumerated() {
-            guard core.count == 4 else { throw fail("joint-train core \(k) must be 4-D [r, n, m, r'], got \(core)") }
-            guard core.allSatisfy({ $0 > 0 }) else { throw fail("joint-train core \(k) has an empty dimension: \(core)") }
-            guard core[0] == previous else {
-                throw fail("joint-train core \(k) starts with rank \(core[0]) but the previous core ends with \(previous)")
-            }
-            guard let l = CheckedSize.multiply(latentProduct, core[1]), let g = CheckedSize.multiply(generated, core[2]) else {
-                throw fail("joint-train mode sizes overflow")
-            }
-            latentProduct = l
-            generated = g
-            previous = core[3]
-        }
-        guard previous == 1 else { throw fail("last joint-train core must end with rank 1, got \(previous)") }
+        let (latentProduct, generated) = try checkChain(cores, name: "joint-train", modes: "n, m", fail: fail)
         guard CheckedSize.product(latent) == latentProduct else {
             throw fail("joint-train latent modes multiply to \(latentProduct) but the latent holds \(CheckedSize.product(latent) ?? -1) values")
         }

@@ -70,45 +70,27 @@ public struct StoredTensor: Sendable, Equatable {
         StoredTensor(dtype: dtype, shape: newShape, bytes: bytes)
     }
 
-    /// True when no element is NaN or ±∞.
+    /// True when no element is NaN or ±∞ (an element is either when its exponent bits are all ones).
     public var allFinite: Bool {
         switch dtype {
-        case .f32:
-            return bytes.withUnsafeBytes { raw in
-                var i = 0
-                while i + 4 <= raw.count {
-                    if raw.loadUnaligned(fromByteOffset: i, as: UInt32.self) & 0x7F80_0000 == 0x7F80_0000 { return false }
-                    i += 4
-                }
-                return true
+        case .f32: return noElement(as: UInt32.self, hasAllOf: 0x7F80_0000)
+        case .f64: return noElement(as: UInt64.self, hasAllOf: 0x7FF0_0000_0000_0000)
+        case .f16: return noElement(as: UInt16.self, hasAllOf: 0x7C00)
+        case .bf16: return noElement(as: UInt16.self, hasAllOf: 0x7F80)
+        }
+    }
+
+    /// Whether no little-endian element of width `W` has every bit of `mask` set.
+    @inline(__always)
+    private func noElement<W: FixedWidthInteger>(as _: W.Type, hasAllOf mask: W) -> Bool {
+        bytes.withUnsafeBytes { raw in
+            let width = MemoryLayout<W>.size
+            var i = 0
+            while i + width <= raw.count {
+                if W(littleEndian: raw.loadUnaligned(fromByteOffset: i, as: W.self)) & mask == mask { return false }
+                i += width
             }
-        case .f64:
-            return bytes.withUnsafeBytes { raw in
-                var i = 0
-                while i + 8 <= raw.count {
-                    if raw.loadUnaligned(fromByteOffset: i, as: UInt64.self) & 0x7FF0_0000_0000_0000 == 0x7FF0_0000_0000_0000 { return false }
-                    i += 8
-                }
-                return true
-            }
-        case .f16:
-            return bytes.withUnsafeBytes { raw in
-                var i = 0
-                while i + 2 <= raw.count {
-                    if raw.loadUnaligned(fromByteOffset: i, as: UInt16.self) & 0x7C00 == 0x7C00 { return false }
-                    i += 2
-                }
-                return true
-            }
-        case .bf16:
-            return bytes.withUnsafeBytes { raw in
-                var i = 0
-                while i + 2 <= raw.count {
-                    if raw.loadUnaligned(fromByteOffset: i, as: UInt16.self) & 0x7F80 == 0x7F80 { return false }
-                    i += 2
-                }
-                return true
-            }
+            return true
         }
     }
 }

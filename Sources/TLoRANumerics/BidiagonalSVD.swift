@@ -96,7 +96,7 @@ enum BidiagonalSVD {
                 }
             }
         }
-        let sigma = (0..<n).map { i in ErrorNorm.of(z[(i * c)..<((i + 1) * c)]) }
+        let sigma = (0..<n).map { i in Norms.norm(z[(i * c)..<((i + 1) * c)]) }
         let order = (0..<n).sorted { sigma[$0] < sigma[$1] }
         var u = Matrix<Double>(rows: n, cols: n)
         var vt = Matrix<Double>(rows: c, cols: c)

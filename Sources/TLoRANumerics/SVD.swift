@@ -69,7 +69,7 @@ enum JacobiSVD {
             }
         }
         // Singular values are the row norms; order descending.
-        var sigma = (0..<n).map { i in ErrorNorm.of(z.storage[(i * n)..<((i + 1) * n)]) }
+        var sigma = (0..<n).map { i in Norms.norm(z.storage[(i * n)..<((i + 1) * n)]) }
         let order = (0..<n).sorted { sigma[$0] > sigma[$1] }
         var j = Matrix<Double>(rows: n, cols: n)
         var vt = Matrix<Double>(rows: n, cols: n)
@@ -106,30 +106,13 @@ enum JacobiSVD {
                     if d != 0 { for c in 0..<n { v[c] -= d * vt[other, c] } }
                 }
             }
-            let norm = ErrorNorm.of(v[...])
+            let norm = Norms.norm(v[...])
             for c in 0..<n {
                 vt[row, c] = norm > 0 ? v[c] / norm : 0
                 outside[c] -= vt[row, c] * vt[row, c]
             }
             done[row] = true
         }
-    }
-}
-
-/// Overflow-safe Euclidean norms.
-enum ErrorNorm {
-    static func of(_ values: ArraySlice<Double>) -> Double {
-        var scale = 0.0, sum = 1.0
-        for v in values where v != 0 {
-            let a = abs(v)
-            if scale < a {
-                sum = 1 + sum * (scale / a) * (scale / a)
-                scale = a
-            } else {
-                sum += (a / scale) * (a / scale)
-            }
-        }
-        return scale * sum.squareRoot()
     }
 }
 
@@ -192,7 +175,7 @@ public func leftSVD(_ a: Matrix<Double>, orthogonality: Double? = nil) -> (u: Ma
         precondition(status == 0, "Jacobi SVD ran out of memory")
     }
     // Rows of z are now σ_i u_iᵀ (u_i the left singular vectors of the k×k factor).
-    var sigma = (0..<k).map { i in ErrorNorm.of(z.storage[(i * k)..<((i + 1) * k)]) }
+    var sigma = (0..<k).map { i in Norms.norm(z.storage[(i * k)..<((i + 1) * k)]) }
     let order = (0..<k).sorted { sigma[$0] > sigma[$1] }
     var uk = Matrix<Double>(rows: k, cols: k)
     for (dst, src) in order.enumerated() where sigma[src] > 0 {

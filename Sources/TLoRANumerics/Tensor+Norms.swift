@@ -17,6 +17,10 @@ enum Norms {
         return wide.withUnsafeBufferPointer { norm($0) }
     }
 
+    static func norm(_ x: ArraySlice<Double>) -> Double {
+        x.isEmpty ? 0 : x.withUnsafeBufferPointer { norm($0) }
+    }
+
     static func norm(_ x: UnsafeBufferPointer<Double>) -> Double {
         // Safe: callers pass non-empty buffers.
         let s = tlora_ddot(x.baseAddress!, x.baseAddress!, x.count)

@@ -3,6 +3,7 @@ import Glibc
 #elseif canImport(Darwin)
 import Darwin
 #endif
+import TLoRAIO
 
 /// A `tlora` process started in the background, to be signalled while it works (interruption tests).
 public final class ChildProcess {
@@ -70,7 +71,7 @@ public final class ChildProcess {
     public func wait() -> Ending {
         if let ending { return ending }
         var status: Int32 = 0
-        while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
+        _ = valueOrErrno { waitpid(pid, &status, 0) }
         reaped = true
         let e = Self.decode(status)
         ending = e

@@ -6,7 +6,7 @@ extension SampleAdapters {
     /// somewhere: convolutions (2-D and 1-D kernels), DoRA on both axes with an epsilon, a bias change,
     /// Tucker factors inside Kronecker and Hadamard products, a rank-0 AdaLoRA module, two VeRA
     /// modules sharing one projection pair, IA³ on both axes. All tensors in `dtype`.
-    public static func structured(seed: UInt64, dtype: DType) -> Adapter {
+    package static func structured(seed: UInt64, dtype: DType) -> Adapter {
         var g = SeededGenerator(seed: seed)
         func t(_ shape: [Int], _ scale: Double = 0.3) -> StoredTensor { tensor(shape, dtype: dtype, scale: scale, using: &g) }
         func ones(_ n: Int) -> StoredTensor { StoredTensor((0..<n).map { _ in 1 + g.gaussian() * 0.1 }, shape: [n], dtype: dtype) }

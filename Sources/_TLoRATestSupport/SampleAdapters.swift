@@ -2,7 +2,7 @@ import TLoRAModel
 import TLoRANumerics
 
 /// Small adapters with every kind of update, filled with seeded random values.
-public enum SampleAdapters {
+package enum SampleAdapters {
     static func tensor(_ shape: [Int], dtype: DType, scale: Double = 0.05, using g: inout SeededGenerator) -> StoredTensor {
         let n = shape.reduce(1, *)
         return StoredTensor((0..<n).map { _ in g.gaussian() * scale }, shape: shape, dtype: dtype)
@@ -10,7 +10,7 @@ public enum SampleAdapters {
 
     /// One module of each update kind (low-rank with DoRA, tensor train, two Tucker slices, dense),
     /// an embedding module and a replaced tensor, all in `dtype`.
-    public static func everyKind(seed: UInt64, dtype: DType) -> Adapter {
+    package static func everyKind(seed: UInt64, dtype: DType) -> Adapter {
         var g = SeededGenerator(seed: seed)
         var metadata = AdapterMetadata()
         metadata.sourceFormat = "test"
@@ -42,7 +42,7 @@ public enum SampleAdapters {
     }
 
     /// A plain LoRA adapter: `count` modules of `out × in` at rank `r`.
-    public static func lora(seed: UInt64, modules count: Int, out: Int, in inFeatures: Int, rank r: Int, dtype: DType = .f32) -> Adapter {
+    package static func lora(seed: UInt64, modules count: Int, out: Int, in inFeatures: Int, rank r: Int, dtype: DType = .f32) -> Adapter {
         var g = SeededGenerator(seed: seed)
         let modules = (0..<count).map { i in
             AdapterModule(name: "model.layers.\(i).self_attn.q_proj", outFeatures: out, inFeatures: inFeatures, scale: 2,

@@ -1,14 +1,14 @@
 import TLoRANumerics
 
 /// Matrices with a prescribed spectrum for numerical tests.
-public enum TestMatrices {
+package enum TestMatrices {
     /// A random m×n matrix with orthonormal columns (m ≥ n), from the QR of a Gaussian matrix.
-    public static func orthonormal(_ m: Int, _ n: Int, using g: inout SeededGenerator) -> Matrix<Double> {
+    package static func orthonormal(_ m: Int, _ n: Int, using g: inout SeededGenerator) -> Matrix<Double> {
         householderQR(RandomTensors.gaussianMatrix(rows: m, cols: n, using: &g, as: Double.self)).q
     }
 
     /// `U · diag(s) · Vᵀ` with random orthonormal U (m×k) and V (n×k), k = s.count.
-    public static func withSingularValues(_ s: [Double], rows m: Int, cols n: Int, using g: inout SeededGenerator) -> Matrix<Double> {
+    package static func withSingularValues(_ s: [Double], rows m: Int, cols n: Int, using g: inout SeededGenerator) -> Matrix<Double> {
         let k = s.count
         var u = orthonormal(m, k, using: &g)
         let v = orthonormal(n, k, using: &g)
@@ -17,7 +17,7 @@ public enum TestMatrices {
     }
 
     /// Singular values from 1 down to 1/condition, geometrically spaced.
-    public static func geometric(_ k: Int, condition: Double) -> [Double] {
+    package static func geometric(_ k: Int, condition: Double) -> [Double] {
         (0..<k).map { i in k == 1 ? 1 : pow10(-Double(i) / Double(k - 1) * log10(condition)) }
     }
 
@@ -25,7 +25,7 @@ public enum TestMatrices {
     static func pow10(_ x: Double) -> Double { TLoRATestMath.exp(x * TLoRATestMath.log(10)) }
 
     /// ‖aᵀa − I‖_max for the columns of `a`.
-    public static func orthogonalityError(columnsOf a: Matrix<Double>) -> Double {
+    package static func orthogonalityError(columnsOf a: Matrix<Double>) -> Double {
         let g = matmul(a, a, transposeA: true)
         var worst = 0.0
         for i in 0..<g.rows { for j in 0..<g.cols { worst = max(worst, abs(g[i, j] - (i == j ? 1 : 0))) } }
@@ -33,7 +33,7 @@ public enum TestMatrices {
     }
 
     /// ‖a − b‖_F / ‖b‖_F.
-    public static func relativeDifference(_ a: Matrix<Double>, _ b: Matrix<Double>) -> Double {
+    package static func relativeDifference(_ a: Matrix<Double>, _ b: Matrix<Double>) -> Double {
         Tolerance.relativeError(a.storage, b.storage)
     }
 }

@@ -3,6 +3,7 @@ import Glibc
 #elseif canImport(Darwin)
 import Darwin
 #endif
+import TLoRAIO
 
 /// Writes whole lines straight to file descriptors 1 and 2 (no shared C stdio state).
 enum Console {
@@ -15,10 +16,9 @@ enum Console {
         var bytes = Array(text.utf8)
         var done = 0
         while done < bytes.count {
-            let n = bytes.withUnsafeMutableBytes { Glibc.write(fd, $0.baseAddress! + done, $0.count - done) }  // safe: done < count
-            if n < 0 && errno == EINTR { continue }
-            if n <= 0 { return }  // a closed pipe: nothing more to say
-            done += n
+            let n = valueOrErrno { bytes.withUnsafeMutableBytes { Glibc.write(fd, $0.baseAddress! + done, $0.count - done) } }  // safe: done < count
+            guard case .success(let written) = n, written > 0 else { return }  // a closed pipe: nothing more to say
+            done += written
         }
     }
 
