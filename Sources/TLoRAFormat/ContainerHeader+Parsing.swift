@@ -71,18 +71,22 @@ extension ContainerHeader {
         guard try root.string("format") == "tlora" else { throw root.problem("format", "must be \"tlora\"") }
         let version = try root.string("version")
         guard version == "\(major).\(minor)" else { throw root.problem("version", "\"\(version)\" does not match the preamble's \(major).\(minor)") }
-        let required = try root.has("required_features") ? root.stringArray("required_features") : []
+        let required = try root.isPresent("required_features") ? root.stringArray("required_features") : []
         let unknown = required.filter { !ContainerLayout.knownFeatures.contains($0) }
         guard unknown.isEmpty else { throw FormatError.unknownRequiredFeatures(path: path, features: unknown) }
+        // One spelling per feature list (§2.1): sorted by code point, no repeats.
+        guard zip(required, required.dropFirst()).allSatisfy({ $0.unicodeScalars.lexicographicallyPrecedes($1.unicodeScalars) }) else {
+            throw root.problem("required_features", "must be sorted (by code point) without repeats")
+        }
 
-        let metadata = AdapterMetadata(try root.has("metadata") ? root.stringMap("metadata") : [])
+        let metadata = AdapterMetadata(try root.isPresent("metadata") ? root.stringMap("metadata") : [])
         let tensors = try root.objects("tensors").map(parseTensor)
-        let modules = try root.has("modules") ? root.objects("modules").map(parseModule) : []
-        let groups = try root.has("tucker_groups") ? root.objects("tucker_groups").map(parseGroup) : []
-        let replaced = try root.has("replaced_tensors") ? root.objects("replaced_tensors").map { f in
+        let modules = try root.isPresent("modules") ? root.objects("modules").map(parseModule) : []
+        let groups = try root.isPresent("tucker_groups") ? root.objects("tucker_groups").map(parseGroup) : []
+        let replaced = try root.isPresent("replaced_tensors") ? root.objects("replaced_tensors").map { f in
             ReplacedRecord(target: try parseName(f, "target"), tensor: try parseName(f, "tensor"), sourceName: try f.optionalString("source_name"))
         } : []
-        let projections = try root.has("projections") ? root.objects("projections").map { f in
+        let projections = try root.isPresent("projections") ? root.objects("projections").map { f in
             ProjectionRecord(name: try parseName(f, "name"), a: try parseName(f, "a"), b: try parseName(f, "b"))
         } : []
 
@@ -126,6 +130,10 @@ extension ContainerHeader {
 
     private static func parseConversion(_ f: JSONFields?) throws -> ConversionRecord? {
         guard let f else { return nil }
+        // Errors are Frobenius ratios: finite (JSONFields.double) and never negative.
+        for key in ["max_rel_error", "rel_error"] where try (f.optionalDouble(key) ?? 0) < 0 {
+            throw f.problem(key, "must not be negative")
+        }
         return ConversionRecord(method: try f.string("method"), maxRelativeError: try f.optionalDouble("max_rel_error"),
                                 relativeError: try f.optionalDouble("rel_error"), sourceParameters: try f.optionalInt("source_parameters", min: 0),
                                 note: try f.optionalString("note"))
@@ -133,7 +141,7 @@ extension ContainerHeader {
 
     private static func parseModule(_ f: JSONFields) throws -> ModuleRecord {
         let name = try parseName(f, "name")
-        let target = f.has("target") ? try parseName(f, "target") : name + ".weight"
+        let target = f.isPresent("target") ? try parseName(f, "target") : name + ".weight"
         let kindName = try f.optionalString("kind") ?? ModuleKind.linear.rawValue
         guard let kind = ModuleKind(rawValue: kindName) else { throw f.problem("kind", "unknown module kind \"\(kindName)\"") }
         let layoutName = try f.optionalString("layout") ?? WeightLayout.outIn.rawValue
@@ -170,16 +178,16 @@ extension ContainerHeader {
             update = .vera(projections: try parseName(u, "projections"), lambdaB: try parseName(u, "lambda_b"), lambdaD: try parseName(u, "lambda_d"))
         case .featureScale: update = .featureScale(vector: try parseName(u, "vector"), axis: try parseAxis(u, "axis") ?? .out)
         }
-        let kernel = f.has("kernel") ? try f.intArray("kernel", min: 1, maxCount: 3) : []
-        if f.has("kernel"), kernel.isEmpty { throw f.problem("kernel", "must list 1 to 3 sizes") }
+        let kernel = f.isPresent("kernel") ? try f.intArray("kernel", min: 1, maxCount: 3) : []
+        if f.isPresent("kernel"), kernel.isEmpty { throw f.problem("kernel", "must list 1 to 3 sizes") }
         let doraAxis = try parseAxis(f, "dora_axis") ?? .out
         let doraEpsilon = try f.optionalDouble("dora_epsilon") ?? 0
         guard doraEpsilon >= 0 else { throw f.problem("dora_epsilon", "must be ≥ 0") }
-        let attributes = try f.has("attributes") ? f.stringMap("attributes") : []
+        let attributes = try f.isPresent("attributes") ? f.stringMap("attributes") : []
         return ModuleRecord(name: name, target: target, kind: kind, layout: layout, outFeatures: shape[0], inFeatures: shape[1],
-                            scale: scale, update: update, doraMagnitude: try f.has("dora_magnitude") ? parseName(f, "dora_magnitude") : nil,
+                            scale: scale, update: update, doraMagnitude: try f.isPresent("dora_magnitude") ? parseName(f, "dora_magnitude") : nil,
                             doraAxis: doraAxis, doraEpsilon: doraEpsilon, kernel: kernel,
-                            biasDelta: try f.has("bias_delta") ? parseName(f, "bias_delta") : nil,
+                            biasDelta: try f.isPresent("bias_delta") ? parseName(f, "bias_delta") : nil,
                             conversion: try parseConversion(f.optionalObject("conversion")),
                             attributes: Dictionary(attributes, uniquingKeysWith: { a, _ in a }))
     }
@@ -204,7 +212,12 @@ extension ContainerHeader {
         let modes = try f.objects("modes").map { m -> TuckerMode in
             let roleName = try m.string("role")
             guard let role = TuckerMode.Role(rawValue: roleName) else { throw m.problem("role", "unknown role \"\(roleName)\" (row, column or member)") }
-            return TuckerMode(role: role, name: try m.string("name"), labels: try m.has("labels") ? m.stringArray("labels") : [])
+            guard m.isPresent("labels") else { return TuckerMode(role: role, name: try m.string("name")) }
+            // Labels name members (§2.4): only member modes have them, and then one per member (I ≥ 1).
+            guard role == .member else { throw m.problem("labels", "only a member mode has labels, this is a \(roleName) mode") }
+            let labels = try m.stringArray("labels")
+            guard !labels.isEmpty else { throw m.problem("labels", "must have one label per member") }
+            return TuckerMode(role: role, name: try m.string("name"), labels: labels)
         }
         return TuckerGroupRecord(name: try parseName(f, "name"), core: try parseName(f, "core"), factors: try f.stringArray("factors"),
                                  modes: modes, conversion: try parseConversion(f.optionalObject("conversion")))
@@ -300,6 +313,12 @@ extension ContainerHeader {
                                        update: update, extras: extras, groups: groupShapes, projections: pairShapes)
             }
             for r in replaced { try use(r.tensor, by: "replaced tensor \(r.target)") }
+            try AdapterRules.checkReplacements(modules: modules.map { ($0.name, $0.target, $0.layout, $0.outFeatures, $0.inFeatures) },
+                                               replaced: replaced.map { ($0.target, shape($0.tensor)) })
+            let usedGroups = Set(modules.compactMap { m -> String? in if case .tuckerSlice(let g, _) = m.update { return g }; return nil })
+            if let idle = tuckerGroups.first(where: { !usedGroups.contains($0.name) }) {
+                throw ModelError("Tucker group \(idle.name)", "is used by no module")
+            }
         } catch let e as ModelError {
             throw FormatError.invalidAdapter(path: path, problem: e.description)
         }

@@ -57,7 +57,10 @@ public final class TLoRAFile: @unchecked Sendable {
             }
             initialized = decodedLength
         }
-        return StoredTensor(dtype: entry.dtype, shape: entry.shape, bytes: bytes)
+        let tensor = StoredTensor(dtype: entry.dtype, shape: entry.shape, bytes: bytes)
+        // NaN and infinities make a file invalid (docs/FORMAT.md §2.2): no reader hands them out.
+        guard tensor.allFinite else { throw FormatError.nonFiniteValues(path: path, tensor: header.describe(entry.name)) }
+        return tensor
     }
 
     /// Reads and decodes every tensor in header order on the calling thread, reusing one

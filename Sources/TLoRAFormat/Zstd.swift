@@ -33,6 +33,9 @@ enum Zstd {
         return out
     }
 
+    /// The magic number that starts a Zstandard data frame (RFC 8878 §3.1.1).
+    static let dataFrameMagic: UInt32 = 0xFD2F_B528
+
     /// The byte length of the first frame in `source`.
     static func frameLength(_ source: UnsafeRawBufferPointer) throws -> Int {
         guard source.count > 0 else { throw Failure(message: "empty zstd stream") }
@@ -51,6 +54,10 @@ enum Zstd {
     /// Decompresses exactly one frame (`frame` must be that frame, nothing more) into `destination`,
     /// which must be filled exactly. zstd never writes past `destination.count`.
     static func decompressFrame(_ frame: UnsafeRawBufferPointer, into destination: UnsafeMutableRawBufferPointer, context: OpaquePointer) throws {
+        // Only data frames (magic FD2FB528): a skippable frame would read as an empty one (docs/FORMAT.md §3).
+        guard frame.count >= 4, frame.loadUnaligned(as: UInt32.self).littleEndian == dataFrameMagic else {
+            throw Failure(message: "not a zstd data frame (skippable frames are not allowed)")
+        }
         guard let declared = try declaredContentSize(frame) else { throw Failure(message: "zstd frame does not declare its size") }
         guard declared == UInt64(destination.count) else {
             throw Failure(message: "zstd frame declares \(declared) bytes, expected \(destination.count)")

@@ -27,6 +27,9 @@ package struct JSONFields {
 
     package func has(_ key: String) -> Bool { object.contains(key) }
 
+    /// True when the key is there and not `null` (an optional key given as `null` counts as absent).
+    package func isPresent(_ key: String) -> Bool { object[key].map { !$0.isNull } ?? false }
+
     package func value(_ key: String) throws -> JSONValue {
         guard let v = object[key] else { throw problem(key, "missing") }
         return v

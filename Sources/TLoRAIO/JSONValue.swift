@@ -35,7 +35,8 @@ public enum JSONValue: Equatable, Sendable {
     /// The number as an exact integer: nil for fractions, exponents, or values outside `Int`.
     public var intValue: Int? {
         guard case .number(let text) = self else { return nil }
-        guard !text.contains(where: { $0 == "." || $0 == "e" || $0 == "E" }) else { return nil }
+        // `-0` is a number but not an integer: integers have exactly one spelling.
+        guard text != "-0", !text.contains(where: { $0 == "." || $0 == "e" || $0 == "E" }) else { return nil }
         return Int(text)
     }
 

@@ -314,6 +314,20 @@ extension AdapterRules {
             throw ModelError("projections \(name)", "A \(p.a) and B \(p.b) must be non-empty [r, in] and [out, r] matrices of one rank")
         }
     }
+
+    /// A replaced tensor that is also a module's target must have the shape the module updates:
+    /// `[out, in]` for layout `out_in`, `[in, out]` for `in_out` (docs/FORMAT.md §2.5).
+    public static func checkReplacements(modules: [(name: String, target: String, layout: WeightLayout, outFeatures: Int, inFeatures: Int)],
+                                         replaced: [(target: String, shape: [Int])]) throws {
+        let byTarget = Dictionary(modules.map { ($0.target, $0) }, uniquingKeysWith: { a, _ in a })
+        for r in replaced {
+            guard let m = byTarget[r.target] else { continue }
+            let want = m.layout == .outIn ? [m.outFeatures, m.inFeatures] : [m.inFeatures, m.outFeatures]
+            guard r.shape == want else {
+                throw ModelError(r.target, "the replacement is \(r.shape) but module \(m.name) updates it as \(want)")
+            }
+        }
+    }
 }
 
 extension Adapter {
@@ -340,6 +354,8 @@ extension Adapter {
             try AdapterRules.check(module: m.name, outFeatures: m.outFeatures, inFeatures: m.inFeatures, scale: m.scale,
                                    update: m.update.shape, extras: m.extras, groups: groups, projections: pairs)
         }
+        try AdapterRules.checkReplacements(modules: modules.map { ($0.name, $0.target, $0.layout, $0.outFeatures, $0.inFeatures) },
+                                           replaced: replacedTensors.map { ($0.target, $0.value.shape) })
     }
 }
 
