@@ -1,7 +1,7 @@
 # The two entry points of the README. Each installs what it needs and builds.
 SWIFT ?= swift
 
-.PHONY: deps demo test build crosscheck fuzz-smoke
+.PHONY: deps demo test build crosscheck fuzz-smoke python-test
 
 deps:
 	@scripts/ensure-deps.sh
@@ -22,6 +22,7 @@ test: deps
 	scripts/check-example.sh
 	@$(MAKE) --no-print-directory fuzz-smoke
 	@$(MAKE) --no-print-directory crosscheck
+	@$(MAKE) --no-print-directory python-test
 
 # Every libFuzzer harness for 10 s from its committed corpus (docs/SECURITY.md has the long runs).
 fuzz-smoke:
@@ -32,4 +33,13 @@ crosscheck:
 		python3 Fixtures/check.py .build/debug/tlora; \
 	else \
 		echo "crosscheck skipped: torch, transformers and peft are not installed (the Swift tests do not need them)"; \
+	fi
+
+# The Python reader (python/, `pip install ./python`) against the CLI's files, when numpy, zstandard,
+# xxhash and pytest are installed.
+python-test:
+	@if python3 -c "import numpy, zstandard, xxhash, pytest" 2>/dev/null; then \
+		TLORA_BIN=$(CURDIR)/.build/debug/tlora PYTHONPATH=$(CURDIR)/python python3 -m pytest -q -p no:cacheprovider python/tests; \
+	else \
+		echo "python-test skipped: numpy, zstandard, xxhash and pytest are not all installed"; \
 	fi
