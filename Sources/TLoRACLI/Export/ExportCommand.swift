@@ -5,20 +5,25 @@ import TLoRAInputs
 import TLoRAInterop
 import TLoRAModel
 
-/// `tlora export SRC --format peft|gguf -o OUT`.
+/// `tlora export SRC --format peft|gguf|mlx -o OUT [--target vllm --base BASE]`.
 struct ExportCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "export",
         abstract: "Write an adapter in another tool's format.")
 
     enum Format: String, ExpressibleByArgument, CaseIterable {
-        case peft, gguf
+        case peft, gguf, mlx
+    }
+
+    /// A server whose loader adds rules to the format's own.
+    enum Target: String, ExpressibleByArgument, CaseIterable {
+        case vllm
     }
 
     @Argument(help: "Any supported adapter.")
     var source: String
 
-    @Option(help: "Output format: peft (a directory) or gguf (a file).")
+    @Option(help: "Output format: peft (a directory), gguf (a file) or mlx (an MLX-LM directory).")
     var format: Format
 
     @Option(name: [.short, .customLong("output")], help: "The output path.")
@@ -30,7 +35,23 @@ struct ExportCommand: ParsableCommand {
     @Option(help: "GGUF architecture (llama, mistral, qwen2); default: from the adapter's metadata.")
     var architecture: String?
 
+    @Option(help: "Make the PEFT directory load in this server (vllm): ranks padded to an allowed value, one alpha, DoRA and modules_to_save folded (with --base) or refused.")
+    var target: Target?
+
+    @Option(help: "The base checkpoint (with --target vllm): folds DoRA and replaced tensors into plain LoRA updates.")
+    var base: String?
+
+    @Option(name: .customLong("max-rel-error"), help: "With --target vllm and --base: bound on each folded update's relative error (its rank grows to meet it).")
+    var maxRelError: Double?
+
     @OptionGroup var sourceOptions: AdapterSourceOptions
+
+    func validate() throws {
+        if target != nil, format != .peft { throw ValidationError("--target vllm applies to --format peft") }
+        if target == nil, base != nil || maxRelError != nil { throw ValidationError("--base and --max-rel-error apply to --target vllm") }
+        if let e = maxRelError, !(e > 0 && e < 1) { throw ValidationError("--max-rel-error must be between 0 and 1") }
+        if maxRelError != nil, base == nil { throw ValidationError("--max-rel-error needs --base (it bounds folded updates)") }
+    }
 
     func run() throws {
         try OutputPlan(path: output, kind: format == .peft ? .directory : .ggufAdapter, replace: force,
@@ -44,9 +65,24 @@ struct ExportCommand: ParsableCommand {
             Console.err("note: converted \(summary.lines.filter { $0.note != "unchanged" }.count) modules to LoRA exactly (worst error \(Formatting.scientific(summary.worstError)))")
         }
         switch format {
+        case .peft where target == .vllm:
+            let (ready, report) = try VLLMTarget.prepare(adapter, options: .init(base: try base.map { try Checkpoint(path: $0) }, maxRelativeError: maxRelError), path: source)
+            try PEFTWriter.write(ready, to: output, overwrite: force, freshConfig: true)
+            Console.out("\(output): PEFT LoRA adapter for vLLM, \(ready.modules.count) modules, rank \(report.rank) (serve with --max-lora-rank \(report.rank) or more)")
+            if !report.padded.isEmpty { Console.err("note: \(report.padded.count) modules zero-padded to rank \(report.rank) (exact)") }
+            if !report.baked.isEmpty { Console.err("note: one lora_alpha for all modules: the scale of \(report.baked.count) modules was folded into their B factors") }
+            for f in report.folded {
+                Console.err("note: \(f.module): \(f.what) folded into a rank-\(f.rank) LoRA update, relative error \(Formatting.scientific(f.relativeError))")
+            }
+            if !report.dropped.isEmpty { Console.err("note: dropped \(report.dropped.joined(separator: ", ")) (equal to the base's)") }
         case .peft:
             try PEFTWriter.write(adapter, to: output, overwrite: force)
             Console.out("\(output): PEFT LoRA adapter, \(adapter.modules.count) modules")
+        case .mlx:
+            let report = try MLXWriter.write(adapter, to: output, overwrite: force)
+            Console.out("\(output): MLX-LM \(report.fineTuneType) adapter, \(adapter.modules.count) modules, rank \(report.rank), scale \(report.scale)")
+            if !report.paddedModules.isEmpty { Console.err("note: mlx-lm has one rank: \(report.paddedModules.count) modules zero-padded to rank \(report.rank) (exact)") }
+            if !report.bakedModules.isEmpty { Console.err("note: mlx-lm has one scale: the scale of \(report.bakedModules.count) modules was folded into their B factors") }
         case .gguf:
             guard let arch = architecture ?? Self.architecture(of: adapter) else {
                 throw CommandFailure("\(source): the adapter does not say its model architecture; give --architecture llama|mistral|qwen2")

@@ -8,8 +8,11 @@ import TLoRAModel
 /// that config is written back unchanged and the tensors bit for bit; otherwise a config is built
 /// whose `rank_pattern`/`alpha_pattern` reproduce each module's rank and exact scale.
 public enum PEFTWriter {
-    public static func write(_ adapter: Adapter, to directory: String, overwrite: Bool) throws {
-        let (config, tensors) = try layout(adapter, path: directory)
+    /// - Parameter freshConfig: build the config from the modules alone (keeping only the original's
+    ///   `task_type`), as a serving target needs: no `bias`, `modules_to_save` or other training
+    ///   options of the original survive.
+    public static func write(_ adapter: Adapter, to directory: String, overwrite: Bool, freshConfig: Bool = false) throws {
+        let (config, tensors) = try layout(adapter, path: directory, freshConfig: freshConfig)
         let out = try AtomicDirectoryWriter(destination: directory, overwrite: overwrite)
         let configFile = try AtomicFileWriter(destination: out.path(for: PEFTReader.configName), overwrite: false)
         try configFile.write(JSONWriter.bytes(.object(config), indent: 2) + [0x0A])
@@ -19,7 +22,7 @@ public enum PEFTWriter {
     }
 
     /// The config and the state dict (in order) that represent `adapter`.
-    public static func layout(_ adapter: Adapter, path: String) throws -> (JSONObject, [(name: String, tensor: StoredTensor)]) {
+    public static func layout(_ adapter: Adapter, path: String, freshConfig: Bool = false) throws -> (JSONObject, [(name: String, tensor: StoredTensor)]) {
         var tensors: [(name: String, tensor: StoredTensor)] = []
         var ranks: [(String, Int, Double)] = []
         for m in adapter.modules {
@@ -43,10 +46,10 @@ public enum PEFTWriter {
             let key = r.sourceName.flatMap { $0.hasPrefix(PEFTReader.keyPrefix) ? $0 : nil } ?? PEFTReader.keyPrefix + r.target
             tensors.append((key, r.value))
         }
-        return (try config(for: adapter, ranks: ranks, path: path), tensors)
+        return (try config(for: adapter, ranks: ranks, path: path, fresh: freshConfig), tensors)
     }
 
-    private static func config(for adapter: Adapter, ranks: [(name: String, rank: Int, scale: Double)], path: String) throws -> JSONObject {
+    private static func config(for adapter: Adapter, ranks: [(name: String, rank: Int, scale: Double)], path: String, fresh: Bool) throws -> JSONObject {
         // The original config, if it still tells the truth about every module.
         var original: PEFTConfig? = nil
         if let text = adapter.metadata["peft.adapter_config"], let json = try? JSONParser.parse(text) {
@@ -54,7 +57,7 @@ public enum PEFTWriter {
         }
         let useDoRA = adapter.modules.contains { $0.doraMagnitude != nil }
         let fanInFanOut = adapter.modules.contains { $0.kind == .linear && $0.layout == .inOut }
-        if let original, original.useDoRA == useDoRA, original.fanInFanOut == fanInFanOut,
+        if !fresh, let original, original.useDoRA == useDoRA, original.fanInFanOut == fanInFanOut,
            ranks.allSatisfy({ original.rank(for: $0.name) == $0.rank && original.scale(for: $0.name) == $0.scale }) {
             return original.json
         }
@@ -79,10 +82,10 @@ public enum PEFTWriter {
             throw InteropError(path, "PEFT's fan_in_fan_out applies to all layers; this adapter mixes Conv1D-style and Linear layers")
         }
         // Keep everything else the original said (target_modules, bias, modules_to_save, task…).
-        var o = original?.json ?? JSONObject()
-        if original == nil {
+        var o = (fresh ? nil : original?.json) ?? JSONObject()
+        if fresh || original == nil {
             o["peft_type"] = JSONValue("LORA")
-            o["task_type"] = adapter.metadata["task_type"].map(JSONValue.init) ?? .null
+            o["task_type"] = original?.json["task_type"] ?? adapter.metadata["task_type"].map(JSONValue.init) ?? .null
             o["base_model_name_or_path"] = adapter.metadata.baseModel.map(JSONValue.init) ?? .null
             o["lora_dropout"] = JSONValue(0)
             o["target_modules"] = JSONValue(adapter.modules.map(\.name))
@@ -92,6 +95,15 @@ public enum PEFTWriter {
             o["inference_mode"] = JSONValue(true)
             o["layers_to_transform"] = .null
             o["layers_pattern"] = .null
+        }
+        if fresh, !adapter.replacedTensors.isEmpty {
+            // PEFT (and vLLM's check) name a saved head by its last path component, e.g. "classifier".
+            var leaves: [String] = []
+            for r in adapter.replacedTensors {
+                let leaf = String(r.target.split(separator: ".").dropLast().last ?? "")
+                if !leaves.contains(leaf) { leaves.append(leaf) }
+            }
+            o["modules_to_save"] = JSONValue(leaves)
         }
         o["r"] = JSONValue(common.rank)
         o["lora_alpha"] = JSONValue(alpha)
