@@ -65,6 +65,15 @@ def main():
         and a.fields["general.type"].contents() == "adapter" and a.fields["adapter.lora.alpha"].contents() == b.fields["adapter.lora.alpha"].contents()
     failures += not ok
     print(f"{'ok ' if ok else 'FAIL'} gguf    llama-lora               gguf-py reads tlora's export: same names, shapes, values and keys as llama.cpp's converter")
+    # The serving tools, each when installed (Fixtures/serving.py, Fixtures/llamacpp.py).
+    sys.path.insert(0, HERE)
+    import serving, llamacpp
+    failures += serving.check_vllm(tlora, gen, tmp)
+    if importlib.util.find_spec("mlx_lm") is not None:
+        failures += serving.check_mlx(tlora, gen, tmp)
+    else:
+        print("skip mlx     mlx-lm is not installed (pip install mlx mlx-lm)")
+    failures += llamacpp.check(tlora, gen, tmp)
     sys.exit(1 if failures else 0)
 
 
