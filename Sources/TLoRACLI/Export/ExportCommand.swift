@@ -66,7 +66,9 @@ struct ExportCommand: ParsableCommand {
         }
         switch format {
         case .peft where target == .vllm:
-            let (ready, report) = try VLLMTarget.prepare(adapter, options: .init(base: try base.map { try Checkpoint(path: $0) }, maxRelativeError: maxRelError), path: source)
+            let checkpoint = try base.map { try Checkpoint(path: $0) }
+            let baseTensors = checkpoint.map { c in VLLMTarget.Base(path: c.path) { name in try c.entry(name).map { try $0.shard.tensor(name) } } }
+            let (ready, report) = try VLLMTarget.prepare(adapter, options: .init(base: baseTensors, maxRelativeError: maxRelError), path: source)
             try PEFTWriter.write(ready, to: output, overwrite: force, freshConfig: true)
             Console.out("\(output): PEFT LoRA adapter for vLLM, \(ready.modules.count) modules, rank \(report.rank) (serve with --max-lora-rank \(report.rank) or more)")
             if !report.padded.isEmpty { Console.err("note: \(report.padded.count) modules zero-padded to rank \(report.rank) (exact)") }

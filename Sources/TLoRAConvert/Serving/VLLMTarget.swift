@@ -1,4 +1,3 @@
-import TLoRAInterop
 import TLoRAModel
 import TLoRANumerics
 
@@ -28,13 +27,24 @@ public enum VLLMTarget {
     /// `PEFTHelper._validate_features`: the only modules_to_save vLLM accepts.
     public static let classificationHeads: Set<String> = ["classifier", "score"]
 
-    public struct Options: Sendable {
-        /// The base checkpoint, needed to fold DoRA and replaced tensors.
-        public var base: Checkpoint?
+    /// The base model's tensors by name (nil when the base has none of that name), needed to fold
+    /// DoRA and replaced tensors; `path` names the base in messages.
+    public struct Base {
+        public var path: String
+        public var tensor: (String) throws -> StoredTensor?
+
+        public init(path: String, tensor: @escaping (String) throws -> StoredTensor?) {
+            self.path = path
+            self.tensor = tensor
+        }
+    }
+
+    public struct Options {
+        public var base: Base?
         /// Bound on each folded update's relative error (the rank grows to meet it, up to 512).
         public var maxRelativeError: Double?
 
-        public init(base: Checkpoint? = nil, maxRelativeError: Double? = nil) {
+        public init(base: Base? = nil, maxRelativeError: Double? = nil) {
             self.base = base
             self.maxRelativeError = maxRelativeError
         }
@@ -89,8 +99,7 @@ public enum VLLMTarget {
                                : "replaced whole (modules_to_save; vLLM accepts only classifier/score); give --base to fold them into LoRA updates (lossy, the error is stated)")
                 continue
             }
-            guard let entry = base.entry(r.target) else { refuse(r.target, "not in the base \(base.path)"); continue }
-            let w = try entry.shard.tensor(r.target)
+            guard let w = try base.tensor(r.target) else { refuse(r.target, "not in the base \(base.path)"); continue }
             guard w.shape == r.value.shape else {
                 refuse(r.target, "shaped differently in the base"); continue
             }
@@ -184,9 +193,9 @@ public enum VLLMTarget {
     }
 
     /// The base weight a module updates, in the canonical `out × in` orientation.
-    static func baseWeight(_ base: Checkpoint, _ target: String, layout: WeightLayout, rows: Int, cols: Int, path: String) throws -> Matrix<Double> {
-        guard let entry = base.entry(target) else { throw ConvertError("\(path): \(target) is not in the base \(base.path)") }
-        let w = try entry.shard.tensor(target).matrix()
+    static func baseWeight(_ base: Base, _ target: String, layout: WeightLayout, rows: Int, cols: Int, path: String) throws -> Matrix<Double> {
+        guard let t = try base.tensor(target) else { throw ConvertError("\(path): \(target) is not in the base \(base.path)") }
+        let w = t.matrix()
         let canonical = layout == .outIn ? w : w.transposed()
         guard canonical.rows == rows, canonical.cols == cols else {
             throw ConvertError("\(path): \(target) in the base is \(w.rows)×\(w.cols), the adapter expects \(rows)×\(cols)")
