@@ -290,6 +290,44 @@ def make_gguf(llama_cpp):
     w.close()
 
 
+# ---------------------------------------------------------------- more GGUF architectures
+
+# Tiny random bases of the families whose LoRA llama.cpp's converter handles (its conversion/
+# package: Qwen3Model, GemmaModel, Phi3MiniModel), each with a PEFT LoRA on every linear projection
+# and PEFT's merged logits. Fixtures/llamacpp.py applies tlora's GGUF export of them in llama.cpp.
+def arch_specs():
+    from transformers import Qwen3Config, GemmaConfig, Phi3Config
+    common = dict(hidden_size=64, intermediate_size=128, num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2,
+                  vocab_size=256, max_position_embeddings=128)
+    return {
+        "qwen3": (Qwen3Config(head_dim=16, tie_word_embeddings=False, **common),
+                  ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]),
+        "gemma": (GemmaConfig(head_dim=16, **common), ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]),
+        "phi3": (Phi3Config(tie_word_embeddings=False, pad_token_id=0, bos_token_id=1, eos_token_id=2,
+                            **{**common, "num_key_value_heads": 4}), ["qkv_proj", "o_proj", "gate_up_proj", "down_proj"]),
+    }
+
+
+def make_archs():
+    import torch
+    from transformers import AutoModelForCausalLM
+    from peft import LoraConfig, get_peft_model
+    for i, (arch, (config, targets)) in enumerate(arch_specs().items()):
+        seed(300 + i)
+        model = AutoModelForCausalLM.from_config(config, dtype=torch.float32)
+        base_dir = path("models", f"tiny-{arch}")
+        clean(base_dir)
+        model.save_pretrained(base_dir)
+        peft_model = get_peft_model(AutoModelForCausalLM.from_pretrained(base_dir, dtype=torch.float32),
+                                    LoraConfig(r=8, lora_alpha=16, target_modules=targets, init_lora_weights=False))
+        out = path("peft", f"{arch}-lora")
+        clean(out)
+        peft_model.save_pretrained(out)
+        strip_readme(out)
+        save_file_ = __import__("safetensors.torch", fromlist=["save_file"]).save_file
+        save_file_(outputs_of(peft_model.merge_and_unload().eval()), path("references", f"{arch}-lora.outputs.safetensors"))
+
+
 # ---------------------------------------------------------------- MLX-LM
 
 def make_mlx():
@@ -568,7 +606,7 @@ def main():
     ap.add_argument("--sd-scripts", default="/tmp/sd-scripts", help="checkout of kohya-ss/sd-scripts (diffusion step)")
     args = ap.parse_args()
     steps = {"models": make_models, "peft": make_peft, "unsupported": make_unsupported, "minilm": make_minilm,
-             "gguf": lambda: make_gguf(args.llama_cpp), "mlx": make_mlx,
+             "gguf": lambda: make_gguf(args.llama_cpp), "archs": make_archs, "mlx": make_mlx,
              "research": lambda: make_research({k: getattr(args, k) for k in RESEARCH_REPOS}),
              "diffusion": lambda: make_diffusion(args.diffusers_repo, args.sd_scripts), "manifest": manifest}
     for name, fn in steps.items():

@@ -2,7 +2,7 @@
 # The main job on the bundled fixtures: import a real PEFT adapter (trained on all-MiniLM-L6-v2
 # when the base is available, else PEFT's tiny Llama adapter), convert it to TT and Tucker form,
 # inspect, verify, back to LoRA, and merge into the base checkpoint; then import a research-format
-# adapter (TensLoRA). Outputs go to .demo/.
+# adapter (TensLoRA); export for mlx-lm and vLLM; read a container from Python. Outputs go to .demo/.
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 tlora="$root/.build/release/tlora"
@@ -38,5 +38,13 @@ step "$tlora" inspect "$out/merged" --json > "$out/merged-inspect.json"
 # imported as a native Tucker group, losslessly.
 step "$tlora" convert import "$root/Fixtures/research/tenslora-roberta-att-qkv-depth.pt" -o "$out/tenslora.tlora" --alpha 2 --construction att-qkv-depth
 step "$tlora" inspect "$out/tenslora.tlora"
+# Files the serving tools load: mlx-lm's adapter directory, and a PEFT directory vLLM accepts (the DoRA
+# fixture is folded into plain LoRA against its base, the error stated).
+step "$tlora" export "$root/Fixtures/peft/llama-rslora-patterns" --format mlx -o "$out/mlx-adapter"
+step "$tlora" export "$root/Fixtures/peft/llama-dora" --format peft --target vllm --base "$root/Fixtures/models/tiny-llama" -o "$out/vllm-adapter"
+# The same container from Python (python/: pure Python over numpy, zstandard and xxhash).
+if python3 -c "import numpy, zstandard, xxhash" 2>/dev/null; then
+  step env PYTHONPATH="$root/python" python3 -c "import tlora, numpy; f = tlora.open('$out/adapter-tt.tlora'); m = f.modules[0]; print(len(f.modules), 'modules;', m, f.module(m).update.type, 'ΔW', f.delta(m).shape, 'norm %.4g' % numpy.linalg.norm(f.delta(m))); print('verified', f.verify(), 'tensors')"
+fi
 echo
 echo "demo outputs in $out"

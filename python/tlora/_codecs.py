@@ -13,6 +13,7 @@ _dctx = zstandard.ZstdDecompressor()
 WIDTH = {"f32": 4, "f64": 8, "f16": 2, "bf16": 2}
 _UINT = {2: np.dtype("<u2"), 4: np.dtype("<u4"), 8: np.dtype("<u8")}
 CODECS = ("raw", "zstd", "bytegroup-zstd")
+_SHIFTS = {w: (t.type(1), t.type(8 * w - 1)) for w, t in _UINT.items()}
 
 
 class CodecError(ValueError):
@@ -100,7 +101,10 @@ def decode(stored, codec, count, width):
     if pos != len(stored):
         raise CodecError(f"{len(stored) - pos} bytes follow the last byte-plane frame")
     u = grouped.reshape(-1).view(_UINT[width])
-    bits = np.uint64(8 * width - 1).astype(_UINT[width])
-    one = np.array(1, dtype=_UINT[width])
-    # Undo the rotation that moved the sign bit to the lowest bit.
-    return (u >> one) | (u << bits)
+    one, top = _SHIFTS[width]
+    # Undo the rotation that moved the sign bit to the lowest bit (numpy scalars of the array's own
+    # type keep the shifts on numpy's fast path).
+    sign = u << top
+    u >>= one
+    u |= sign
+    return u

@@ -32,7 +32,7 @@ struct ExportCommand: ParsableCommand {
     @Flag(help: "Replace the output if it exists.")
     var force = false
 
-    @Option(help: "GGUF architecture (llama, mistral, qwen2); default: from the adapter's metadata.")
+    @Option(help: "GGUF architecture (llama, mistral, qwen2, qwen3, gemma, phi3); default: from the adapter's metadata.")
     var architecture: String?
 
     @Option(help: "Make the PEFT directory load in this server (vllm): ranks padded to an allowed value, one alpha, DoRA and modules_to_save folded (with --base) or refused.")
@@ -87,7 +87,7 @@ struct ExportCommand: ParsableCommand {
             if !report.bakedModules.isEmpty { Console.err("note: mlx-lm has one scale: the scale of \(report.bakedModules.count) modules was folded into their B factors") }
         case .gguf:
             guard let arch = architecture ?? Self.architecture(of: adapter) else {
-                throw CommandFailure("\(source): the adapter does not say its model architecture; give --architecture llama|mistral|qwen2")
+                throw CommandFailure("\(source): the adapter does not say its model architecture; give --architecture llama|mistral|qwen2|qwen3|gemma|phi3")
             }
             let report = try GGUFWriter.write(adapter, architecture: arch, heads: try sourceOptions.resolvedHeads(), to: output, overwrite: force)
             Console.out("\(output): GGUF LoRA adapter (\(arch)), \(adapter.modules.count) modules, alpha \(report.alpha)")

@@ -24,6 +24,16 @@ public struct ArchitectureTable: Sendable {
                           projections: llamaProjections, rotaryPermuted: ["attn_q": .attention, "attn_k": .keyValue], ggufLoRASupported: true),
         ArchitectureTable(gguf: "qwen2", modelTypes: ["qwen2", "Qwen2ForCausalLM"], layerPrefix: "model.layers.{N}.",
                           projections: llamaProjections, rotaryPermuted: [:], ggufLoRASupported: true),
+        // llama.cpp's converter (conversion/qwen.py Qwen3Model, gemma.py GemmaModel, phi.py Phi3MiniModel)
+        // renames these projections without permuting them (their rotary layout is NEOX).
+        ArchitectureTable(gguf: "qwen3", modelTypes: ["qwen3", "Qwen3ForCausalLM"], layerPrefix: "model.layers.{N}.",
+                          projections: llamaProjections, rotaryPermuted: [:], ggufLoRASupported: true),
+        ArchitectureTable(gguf: "gemma", modelTypes: ["gemma", "GemmaForCausalLM"], layerPrefix: "model.layers.{N}.",
+                          projections: llamaProjections, rotaryPermuted: [:], ggufLoRASupported: true),
+        ArchitectureTable(gguf: "phi3", modelTypes: ["phi3", "Phi3ForCausalLM"], layerPrefix: "model.layers.{N}.",
+                          projections: [("attn_qkv", "self_attn.qkv_proj"), ("attn_output", "self_attn.o_proj"),
+                                        ("ffn_up", "mlp.gate_up_proj"), ("ffn_down", "mlp.down_proj")],
+                          rotaryPermuted: [:], ggufLoRASupported: true),
         ArchitectureTable(gguf: "gpt2", modelTypes: ["gpt2", "GPT2LMHeadModel", "GPT2Model"], layerPrefix: "transformer.h.{N}.",
                           projections: [("attn_qkv", "attn.c_attn"), ("attn_output", "attn.c_proj"), ("ffn_up", "mlp.c_fc"), ("ffn_down", "mlp.c_proj")],
                           rotaryPermuted: [:], ggufLoRASupported: false),
