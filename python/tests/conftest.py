@@ -41,6 +41,7 @@ KINDS = {
     **{f"peft-{n}": ["convert", "import", fx("peft", n), "-o", "OUT"]
        for n in ["llama-lora", "llama-rslora-patterns", "llama-dora", "llama-embed-save", "llama-layers", "llama-bf16",
                  "llama-bin", "gpt2-lora", "bert-lora", "minilm-trained"]},
+    **{f"peft-{a}-lora": ["convert", "import", fx("peft", f"{a}-lora"), "-o", "OUT"] for a in ["qwen3", "gemma", "phi3"]},
     "mlx-lora": ["convert", "import", fx("mlx", "tiny-llama-lora"), "-o", "OUT"],
     "mlx-dora": ["convert", "import", fx("mlx", "tiny-llama-dora"), "-o", "OUT"],
     **{f"gguf-{t}": ["convert", "import", fx("gguf", f"tiny-llama-lora.llamacpp.{t}.gguf"), "--base-config", LLAMA, "-o", "OUT"]
