@@ -54,8 +54,8 @@ struct ExportCommand: ParsableCommand {
     }
 
     func run() throws {
-        try OutputPlan(path: output, kind: format == .peft ? .directory : .ggufAdapter, replace: force,
-                       inputs: ([source] + sourceOptions.inputPaths).compactMap { $0 }).check()
+        try OutputPlan(path: output, kind: format == .gguf ? .ggufAdapter : .directory, replace: force,
+                       inputs: ([source, base] + sourceOptions.inputPaths).compactMap { $0 }).check()
         var adapter = try AdapterLoader.load(source, options: sourceOptions)
         // Other tools know only LoRA: tensor trains, Tucker slices and dense updates go through the
         // exact (lossless) to-lora conversion first.
