@@ -4,6 +4,8 @@ Every zstd frame is walked by its block headers before it is decoded (RFC 8878 Â
 that does not declare its content size, declares another size, is a skippable frame, or is followed
 by extra bytes is refused, and nothing larger than the declared size is ever allocated.
 """
+import threading
+
 import numpy as np
 import zstandard
 
@@ -104,7 +106,19 @@ def decode(stored, codec, count, width):
     one, top = _SHIFTS[width]
     # Undo the rotation that moved the sign bit to the lowest bit (numpy scalars of the array's own
     # type keep the shifts on numpy's fast path).
-    sign = u << top
+    sign = _scratch(u.nbytes).view(u.dtype)[: u.size]
+    np.left_shift(u, top, out=sign)
     u >>= one
     u |= sign
     return u
+
+
+_local = threading.local()
+
+
+def _scratch(nbytes):
+    """A reusable per-thread buffer of at least ``nbytes`` (saves a fresh allocation per tensor)."""
+    buf = getattr(_local, "buf", None)
+    if buf is None or buf.nbytes < nbytes:
+        buf = _local.buf = np.empty(max(nbytes, 1 << 20), dtype=np.uint8)
+    return buf

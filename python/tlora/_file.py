@@ -134,7 +134,8 @@ class TLoRAFile:
             # Raw blobs are slices of the mapping: copy, so arrays outlive the file.
             values = np.frombuffer(raw, dtype=_NUMPY[t.dtype]).copy() if not isinstance(raw, np.ndarray) else raw.view(_NUMPY[t.dtype])
             out = values
-        if not np.isfinite(values).all():
+        # NaN propagates through min and max, an infinity is one of them: two passes, no temporary.
+        if values.size and not (np.isfinite(values.min()) and np.isfinite(values.max())):
             raise corrupt(self.path, f"tensor {name}: holds NaN or infinite values")
         out = out.reshape(t.shape)
         return _to_torch(out) if framework == "torch" else out
