@@ -11,7 +11,7 @@ told apart from an adapter problem.
 
 `convert_hf_to_gguf.py` is not in the llama-cpp-python wheel. It is taken from `$LLAMA_CPP_DIR` (a
 llama.cpp source tree) or else from the sdist of the installed llama-cpp-python version, which
-vendors llama.cpp (`pip download llama-cpp-python==V --no-deps --no-binary :all:`, cached in
+vendors llama.cpp (`pip download llama-cpp-python==V --no-deps --no-binary llama-cpp-python`, cached in
 ~/.cache/tlora/).
 """
 import glob, os, shutil, subprocess, sys, tarfile
@@ -35,7 +35,9 @@ def converter_tree(version):
     if os.path.exists(os.path.join(tree, "convert_hf_to_gguf.py")):
         return tree
     os.makedirs(cache, exist_ok=True)
-    r = subprocess.run([sys.executable, "-m", "pip", "download", f"llama-cpp-python=={version}", "--no-deps", "--no-binary", ":all:",
+    # --no-binary for this package only: its build requirements (scikit-build-core, cmake) come as
+    # wheels; pip only prepares the sdist's metadata, it builds nothing.
+    r = subprocess.run([sys.executable, "-m", "pip", "download", f"llama-cpp-python=={version}", "--no-deps", "--no-binary", "llama-cpp-python",
                         "-d", cache, "-q"], capture_output=True, text=True)
     sdists = glob.glob(os.path.join(cache, "llama_cpp_python-*.tar.gz"))
     if r.returncode != 0 or not sdists:
