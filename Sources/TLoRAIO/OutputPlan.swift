@@ -57,6 +57,10 @@ public struct OutputPlan: Sendable {
         if name == "." || name == ".." || name == "/" {
             throw IOError.badOutputPath(path: path, reason: "name the output itself, not \(name)")
         }
+        // `out/` means a directory (as for cp and mv); a file output is not written as `out`.
+        if kind.shape == .file, path.hasSuffix("/") {
+            throw IOError.badOutputPath(path: path, reason: "the output is a file, and a name ending in / is a directory")
+        }
         let parent = parentDirectory(path)
         guard let st = statFollowing(parent) else {
             throw IOError.badOutputPath(path: path, reason: "the folder \(parent) does not exist")
