@@ -38,10 +38,14 @@ step "$tlora" merge "$out/adapter.tlora" --base "$base" -o "$out/merged"
 # Outputs never replace or hold an input, and --force replaces only what tlora wrote.
 refused "$tlora" merge "$out/adapter.tlora" --base "$base" -o "$base" --force
 refused "$tlora" export "$out/adapter.tlora" --format peft -o "$out" --force
-# Ctrl-C (SIGINT) halfway: the temporaries go, nothing is left at the output.
+# Interrupted while writing (SIGTERM here: a script's background job ignores Ctrl-C's SIGINT; both
+# are handled alike): the temporaries go, nothing is left at the output.
+printf '\n\033[1m$ %s\033[0m\n' "tlora merge … -o $out/interrupted   (then SIGTERM while it writes)"
 "$tlora" merge "$out/adapter.tlora" --base "$base" -o "$out/interrupted" & pid=$!
-sleep 0.2; kill -INT "$pid" 2>/dev/null || true; wait "$pid" || echo "merge ended with status $? (130 = interrupted)"
-ls -A "$out" | grep -E 'interrupted|tlora-tmp' || echo "nothing left by the interrupted merge"
+for _ in $(seq 500); do ls -A "$out" | grep -q 'tlora-tmp' && break; sleep 0.01; done
+kill -TERM "$pid" 2>/dev/null || true
+if wait "$pid"; then echo "(the merge finished before the signal)"; else echo "merge ended with status $? (143 = SIGTERM)"; fi
+ls -A "$out" | grep -E '^interrupted$|tlora-tmp' || echo "nothing left by the interrupted merge"
 step "$tlora" merge "$out/adapter-tucker.tlora" --base "$base" -o "$out/merged-from-tucker"
 step "$tlora" inspect "$out/merged" --json > "$out/merged-inspect.json"
 # A research format: TensLoRA's att-qkv-depth Tucker tensor (written by ax-le/TensLoRA's own code)
