@@ -10,6 +10,8 @@ out="$root/.demo"
 rm -rf "$out"
 mkdir -p "$out"
 step() { printf '\n\033[1m$ %s\033[0m\n' "$*"; "$@"; }
+# A command that must be refused (exit 1, one error line), and nothing written.
+refused() { printf '\n\033[1m$ %s\033[0m   (refused, as it should be)\n' "$*"; if "$@"; then echo "unexpected success"; exit 1; fi; }
 
 base="$("$root/scripts/minilm-base.sh" || true)"
 if [ -n "$base" ]; then
@@ -29,9 +31,21 @@ step "$tlora" convert dense-to-tt "$out/adapter.tlora" -o "$out/adapter-tt.tlora
 step "$tlora" convert dense-to-tucker "$out/adapter.tlora" -o "$out/adapter-tucker.tlora" --group "$tucker_group" --max-rel-error 0.05
 step "$tlora" inspect "$out/adapter-tucker.tlora"
 step "$tlora" verify "$out/adapter-tt.tlora" --against "$adapter" --max-rel-error 0.05
-step "$tlora" convert to-lora "$out/adapter-tt.tlora" -o "$out/adapter-resized.tlora" --max-rank 8
+step "$tlora" convert to-lora "$out/adapter-tt.tlora" -o "$out/adapter-resized.tlora" --max-rank 8 --json
 step "$tlora" export "$out/adapter.tlora" --format peft -o "$out/peft-roundtrip"
+step "$tlora" merge "$out/adapter.tlora" --base "$base" -o "$out/merged" --dry-run
 step "$tlora" merge "$out/adapter.tlora" --base "$base" -o "$out/merged"
+# Outputs never replace or hold an input, and --force replaces only what tlora wrote.
+refused "$tlora" merge "$out/adapter.tlora" --base "$base" -o "$base" --force
+refused "$tlora" export "$out/adapter.tlora" --format peft -o "$out" --force
+# Interrupted while writing (SIGTERM here: a script's background job ignores Ctrl-C's SIGINT; both
+# are handled alike): the temporaries go, nothing is left at the output.
+printf '\n\033[1m$ %s\033[0m\n' "tlora merge … -o $out/interrupted   (then SIGTERM while it writes)"
+"$tlora" merge "$out/adapter.tlora" --base "$base" -o "$out/interrupted" & pid=$!
+for _ in $(seq 500); do ls -A "$out" | grep -q 'tlora-tmp' && break; sleep 0.01; done
+kill -TERM "$pid" 2>/dev/null || true
+if wait "$pid"; then echo "(the merge finished before the signal)"; else echo "merge ended with status $? (143 = SIGTERM)"; fi
+ls -A "$out" | grep -E '^interrupted$|tlora-tmp' || echo "nothing left by the interrupted merge"
 step "$tlora" merge "$out/adapter-tucker.tlora" --base "$base" -o "$out/merged-from-tucker"
 step "$tlora" inspect "$out/merged" --json > "$out/merged-inspect.json"
 # A research format: TensLoRA's att-qkv-depth Tucker tensor (written by ax-le/TensLoRA's own code)

@@ -35,6 +35,10 @@ public struct TLoRACommand: ParsableCommand {
 
     /// Parses `arguments` (without the program name), runs the command, and returns the exit status.
     public static func main(arguments: [String]) -> Int32 {
+        if let problem = EnvironmentCheck.problem() {
+            Console.err("Error: \(problem)")
+            return 2
+        }
         let command: ParsableCommand
         do {
             command = try parseAsRoot(arguments)

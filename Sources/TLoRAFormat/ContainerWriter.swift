@@ -10,6 +10,8 @@ public struct WriteOptions: Sendable {
     public var level: Int32
     /// Replace an existing output.
     public var overwrite: Bool
+    /// Hears (bytes encoded, bytes) as tensors are encoded, from any thread.
+    public var progress: (@Sendable (Int, Int) -> Void)?
 
     /// Level 19 reaches the best ratio on float exponent planes (see docs/BENCHMARKS.md).
     public static let defaultLevel: Int32 = 19
@@ -41,8 +43,10 @@ public enum ContainerWriter {
         let output = try AtomicFileWriter(destination: path, overwrite: options.overwrite, kind: .tloraFile)
         let (document, named) = HeaderEncoding.layout(adapter)
         let totalBytes = named.reduce(0) { $0 + $1.tensor.bytes.count }
+        let counter = ProgressCounter(total: totalBytes, report: options.progress)
         let encoded = try Parallel.map(count: named.count, worthIt: totalBytes > 256 << 10) { i in
-            try encode(named[i].tensor, choice: options.codec, level: options.level)
+            defer { counter.advance(by: named[i].tensor.bytes.count) }
+            return try encode(named[i].tensor, choice: options.codec, level: options.level)
         }
         var entries: [TensorEntry] = []
         var offset = 0

@@ -35,13 +35,19 @@ public struct OutputPlan: Sendable {
     }
 
     /// Runs every check; throws the first problem as an `IOError` naming the output.
-    public func check() throws {
+    /// - Parameter writing: false for a dry run, which changes nothing on disk: no stale
+    ///   temporaries are removed and no probe file is created (`access(2)` tests the folder).
+    public func check(writing: Bool = true) throws {
         guard !path.isEmpty else { throw IOError.badOutputPath(path: path, reason: "empty path") }
         let parent = try existingParent()
-        StaleTemporaries.removeDead(in: parent)
+        if writing { StaleTemporaries.removeDead(in: parent) }
         try checkInputs(parent: parent)
         try checkExisting()
-        try checkWritable(parent: parent)
+        if writing {
+            try checkWritable(parent: parent)
+        } else if access(parent, W_OK | X_OK) != 0 {
+            throw IOError.notWritable(path: path, folder: parent, errno: errno)
+        }
         if let needed = expectedBytes { try checkFreeSpace(parent: parent, needed: needed) }
     }
 
@@ -50,6 +56,10 @@ public struct OutputPlan: Sendable {
         let name = baseName(path)
         if name == "." || name == ".." || name == "/" {
             throw IOError.badOutputPath(path: path, reason: "name the output itself, not \(name)")
+        }
+        // `out/` means a directory (as for cp and mv); a file output is not written as `out`.
+        if kind.shape == .file, path.hasSuffix("/") {
+            throw IOError.badOutputPath(path: path, reason: "the output is a file, and a name ending in / is a directory")
         }
         let parent = parentDirectory(path)
         guard let st = statFollowing(parent) else {

@@ -26,4 +26,7 @@ public struct MergeReport: Sendable {
     public var shards: Int
     public var bytesWritten: Int
     public var copiedFiles: [String]
+    /// Every base tensor the merge changes: its name, `updated` or `replaced`, and the adapter
+    /// module whose update it gets (nil for a replacement).
+    public var changes: [(tensor: String, action: String, module: String?)] = []
 }

@@ -102,8 +102,37 @@ public enum Merger {
             try out.commit()
         }
         report.copiedFiles = try copyOtherFiles(from: base, into: directory, dataSizes: dataSizes, dtype: options.dtype)
+        report.changes = Self.changes(plan, base: base)
         try directory.commit()
         return report
+    }
+
+    /// What `merge` would do, with every check it makes before writing (the base, the adapter's
+    /// modules against it, non-finite values, the output path and disk space), and nothing written.
+    public static func preview(adapter: Adapter, adapterPath: String, base: Checkpoint, output: String, options: MergeOptions = MergeOptions()) throws -> MergeReport {
+        guard pathKind(base.path) == .directory else {
+            throw ConvertError("\(base.path): the base must be a checkpoint directory (config.json and safetensors shards)")
+        }
+        let outputPlan = outputPlan(adapterPath: adapterPath, base: base, output: output, options: options)
+        try outputPlan.check(writing: false)
+        let plan = try MergePlan(adapter: adapter, base: base, adapterPath: adapterPath)
+        let changes = Self.changes(plan, base: base)
+        let updated = changes.filter { $0.action == "updated" }.count
+        let total = base.shards.reduce(0) { $0 + $1.entries.count }
+        return MergeReport(updatedTensors: updated, replacedTensors: changes.count - updated, copiedTensors: total - changes.count,
+                           shards: base.shards.count, bytesWritten: outputPlan.expectedBytes ?? 0,
+                           copiedFiles: try otherFiles(of: base), changes: changes)
+    }
+
+    /// The base tensors `plan` changes, in the checkpoint's order.
+    static func changes(_ plan: MergePlan, base: Checkpoint) -> [(tensor: String, action: String, module: String?)] {
+        base.shards.flatMap(\.entries).compactMap { e in
+            switch plan.actions[e.name] {
+            case .update(let m, _), .bias(let m): return (e.name, "updated", m.name)
+            case .replace: return (e.name, "replaced", nil)
+            case nil: return nil
+            }
+        }
     }
 
     /// What the pipeline hands from arithmetic to the writer.
@@ -155,13 +184,20 @@ public enum Merger {
         return OutputPlan(path: output, kind: .directory, replace: options.overwrite, inputs: [adapterPath, base.path], expectedBytes: bytes)
     }
 
+    /// The base's files a merge copies: everything but hidden files, the shards and other weight files.
+    static func otherFiles(of base: Checkpoint) throws -> [String] {
+        let weightSuffixes = [".safetensors", ".bin", ".pt", ".pth", ".gguf", ".msgpack", ".h5", ".ckpt"]
+        return try directoryEntries(base.path).filter { name in
+            if name.hasPrefix(".") || base.shardNames.contains(name) { return false }
+            return name == Checkpoint.indexName || !weightSuffixes.contains(where: { name.hasSuffix($0) })
+        }
+    }
+
     /// Copies the base's non-weight files; rewrites the index (and config dtype) when sizes changed.
     static func copyOtherFiles(from base: Checkpoint, into directory: AtomicDirectoryWriter, dataSizes: [Int], dtype: DType?) throws -> [String] {
         var copied: [String] = []
-        let weightSuffixes = [".safetensors", ".bin", ".pt", ".pth", ".gguf", ".msgpack", ".h5", ".ckpt"]
-        for name in try directoryEntries(base.path) {
+        for name in try otherFiles(of: base) {
             let source = joinPath(base.path, name)
-            if name.hasPrefix(".") || base.shardNames.contains(name) { continue }
             if name == Checkpoint.indexName {
                 var index = (try JSONParser.parse(try readWholeFile(path: source))).objectValue ?? JSONObject()
                 if dtype != nil {
@@ -175,7 +211,6 @@ public enum Merger {
                 copied.append(name)
                 continue
             }
-            if weightSuffixes.contains(where: { name.hasSuffix($0) }) { continue }
             if name == "config.json", let dtype {
                 var config = (try JSONParser.parse(try readWholeFile(path: source))).objectValue ?? JSONObject()
                 let torchName = ["f32": "float32", "f64": "float64", "f16": "float16", "bf16": "bfloat16"][dtype.rawValue] ?? dtype.rawValue

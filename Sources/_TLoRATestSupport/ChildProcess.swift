@@ -23,16 +23,17 @@ public final class ChildProcess {
         }
     }
 
-    /// Starts `program args` with stdout/stderr to /dev/null, default signal dispositions and an empty
-    /// signal mask (whatever the test runner itself blocks or ignores).
-    public init(_ program: String, _ args: [String]) throws {
+    /// Starts `program args` with stdout to /dev/null and stderr to `stderr` (a pty's slave, to look
+    /// like a terminal), default signal dispositions and an empty signal mask (whatever the test
+    /// runner itself blocks or ignores).
+    public init(_ program: String, _ args: [String], stderr: String = "/dev/null") throws {
         let argv = ([program] + args).map { strdup($0) } + [nil]
         defer { argv.forEach { free($0) } }
         var actions = posix_spawn_file_actions_t()
         posix_spawn_file_actions_init(&actions)
         defer { posix_spawn_file_actions_destroy(&actions) }
         posix_spawn_file_actions_addopen(&actions, 1, "/dev/null", O_WRONLY, 0)
-        posix_spawn_file_actions_addopen(&actions, 2, "/dev/null", O_WRONLY, 0)
+        posix_spawn_file_actions_addopen(&actions, 2, stderr, O_WRONLY | O_NOCTTY, 0)
         var attributes = posix_spawnattr_t()
         posix_spawnattr_init(&attributes)
         defer { posix_spawnattr_destroy(&attributes) }
@@ -88,4 +89,40 @@ public final class ChildProcess {
             _ = wait()
         }
     }
+}
+
+/// A pseudo-terminal: its slave path is given to a child as stderr, and what the child drew is read
+/// from the master.
+public final class PseudoTerminal {
+    public let master: Int32
+    public let slavePath: String
+
+    /// Linux's /dev/ptmx (posix_openpt, unlockpt and ptsname are not visible to Swift's Glibc).
+    public init?() {
+        master = open("/dev/ptmx", O_RDWR | O_NOCTTY)
+        guard master >= 0 else { return nil }
+        var unlock: Int32 = 0, number: UInt32 = 0
+        let TIOCSPTLCK: UInt = 0x4004_5431, TIOCGPTN: UInt = 0x8004_5430
+        guard ioctl(master, TIOCSPTLCK, &unlock) == 0, ioctl(master, TIOCGPTN, &number) == 0 else {
+            close(master)
+            return nil
+        }
+        slavePath = "/dev/pts/\(number)"
+    }
+
+    /// Everything written so far (reads until nothing more arrives for a moment).
+    public func drain() -> String {
+        var out: [UInt8] = []
+        var buffer = [UInt8](repeating: 0, count: 4096)
+        while true {
+            var p = pollfd(fd: master, events: Int16(POLLIN), revents: 0)
+            guard poll(&p, 1, 200) > 0 else { break }
+            let n = buffer.withUnsafeMutableBytes { read(master, $0.baseAddress, $0.count) }
+            if n <= 0 { break }
+            out += buffer[0..<n]
+        }
+        return String(decoding: out, as: UTF8.self)
+    }
+
+    deinit { close(master) }
 }

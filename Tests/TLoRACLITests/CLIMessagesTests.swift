@@ -136,4 +136,26 @@ import _TLoRATestSupport
         Self.expectOneLine(r, status: 1, ["\(out): already exists"], command.joined(separator: " "))
         #expect(TestFiles.read(out) == Array("mine".utf8))
     }
+
+    // 9: on a grouped-query model the att groups split k/v by the key/value heads of the base's
+    // config, and say which modules are split and how.
+    @Test func attGroupsOnAGQAModelUseTheKeyValueHeads() throws {
+        let dir = TemporaryDirectory()
+        let r = try CommandRunner.tlora(["convert", "dense-to-tucker", Self.llama, "--group", "att", "--base-config", Self.base,
+                                         "-o", dir.file("a.tlora"), "--json"])  // tiny-llama: 4 heads, 2 key/value heads of 16
+        #expect(r.status == 0, "\(r.stderr)")
+        let json = try JSONParser.parse(r.stdout)
+        let entries = json["entries"]?.arrayValue ?? []
+        #expect(entries.count == 6, "q, k, v of 2 layers")
+        for e in entries {
+            let name = e["name"]?.stringValue ?? ""
+            let heads = name.contains("q_proj") ? 4 : 2
+            #expect(e["ranks"]?.arrayValue?.last?.intValue ?? 0 <= heads, "\(name): \(e["ranks"] ?? .null)")
+        }
+        let notes = json["notes"]?.arrayValue?.compactMap { $0["reason"]?.stringValue } ?? []
+        #expect(notes.filter { $0 == "outputs split into 2 heads of 16 (key/value heads)" }.count == 4, "\(notes)")
+        #expect(notes.filter { $0 == "outputs split into 4 heads of 16" }.count == 2, "\(notes)")
+        let unchanged = json["unchanged"]?.arrayValue?.compactMap { $0["name"]?.stringValue } ?? []
+        #expect(unchanged.count == 8 && unchanged.allSatisfy { $0.contains("mlp") || $0.contains("o_proj") }, "\(unchanged)")
+    }
 }

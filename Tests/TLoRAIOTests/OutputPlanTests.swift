@@ -34,6 +34,8 @@ import Glibc
                 try plan(dir.file("in"), replace: replace, inputs: [input], kind: .directory).check()
             }
         }
+        // A file output named like a directory is refused (cp would too).
+        #expect(throws: IOError.self) { try plan(dir.file("new/"), inputs: []).check() }
         // A sibling is fine.
         try plan(dir.file("in/sub/b"), inputs: [input]).check()
     }

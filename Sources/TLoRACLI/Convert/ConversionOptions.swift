@@ -1,5 +1,6 @@
 import ArgumentParser
 import TLoRAConvert
+import TLoRAIO
 import TLoRANumerics
 
 /// The error/rank options every lossy conversion takes.
@@ -43,19 +44,48 @@ enum StorageDType: String, ExpressibleByArgument, CaseIterable {
     var dtype: DType { DType(rawValue: rawValue)! }  // safe: same raw values
 }
 
-/// Prints a conversion's per-module/group table and totals.
+/// Prints a conversion's per-module/group table and totals, or the same as one JSON document.
 enum ConversionPrinter {
-    static func print(_ summary: ConversionSummary, sourceBytes: Int, outputBytes: Int, output: String) {
+    static func print(_ summary: ConversionSummary, source: String, sourceBytes: Int, outputBytes: Int, output: String, json: Bool) {
+        if json {
+            Console.out(JSONWriter.string(.object(document(summary, source: source, sourceBytes: sourceBytes, outputBytes: outputBytes, output: output)), indent: 2))
+            return
+        }
         let rows = summary.lines.map { l -> [String] in
             [l.name, l.form, l.ranks.map(String.init).joined(separator: ","), String(l.sourceParameters), String(l.parameters),
              l.bound.map(Formatting.scientific) ?? "-", Formatting.scientific(l.relativeError), l.note ?? ""]
         }
-        Console.out(Formatting.table(header: ["module/group", "form", "ranks", "params before", "params after", "bound", "rel.error", "how"],
-                                     rows: rows, rightAligned: [3, 4, 5, 6]))
-        for (name, reason) in summary.notes { Console.out("note: \(name): \(reason)") }
-        for (name, reason) in summary.unchanged { Console.out("unchanged: \(name): \(reason)") }
+        Console.text(Formatting.table(header: ["module/group", "form", "ranks", "params before", "params after", "bound", "rel.error", "how"],
+                                      rows: rows, rightAligned: [3, 4, 5, 6]))
+        for (name, reason) in summary.notes { Console.text("note: \(name): \(reason)") }
+        for (name, reason) in summary.unchanged { Console.text("unchanged: \(name): \(reason)") }
         let ratio = summary.sourceParameters > 0 ? Double(summary.parameters) / Double(summary.sourceParameters) : 0
-        Console.out("\(output): converted updates hold \(summary.parameters) parameters (\(Formatting.fixed(ratio, digits: 3))× their source's \(summary.sourceParameters)); "
-            + "file \(Formatting.bytes(outputBytes)) vs source tensors \(Formatting.bytes(sourceBytes)); worst error \(Formatting.scientific(summary.worstError))")
+        Console.text("\(output): converted updates hold \(summary.parameters) parameters (\(Formatting.fixed(ratio, digits: 3))× their source's \(summary.sourceParameters)); "
+            + "file \(Formatting.bytes(outputBytes)), source tensors \(Formatting.bytes(sourceBytes)); worst error \(Formatting.scientific(summary.worstError))")
+    }
+
+    static func document(_ summary: ConversionSummary, source: String, sourceBytes: Int, outputBytes: Int, output: String) -> JSONObject {
+        var o = JSONObject()
+        o["output"] = JSONValue(output)
+        o["source"] = JSONValue(source)
+        o["file_bytes"] = JSONValue(outputBytes)
+        o["source_tensor_bytes"] = JSONValue(sourceBytes)
+        o["parameters"] = JSONValue(summary.parameters)
+        o["source_parameters"] = JSONValue(summary.sourceParameters)
+        o["worst_rel_error"] = JSONValue(summary.worstError)
+        o["entries"] = .array(summary.lines.map { l in
+            .object(JSONObject([
+                ("name", JSONValue(l.name)), ("form", JSONValue(l.form)), ("ranks", JSONValue(l.ranks)),
+                ("source_parameters", JSONValue(l.sourceParameters)), ("parameters", JSONValue(l.parameters)),
+                ("bound", l.bound.map(JSONValue.init) ?? .null), ("rel_error", JSONValue(l.relativeError)),
+                ("how", l.note.map(JSONValue.init) ?? .null), ("members", JSONValue(l.members)),
+            ]))
+        })
+        func reasons(_ list: [(name: String, reason: String)]) -> JSONValue {
+            .array(list.map { .object(JSONObject([("name", JSONValue($0.name)), ("reason", JSONValue($0.reason))])) })
+        }
+        o["notes"] = reasons(summary.notes)
+        o["unchanged"] = reasons(summary.unchanged)
+        return o
     }
 }

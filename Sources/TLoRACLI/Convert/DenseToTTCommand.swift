@@ -37,6 +37,8 @@ struct DenseToTTCommand: ParsableCommand {
 
     @OptionGroup var sourceOptions: AdapterSourceOptions
 
+    @OptionGroup var threads: ThreadOptions
+
     func validate() throws {
         if let m = modes, TTModes.parse(m) == nil { throw ValidationError("--modes must look like 16,16,16x16,16,16") }
         if maxMode < 2 { throw ValidationError("--max-mode must be at least 2") }
@@ -47,13 +49,16 @@ struct DenseToTTCommand: ParsableCommand {
     }
 
     func run() throws {
+        threads.apply()
         try output.check(inputs: [source] + sourceOptions.inputPaths)
         let adapter = try AdapterLoader.load(source, options: sourceOptions)
-        let options = DenseToTT.Options(target: error.target, layout: layout == .matrix ? .interleaved : .rowsThenColumns,
+        var options = DenseToTT.Options(target: error.target, layout: layout == .matrix ? .interleaved : .rowsThenColumns,
                                         modes: modes.flatMap(TTModes.parse), maxMode: maxMode, dtype: dtype.dtype,
                                         joint: joint)
-        let (converted, summary) = try DenseToTT.convert(adapter, options: options)
-        let report = try ContainerWriter.write(converted, to: output.output, options: output.writeOptions)
-        ConversionPrinter.print(summary, sourceBytes: adapter.rawByteCount, outputBytes: report.fileLength, output: output.output)
+        let progress = ProgressLine("converting")
+        options.progress = progress.callback
+        let (converted, summary) = try progress.during { try DenseToTT.convert(adapter, options: options) }
+        let report = try output.write(converted)
+        ConversionPrinter.print(summary, source: source, sourceBytes: adapter.rawByteCount, outputBytes: report.fileLength, output: output.output, json: output.json)
     }
 }

@@ -35,6 +35,8 @@ struct DenseToTuckerCommand: ParsableCommand {
 
     @OptionGroup var sourceOptions: AdapterSourceOptions
 
+    @OptionGroup var threads: ThreadOptions
+
     var parsedRanks: [Int]? { ranks.map { $0.split(separator: ",").compactMap { Int($0) } } }
 
     func validate() throws {
@@ -49,6 +51,7 @@ struct DenseToTuckerCommand: ParsableCommand {
     }
 
     func run() throws {
+        threads.apply()
         try output.check(inputs: [source] + sourceOptions.inputPaths)
         let adapter = try AdapterLoader.load(source, options: sourceOptions)
         // One head count serves both: the att constructions split outputs into heads, and GGUF
@@ -57,11 +60,13 @@ struct DenseToTuckerCommand: ParsableCommand {
         // whatever the k/v outputs hold at the query's head size.
         let resolved = try sourceOptions.resolvedHeads()
         let keyValueHeads = sourceOptions.heads != nil ? sourceOptions.kvHeads : resolved?.keyValue
-        let options = DenseToTucker.Options(target: ranks == nil ? error.target : ConversionTarget(maxRelativeError: nil),
+        var options = DenseToTucker.Options(target: ranks == nil ? error.target : ConversionTarget(maxRelativeError: nil),
                                             group: group, projections: projections.map { $0.split(separator: ",").map(String.init) },
                                             heads: resolved?.attention, keyValueHeads: keyValueHeads, ranks: parsedRanks, refine: refine, dtype: dtype.dtype)
-        let (converted, summary) = try DenseToTucker.convert(adapter, options: options)
-        let report = try ContainerWriter.write(converted, to: output.output, options: output.writeOptions)
-        ConversionPrinter.print(summary, sourceBytes: adapter.rawByteCount, outputBytes: report.fileLength, output: output.output)
+        let progress = ProgressLine("converting")
+        options.progress = progress.callback
+        let (converted, summary) = try progress.during { try DenseToTucker.convert(adapter, options: options) }
+        let report = try output.write(converted)
+        ConversionPrinter.print(summary, source: source, sourceBytes: adapter.rawByteCount, outputBytes: report.fileLength, output: output.output, json: output.json)
     }
 }

@@ -1,6 +1,7 @@
 import ArgumentParser
 import TLoRAFormat
 import TLoRAInputs
+import TLoRAIO
 import TLoRAModel
 
 /// `tlora convert import SRC -o OUT.tlora`: a foreign adapter into the container, losslessly.
@@ -9,20 +10,36 @@ struct ImportCommand: ParsableCommand {
         commandName: "import",
         abstract: "Store any supported adapter in a .tlora file, bit for bit.")
 
-    @Argument(help: "A PEFT or MLX-LM adapter directory, a GGUF adapter or a .tlora file.")
+    @Argument(help: "Any supported adapter: a PEFT or MLX-LM directory, a GGUF adapter, a .tlora file, or a TT-LoRA, TensorGuide or TensLoRA state dict (give --alpha).")
     var source: String
 
     @OptionGroup var output: ContainerOutputOptions
 
     @OptionGroup var sourceOptions: AdapterSourceOptions
 
+    @OptionGroup var threads: ThreadOptions
+
     func run() throws {
+        threads.apply()
         try output.check(inputs: [source] + sourceOptions.inputPaths)
         let adapter = try AdapterLoader.load(source, options: sourceOptions)
-        let report = try ContainerWriter.write(adapter, to: output.output, options: output.writeOptions)
+        let report = try output.write(adapter)
         let stored = report.tensors.reduce(0) { $0 + $1.length }
         let parameters = report.tensors.reduce(0) { $0 + $1.elementCount }
-        Console.out("\(output.output): \(adapter.modules.count) modules; " + Formatting.storage(stored: stored, parameters: parameters, file: report.fileLength)
+        if output.json {
+            var o = JSONObject()
+            o["output"] = JSONValue(output.output)
+            o["source"] = JSONValue(source)
+            o["modules"] = JSONValue(adapter.modules.count)
+            o["parameters"] = JSONValue(parameters)
+            o["stored_bytes"] = JSONValue(stored)
+            o["ratio_vs_f32"] = Formatting.ratioToF32(stored: stored, parameters: parameters).map(JSONValue.init) ?? .null
+            o["file_bytes"] = JSONValue(report.fileLength)
+            o["source_tensor_bytes"] = JSONValue(adapter.rawByteCount)
+            Console.out(JSONWriter.string(.object(o), indent: 2))
+            return
+        }
+        Console.text("\(output.output): \(adapter.modules.count) modules; " + Formatting.storage(stored: stored, parameters: parameters, file: report.fileLength)
             + "; the source's tensors \(Formatting.bytes(adapter.rawByteCount))")
     }
 }

@@ -30,22 +30,28 @@ struct ToLoRACommand: ParsableCommand {
 
     @OptionGroup var sourceOptions: AdapterSourceOptions
 
+    @OptionGroup var threads: ThreadOptions
+
     func validate() throws {
         try error.checkReachable(storedAs: dtype?.dtype ?? .f32)
     }
 
     func run() throws {
+        threads.apply()
         try output.check(kind: format == .peft ? .directory : .tloraFile, inputs: [source] + sourceOptions.inputPaths)
         let adapter = try AdapterLoader.load(source, options: sourceOptions)
-        let (converted, summary) = try ToLoRA.convert(adapter, options: .init(target: error.target, dtype: dtype?.dtype))
+        var options = ToLoRA.Options(target: error.target, dtype: dtype?.dtype)
+        let progress = ProgressLine("converting")
+        options.progress = progress.callback
+        let (converted, summary) = try progress.during { try ToLoRA.convert(adapter, options: options) }
         let bytes: Int
         switch format {
         case .tlora:
-            bytes = try ContainerWriter.write(converted, to: output.output, options: output.writeOptions).fileLength
+            bytes = try output.write(converted).fileLength
         case .peft:
             try PEFTWriter.write(converted, to: output.output, overwrite: output.force)
             bytes = try directorySize(output.output)
         }
-        ConversionPrinter.print(summary, sourceBytes: adapter.rawByteCount, outputBytes: bytes, output: output.output)
+        ConversionPrinter.print(summary, source: source, sourceBytes: adapter.rawByteCount, outputBytes: bytes, output: output.output, json: output.json)
     }
 }

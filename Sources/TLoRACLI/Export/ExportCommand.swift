@@ -46,6 +46,11 @@ struct ExportCommand: ParsableCommand {
 
     @OptionGroup var sourceOptions: AdapterSourceOptions
 
+    @OptionGroup var threads: ThreadOptions
+
+    @Flag(help: "Print the summary as one JSON document on stdout.")
+    var json = false
+
     func validate() throws {
         if target != nil, format != .peft { throw ValidationError("--target vllm applies to --format peft") }
         if target == nil, base != nil || maxRelError != nil { throw ValidationError("--base and --max-rel-error apply to --target vllm") }
@@ -54,47 +59,80 @@ struct ExportCommand: ParsableCommand {
     }
 
     func run() throws {
+        threads.apply()
         try OutputPlan(path: output, kind: format == .gguf ? .ggufAdapter : .directory, replace: force,
                        inputs: ([source, base] + sourceOptions.inputPaths).compactMap { $0 }).check()
         var adapter = try AdapterLoader.load(source, options: sourceOptions)
+        // What GGUF needs is known before any conversion: fail before the work.
+        var arch: String? = nil
+        if format == .gguf {
+            arch = architecture ?? Self.architecture(of: adapter)
+            if arch == nil { throw CommandFailure("\(source): the adapter does not say its model architecture; give --architecture llama|mistral|qwen2|qwen3|gemma|phi3") }
+        }
         // Other tools know only LoRA: tensor trains, Tucker slices and dense updates go through the
         // exact (lossless) to-lora conversion first.
+        var converted = 0
         if adapter.modules.contains(where: { if case .lowRank = $0.update { return false }; return true }) {
-            let (lora, summary) = try ToLoRA.convert(adapter, options: .init(target: .lossless))
+            let progress = ProgressLine("converting to LoRA")
+            var options = ToLoRA.Options(target: .lossless)
+            options.progress = progress.callback
+            let (lora, summary) = try progress.during { try ToLoRA.convert(adapter, options: options) }
             adapter = lora
-            Console.err("note: converted \(summary.lines.filter { $0.note != "unchanged" }.count) modules to LoRA exactly (worst error \(Formatting.scientific(summary.worstError)))")
+            converted = summary.lines.filter { $0.note != "unchanged" }.count
+            Console.err("note: converted \(converted) modules to LoRA exactly (worst error \(Formatting.scientific(summary.worstError)))")
         }
+        var o = JSONObject()
+        o["output"] = JSONValue(output)
+        o["source"] = JSONValue(source)
+        o["format"] = JSONValue(format.rawValue)
+        o["modules"] = JSONValue(adapter.modules.count)
+        o["converted_to_lora"] = JSONValue(converted)
         switch format {
         case .peft where target == .vllm:
             let checkpoint = try base.map { try Checkpoint(path: $0) }
             let baseTensors = checkpoint.map { c in VLLMTarget.Base(path: c.path) { name in try c.entry(name).map { try $0.shard.tensor(name) } } }
             let (ready, report) = try VLLMTarget.prepare(adapter, options: .init(base: baseTensors, maxRelativeError: maxRelError), path: source)
             try PEFTWriter.write(ready, to: output, overwrite: force, freshConfig: true)
-            Console.out("\(output): PEFT LoRA adapter for vLLM, \(ready.modules.count) modules, rank \(report.rank) (serve with --max-lora-rank \(report.rank) or more)")
+            o["target"] = JSONValue("vllm")
+            o["rank"] = JSONValue(report.rank)
+            o["zero_padded"] = JSONValue(report.padded)
+            o["scale_folded_into_b"] = JSONValue(report.baked)
+            o["folded"] = .array(report.folded.map { f in
+                .object(JSONObject([("module", JSONValue(f.module)), ("what", JSONValue(f.what)), ("rank", JSONValue(f.rank)),
+                                    ("rel_error", JSONValue(f.relativeError))]))
+            })
+            o["dropped"] = JSONValue(report.dropped)
+            if !json { Console.text("\(output): PEFT LoRA adapter for vLLM, \(ready.modules.count) modules, rank \(report.rank) (serve with --max-lora-rank \(report.rank) or more)") }
             if !report.padded.isEmpty { Console.err("note: \(report.padded.count) modules zero-padded to rank \(report.rank) (exact)") }
             if !report.baked.isEmpty { Console.err("note: one lora_alpha for all modules: the scale of \(report.baked.count) modules was folded into their B factors") }
             for f in report.folded {
                 Console.err("note: \(f.module): \(f.what) folded into a rank-\(f.rank) LoRA update, relative error \(Formatting.scientific(f.relativeError))")
             }
             if !report.dropped.isEmpty { Console.err("note: dropped \(report.dropped.joined(separator: ", ")) (equal to the base's)") }
-        case .peft:
-            try PEFTWriter.write(adapter, to: output, overwrite: force)
-            Console.out("\(output): PEFT LoRA adapter, \(adapter.modules.count) modules")
         case .mlx:
             let report = try MLXWriter.write(adapter, to: output, overwrite: force)
-            Console.out("\(output): MLX-LM \(report.fineTuneType) adapter, \(adapter.modules.count) modules, rank \(report.rank), scale \(report.scale)")
+            o["rank"] = JSONValue(report.rank)
+            o["scale"] = JSONValue(report.scale)
+            o["zero_padded"] = JSONValue(report.paddedModules)
+            o["scale_folded_into_b"] = JSONValue(report.bakedModules)
+            if !json { Console.text("\(output): MLX-LM \(report.fineTuneType) adapter, \(adapter.modules.count) modules, rank \(report.rank), scale \(report.scale)") }
             if !report.paddedModules.isEmpty { Console.err("note: mlx-lm has one rank: \(report.paddedModules.count) modules zero-padded to rank \(report.rank) (exact)") }
             if !report.bakedModules.isEmpty { Console.err("note: mlx-lm has one scale: the scale of \(report.bakedModules.count) modules was folded into their B factors") }
+        case .peft:
+            try PEFTWriter.write(adapter, to: output, overwrite: force)
+            if !json { Console.text("\(output): PEFT LoRA adapter, \(adapter.modules.count) modules") }
         case .gguf:
-            guard let arch = architecture ?? Self.architecture(of: adapter) else {
-                throw CommandFailure("\(source): the adapter does not say its model architecture; give --architecture llama|mistral|qwen2|qwen3|gemma|phi3")
-            }
+            let arch = arch ?? ""
             let report = try GGUFWriter.write(adapter, architecture: arch, heads: try sourceOptions.resolvedHeads(), to: output, overwrite: force)
-            Console.out("\(output): GGUF LoRA adapter (\(arch)), \(adapter.modules.count) modules, alpha \(report.alpha)")
+            o["architecture"] = JSONValue(arch)
+            o["alpha"] = JSONValue(report.alpha)
+            o["scale_folded_into_b"] = JSONValue(report.bakedModules)
+            if !json { Console.text("\(output): GGUF LoRA adapter (\(arch)), \(adapter.modules.count) modules, alpha \(report.alpha)") }
             if !report.bakedModules.isEmpty {
                 Console.err("note: GGUF has one alpha for all modules: the scale of \(report.bakedModules.count) modules was folded into their B factors")
             }
         }
+        if json { Console.out(JSONWriter.string(.object(o), indent: 2)) }
     }
 }
 

@@ -20,7 +20,7 @@ struct InspectCommand: ParsableCommand {
 
     func run() throws {
         let report = try Self.report(for: path, options: sourceOptions)
-        Console.out(json ? report.renderJSON() : report.renderText())
+        if json { Console.out(report.renderJSON()) } else { Console.text(report.renderText()) }
     }
 
     static func report(for path: String, options: AdapterSourceOptions? = nil) throws -> InspectReport {

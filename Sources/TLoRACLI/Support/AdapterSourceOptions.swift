@@ -7,7 +7,7 @@ import TLoRAModel
 /// heads, so GGUF adapters of Llama-family models need the head counts (from the base model's
 /// config, or given).
 struct AdapterSourceOptions: ParsableArguments {
-    @Option(name: .customLong("base-config"), help: "A base model directory or config.json (head counts for GGUF adapters; layer shapes for research state dicts).")
+    @Option(name: .customLong("base-config"), help: "A base model directory or its config.json: head counts for GGUF adapters and att groups, layer shapes for research state dicts.")
     var baseConfig: String?
 
     @Option(help: "Attention (query) heads: GGUF adapters of Llama/Mistral models need them, dense-to-tucker's att groups split by them.")

@@ -1,8 +1,9 @@
 import ArgumentParser
 import TLoRAFormat
 import TLoRAIO
+import TLoRAModel
 
-/// Options shared by every command that writes a `.tlora` file.
+/// Options shared by the convert commands: where and how the result is written, and how it is reported.
 struct ContainerOutputOptions: ParsableArguments {
     @Option(name: [.short, .customLong("output")], help: "The output path.")
     var output: String
@@ -16,6 +17,9 @@ struct ContainerOutputOptions: ParsableArguments {
     @Option(help: "zstd level, 1-22 (mantissa planes that do not compress are never run at a high level).")
     var level: Int32 = WriteOptions.defaultLevel
 
+    @Flag(help: "Print the summary as one JSON document on stdout.")
+    var json = false
+
     func validate() throws {
         guard (1...22).contains(level) else { throw ValidationError("--level must be between 1 and 22") }
     }
@@ -28,6 +32,15 @@ struct ContainerOutputOptions: ParsableArguments {
 
     var writeOptions: WriteOptions {
         WriteOptions(codec: codec.choice, level: level, overwrite: force)
+    }
+
+    /// Writes `adapter` as a `.tlora` file, with a progress line while tensors are encoded.
+    func write(_ adapter: Adapter) throws -> WriteReport {
+        let progress = ProgressLine("writing")
+        defer { progress.finish() }
+        var options = writeOptions
+        options.progress = progress.callback
+        return try ContainerWriter.write(adapter, to: output, options: options)
     }
 }
 

@@ -24,12 +24,15 @@ struct VerifyCommand: ParsableCommand {
     @Flag(help: "Print one JSON document.")
     var json = false
 
+    @OptionGroup var threads: ThreadOptions
+
     func validate() throws {
         if maxRelError != nil && against == nil { throw ValidationError("--max-rel-error needs --against") }
         try ErrorTargetOptions.checkRange(maxRelError)
     }
 
     func run() throws {
+        threads.apply()
         if let against { try compare(reference: against) } else { try integrity() }
     }
 
@@ -45,7 +48,7 @@ struct VerifyCommand: ParsableCommand {
             o["problems"] = JSONValue(report.problems.map(\.description))
             Console.out(JSONWriter.string(.object(o), indent: 2))
         } else if report.isIntact {
-            Console.out("\(file): OK (\(report.tensorsChecked) tensors, \(Formatting.bytes(report.bytesChecked)) checked)")
+            Console.text("\(file): OK (\(report.tensorsChecked) tensors, \(Formatting.bytes(report.bytesChecked)) checked)")
         } else {
             for p in report.problems { Console.err("error: \(p.description)") }
         }
@@ -80,10 +83,10 @@ struct VerifyCommand: ParsableCommand {
                 [e.name, e.kind.rawValue, Formatting.scientific(e.relativeError), Formatting.scientific(e.referenceNorm),
                  e.boundApplies && !(e.relativeError <= limit) ? (limit.isFinite ? "ABOVE \(Formatting.scientific(limit))" : "NOT FINITE") : "", e.note ?? ""]
             }
-            Console.out(Formatting.table(header: ["name", "kind", "rel.error", "‖reference‖", "", "how"], rows: rows, rightAligned: [2, 3]))
-            for n in result.onlyInCandidate { Console.out("only in \(file): \(n)") }
-            for n in result.onlyInReference { Console.out("only in \(reference): \(n)") }
-            Console.out("worst relative error \(Formatting.scientific(result.worst))" + (maxRelError.map { " (limit \(Formatting.scientific($0)))" } ?? ""))
+            Console.text(Formatting.table(header: ["name", "kind", "rel.error", "‖reference‖", "", "how"], rows: rows, rightAligned: [2, 3]))
+            for n in result.onlyInCandidate { Console.text("only in \(file): \(n)") }
+            for n in result.onlyInReference { Console.text("only in \(reference): \(n)") }
+            Console.text("worst relative error \(Formatting.scientific(result.worst))" + (maxRelError.map { " (limit \(Formatting.scientific($0)))" } ?? ""))
         }
         if !failing.isEmpty || missing {
             if !json {

@@ -22,6 +22,8 @@ public enum DenseToTT {
         public var dtype: DType
         /// TensorGuide's joint train of both factors (`JointTT`) instead of a train of `ΔW`.
         public var joint: Bool
+        /// Hears (modules done, modules) as modules finish, from any thread.
+        public var progress: (@Sendable (Int, Int) -> Void)?
 
         public init(target: ConversionTarget, layout: Layout = .rowsThenColumns, modes: TTModes? = nil, maxMode: Int = 16, dtype: DType = .f32,
                     joint: Bool = false) {
@@ -36,8 +38,10 @@ public enum DenseToTT {
 
     /// Converts every module (in parallel); DoRA magnitudes and replaced tensors are kept.
     public static func convert(_ adapter: Adapter, options: Options) throws -> (Adapter, ConversionSummary) {
+        let counter = ProgressCounter(total: adapter.modules.count, report: options.progress)
         let results = try Parallel.map(count: adapter.modules.count) { i in
-            try convert(adapter.modules[i], in: adapter, options: options)
+            defer { counter.advance() }
+            return try convert(adapter.modules[i], in: adapter, options: options)
         }
         var out = adapter
         out.modules = results.map(\.0)

@@ -10,6 +10,8 @@ public enum ToLoRA {
         /// Storage dtype of the factors; nil = f32 for converted updates (LoRA modules keep theirs
         /// when left untouched).
         public var dtype: DType?
+        /// Hears (modules done, modules) as modules finish, from any thread.
+        public var progress: (@Sendable (Int, Int) -> Void)?
 
         public init(target: ConversionTarget = .lossless, dtype: DType? = nil) {
             self.target = target
@@ -18,7 +20,11 @@ public enum ToLoRA {
     }
 
     public static func convert(_ adapter: Adapter, options: Options) throws -> (Adapter, ConversionSummary) {
-        let results = try Parallel.map(count: adapter.modules.count) { i in try convert(adapter.modules[i], in: adapter, options: options) }
+        let counter = ProgressCounter(total: adapter.modules.count, report: options.progress)
+        let results = try Parallel.map(count: adapter.modules.count) { i in
+            defer { counter.advance() }
+            return try convert(adapter.modules[i], in: adapter, options: options)
+        }
         var out = adapter
         out.modules = results.map(\.0)
         out.tuckerGroups = []

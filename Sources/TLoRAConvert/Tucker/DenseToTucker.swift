@@ -20,6 +20,8 @@ public enum DenseToTucker {
         /// HOOI sweeps after ST-HOSVD (each kept only if it lowers the error).
         public var refine: Int
         public var dtype: DType
+        /// Hears (groups done, groups) as groups finish, from any thread.
+        public var progress: (@Sendable (Int, Int) -> Void)?
 
         public init(target: ConversionTarget, group: GroupKind, projections: [String]? = nil, heads: Int? = nil,
                     keyValueHeads: Int? = nil, ranks: [Int]? = nil, refine: Int = 0, dtype: DType = .f32) {
@@ -37,7 +39,11 @@ public enum DenseToTucker {
     public static func convert(_ adapter: Adapter, options: Options) throws -> (Adapter, ConversionSummary) {
         let (plans, notes) = try Grouping.plan(adapter, kind: options.group, projections: options.projections, heads: options.heads,
                                                keyValueHeads: options.keyValueHeads)
-        let results = try Parallel.map(count: plans.count) { i in try convert(plans[i], adapter: adapter, options: options) }
+        let counter = ProgressCounter(total: plans.count, report: options.progress)
+        let results = try Parallel.map(count: plans.count) { i in
+            defer { counter.advance() }
+            return try convert(plans[i], adapter: adapter, options: options)
+        }
         var out = adapter
         var replacement: [String: AdapterModule] = [:]
         for (_, members, _) in results { for m in members { replacement[m.name] = m } }
