@@ -74,6 +74,11 @@ extension InputKind {
 }
 
 extension InputKind {
+    /// True when `path` holds a kohya, LyCORIS or diffusers LoRA.
+    public static func isDiffusionAdapter(_ path: String) -> Bool { (try? detect(path)) == .diffusionAdapter }
+}
+
+extension InputKind {
     /// Words for messages ("a PEFT adapter directory").
     public var noun: String {
         switch self {

@@ -5,20 +5,20 @@ import TLoRAInputs
 import TLoRAInterop
 import TLoRAModel
 
-/// `tlora export SRC --format peft|gguf -o OUT`.
+/// `tlora export SRC --format peft|gguf|kohya -o OUT [--base BASE]`.
 struct ExportCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "export",
         abstract: "Write an adapter in another tool's format.")
 
     enum Format: String, ExpressibleByArgument, CaseIterable {
-        case peft, gguf
+        case peft, gguf, kohya
     }
 
     @Argument(help: "Any supported adapter.")
     var source: String
 
-    @Option(help: "Output format: peft (a directory) or gguf (a file).")
+    @Option(help: "Output format: peft (a directory; for a diffusion adapter the layout diffusers' load_lora_weights reads), gguf (a file) or kohya (a .safetensors file).")
     var format: Format
 
     @Option(name: [.short, .customLong("output")], help: "The output path.")
@@ -30,6 +30,9 @@ struct ExportCommand: ParsableCommand {
     @Option(help: "GGUF architecture (llama, mistral, qwen2); default: from the adapter's metadata.")
     var architecture: String?
 
+    @Option(help: "A diffusion base (pipeline directory or single file) whose names the kohya or diffusers keys take.")
+    var base: String?
+
     @OptionGroup var sourceOptions: AdapterSourceOptions
 
     @OptionGroup var threads: ThreadOptions
@@ -39,9 +42,14 @@ struct ExportCommand: ParsableCommand {
 
     func run() throws {
         threads.apply()
-        try OutputPlan(path: output, kind: format == .peft ? .directory : .ggufAdapter, replace: force,
-                       inputs: ([source] + sourceOptions.inputPaths).compactMap { $0 }).check()
+        let diffusion = format == .kohya || (format == .peft && InputKind.isDiffusionAdapter(source))
+        let kind: OutputKind = format == .gguf ? .ggufAdapter : format == .kohya || (diffusion && output.hasSuffix(".safetensors")) ? SafetensorsWriter.outputKind : .directory
+        try OutputPlan(path: output, kind: kind, replace: force, inputs: ([source, base] + sourceOptions.inputPaths).compactMap { $0 }).check()
         var adapter = try AdapterLoader.load(source, options: sourceOptions)
+        if diffusion || adapter.modules.contains(where: { $0.attributes["diffusion.role"] != nil }) {
+            try exportDiffusion(&adapter)
+            return
+        }
         // What GGUF needs is known before any conversion: fail before the work.
         var arch: String? = nil
         if format == .gguf {
@@ -70,6 +78,8 @@ struct ExportCommand: ParsableCommand {
         case .peft:
             try PEFTWriter.write(adapter, to: output, overwrite: force)
             if !json { Console.text("\(output): PEFT LoRA adapter, \(adapter.modules.count) modules") }
+        case .kohya:
+            break  // exportDiffusion
         case .gguf:
             let arch = arch ?? ""
             let report = try GGUFWriter.write(adapter, architecture: arch, heads: try sourceOptions.resolvedHeads(), to: output, overwrite: force)
@@ -86,6 +96,69 @@ struct ExportCommand: ParsableCommand {
 }
 
 extension ExportCommand {
+    /// kohya and diffusers layouts of a diffusion adapter, named after `--base` when given.
+    func exportDiffusion(_ adapter: inout Adapter) throws {
+        guard format != .gguf else { throw CommandFailure("\(source): GGUF holds language-model adapters, not diffusion ones") }
+        var rows: [String: Range<Int>] = [:]
+        var modelBase: ModelBase? = nil
+        if let base {
+            let b = try ModelBase(path: base)
+            guard b.layout != .checkpoint else { throw CommandFailure("\(base): not a diffusers pipeline directory or a single-file diffusion checkpoint") }
+            rows = try DiffusionBinding.bind(&adapter, to: b, adapterPath: source).targets.compactMapValues(\.rows)
+            modelBase = b
+        }
+        // LyCORIS files hold LoRA, LoCon, Tucker LoCon, LoHa, LoKr and full updates as they are; the
+        // diffusers layout holds LoRA only: other forms are converted exactly first.
+        let native: (AdapterModule) -> Bool = { m in
+            switch (self.format, m.update) {
+            case (.kohya, .lowRank), (.kohya, .convTucker), (.kohya, .kronecker), (.kohya, .dense), (.peft, .lowRank): return true
+            case (.kohya, .hadamard(let h)):
+                if case .full = h.p1 { return false }
+                if case .full = h.p2 { return false }
+                return true
+            default: return false
+            }
+        }
+        var converted = 0
+        if adapter.modules.contains(where: { !native($0) }) {
+            var subset = adapter
+            subset.modules = adapter.modules.filter { !native($0) }
+            let progress = ProgressLine("converting to LoRA")
+            var options = ToLoRA.Options(target: .lossless)
+            options.progress = progress.callback
+            let (lora, summary) = try progress.during { try ToLoRA.convert(subset, options: options) }
+            let byName = Dictionary(uniqueKeysWithValues: lora.modules.map { ($0.name, $0) })
+            adapter.modules = adapter.modules.map { m in
+                guard var c = byName[m.name] else { return m }
+                c.attributes = m.attributes
+                return c
+            }
+            converted = subset.modules.count
+            Console.err("note: converted \(converted) modules to LoRA exactly (worst error \(Formatting.scientific(summary.worstError)))")
+        }
+        let names = DiffusionExport.names(adapter, base: modelBase, rows: rows)
+        var o = JSONObject()
+        o["output"] = JSONValue(output)
+        o["source"] = JSONValue(source)
+        o["format"] = JSONValue(format == .peft ? "diffusers" : format.rawValue)
+        o["modules"] = JSONValue(adapter.modules.count)
+        o["converted_to_lora"] = JSONValue(converted)
+        o["base"] = base.map(JSONValue.init) ?? .null
+        switch format {
+        case .kohya:
+            let keys = try DiffusionExport.kohyaKeys(adapter, names: names, renamed: modelBase != nil, path: source)
+            try DiffusionExport.writeKohya(adapter, keys: keys, to: output, overwrite: force)
+            if !json { Console.text("\(output): kohya/LyCORIS adapter, \(adapter.modules.count) modules") }
+        default:
+            if adapter.modules.contains(where: { $0.doraMagnitude != nil && $0.doraEpsilon != 0 }) {
+                Console.err("note: PEFT's DoRA divides by the plain norm; LyCORIS added the magnitude's machine epsilon to it")
+            }
+            try DiffusionExport.writeDiffusers(adapter, names: names, to: output, overwrite: force)
+            if !json { Console.text("\(output): diffusers LoRA (the layout load_lora_weights reads), \(adapter.modules.count) modules") }
+        }
+        if json { Console.out(JSONWriter.string(.object(o), indent: 2)) }
+    }
+
     /// The GGUF architecture an adapter was made for: recorded by a GGUF import, or PEFT's
     /// `auto_mapping.base_model_class`.
     static func architecture(of adapter: Adapter) -> String? {

@@ -89,6 +89,7 @@ public enum DiffusionAdapter {
                 tensors[suffix] = try file.tensor(e.name)
             }
             var m = try LyCORISModule.read(name: name, tensors: tensors, alpha: alpha, path: file.path)
+            if let a = entries["alpha"] { m.attributes["lycoris.alpha_dtype"] = a.dtype.rawValue }
             // Safe: `layout` admitted only names with one of these prefixes.
             let (prefix, role) = kohyaPrefixes.first { name.hasPrefix($0.prefix) }!
             m.attributes["diffusion.role"] = role
