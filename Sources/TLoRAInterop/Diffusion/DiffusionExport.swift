@@ -63,7 +63,9 @@ public enum DiffusionExport {
             case .openCLIP:
                 let shape = base.entry(tensor)?.shape ?? []
                 guard let alias = CLIPNames.hfAliases(ofOpenCLIP: inner, shape: shape).first(where: { $0.rows == rows }) else { return nil }
-                return Name(role: role, diffusers: alias.path, own: alias.path)
+                // transformers' CLIPTextModelWithProjection names (`text_model.` included), which
+                // sd-scripts' SDXL LoRAs use for this encoder.
+                return Name(role: role, diffusers: "text_model." + alias.path, own: "text_model." + alias.path)
             }
         case .checkpoint:
             return nil
