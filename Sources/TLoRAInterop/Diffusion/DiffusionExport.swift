@@ -178,10 +178,10 @@ public enum DiffusionExport {
         for m in modules { counts["\(m.rank)/\(m.scale)", default: (m.rank, m.scale, 0)].count += 1 }
         // Safe: a role has at least one module.
         let common = counts.values.max { ($0.count, -$0.rank) < ($1.count, -$1.rank) }!
-        let alpha = exactAlpha(rank: common.rank, scale: common.scale)
+        let alpha = PEFTWriter.exactAlpha(rank: common.rank, scale: common.scale)
         var rankPattern = JSONObject(), alphaPattern = JSONObject()
         for m in modules {
-            let a = exactAlpha(rank: m.rank, scale: m.scale)
+            let a = PEFTWriter.exactAlpha(rank: m.rank, scale: m.scale)
             guard a / Double(m.rank) == m.scale else { throw InteropError(path, "module \(m.path): no lora_alpha gives scale \(m.scale) at rank \(m.rank) exactly") }
             if m.rank != common.rank { rankPattern[m.path] = JSONValue(m.rank) }
             if m.rank != common.rank || m.scale != common.scale { alphaPattern[m.path] = JSONValue(a) }
@@ -191,13 +191,5 @@ public enum DiffusionExport {
             ("rank_pattern", .object(rankPattern)), ("alpha_pattern", .object(alphaPattern)), ("use_dora", JSONValue(modules.contains { $0.dora })),
             ("lora_dropout", JSONValue(0)), ("init_lora_weights", JSONValue(true)), ("bias", JSONValue("none")),
         ])
-    }
-
-    /// An alpha with `alpha / rank == scale` in IEEE double, as PEFT computes it.
-    static func exactAlpha(rank: Int, scale: Double) -> Double {
-        let r = Double(rank)
-        var a = scale * r
-        for _ in 0..<4 where a / r != scale { a = a / r < scale ? a.nextUp : a.nextDown }
-        return a
     }
 }

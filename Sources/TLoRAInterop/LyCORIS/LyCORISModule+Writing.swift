@@ -118,8 +118,7 @@ extension LyCORISModule {
            let name = m.attributes["lycoris.alpha_dtype"], let stored = scalarTensor(a, dtypeName: name) {
             return stored
         }
-        var a = m.scale * Double(r)
-        for _ in 0..<4 where a / Double(r) != m.scale { a = a / Double(r) < m.scale ? a.nextUp : a.nextDown }
+        let a = PEFTWriter.exactAlpha(rank: r, scale: m.scale)
         if Double(Float(a)) == a, Double(Float(a)) / Double(r) == m.scale { return StoredTensor([Float(a)], shape: [], dtype: .f32) }
         return StoredTensor([a], shape: [], dtype: .f64)
     }
