@@ -65,6 +65,13 @@ def main():
         and a.fields["general.type"].contents() == "adapter" and a.fields["adapter.lora.alpha"].contents() == b.fields["adapter.lora.alpha"].contents()
     failures += not ok
     print(f"{'ok ' if ok else 'FAIL'} gguf    llama-lora               gguf-py reads tlora's export: same names, shapes, values and keys as llama.cpp's converter")
+    # Diffusion merges and exports against diffusers and LyCORIS (check_diffusion.py).
+    if importlib.util.find_spec("diffusers") and importlib.util.find_spec("lycoris"):
+        sys.path.insert(0, HERE)
+        import check_diffusion
+        failures += check_diffusion.main(tlora)
+    else:
+        print("diffusion crosscheck skipped: diffusers and lycoris-lora are not installed")
     # The serving tools, each when installed (Fixtures/serving.py, Fixtures/llamacpp.py).
     sys.path.insert(0, HERE)
     import serving, llamacpp

@@ -18,8 +18,9 @@ public enum AdapterLoader {
         case .peftDirectory: return try PEFTReader.read(directory: path)
         case .mlxDirectory: return try MLXAdapter.read(directory: path)
         case .gguf: return try GGUFAdapter.read(path: path, heads: heads, headsRequired: headsRequired)
+        case .diffusionAdapter: return try DiffusionAdapter.read(path: path)
         case .pickle: throw InputError.bareArchive(path: path)
-        case .safetensors, .checkpoint: throw InputError.checkpointNotAdapter(path: path)
+        case .safetensors, .checkpoint, .pipeline: throw InputError.checkpointNotAdapter(path: path)
         }
     }
 

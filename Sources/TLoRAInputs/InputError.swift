@@ -45,7 +45,7 @@ public struct InputError: Error, CustomStringConvertible, Equatable, Sendable {
             return "\(path): a bare PyTorch archive is not an adapter directory; give the PEFT directory that holds it"
         case .notABase(let found):
             return "\(path): a base must be a Hugging Face checkpoint directory (config.json with \(Checkpoint.singleName), "
-                + "or the shards \(Checkpoint.indexName) lists); this is \(found)"
+                + "or the shards \(Checkpoint.indexName) lists), a diffusers pipeline directory (model_index.json) or a single .safetensors file; this is \(found)"
         case .notABaseConfig(let found):
             return "\(path): --base-config takes a base checkpoint directory or its config.json; this is \(found)"
         case .checkpointNotAdapter:

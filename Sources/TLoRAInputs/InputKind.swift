@@ -13,6 +13,11 @@ public enum InputKind: Equatable, Sendable {
     case mlxDirectory
     /// A bare state dict (safetensors or PyTorch zip) of TT-LoRA, TensorGuide or TensLoRA.
     case research
+    /// A kohya, LyCORIS or diffusers-layout LoRA `.safetensors` file (`DiffusionAdapter`), or a folder
+    /// holding diffusers' `pytorch_lora_weights.safetensors`.
+    case diffusionAdapter
+    /// A diffusers pipeline directory (`model_index.json`).
+    case pipeline
 
     /// - Throws: `IOError` when the path is missing or not a file or directory, `InputError` when
     ///   it holds nothing tlora reads.
@@ -23,9 +28,13 @@ public enum InputKind: Equatable, Sendable {
         case .directory:
             if pathKind(joinPath(path, "adapter_config.json")) == .file {
                 if pathKind(joinPath(path, "adapters.safetensors")) == .file { return .mlxDirectory }
+            if pathKind(joinPath(path, ModelBase.Pipeline.indexName)) == .file { return .pipeline }
+            if pathKind(joinPath(path, DiffusionAdapter.diffusersFileName)) == .file { return .diffusionAdapter }
                 return .peftDirectory
             }
             if pathKind(joinPath(path, "adapters.safetensors")) == .file { return .mlxDirectory }
+            if pathKind(joinPath(path, ModelBase.Pipeline.indexName)) == .file { return .pipeline }
+            if pathKind(joinPath(path, DiffusionAdapter.diffusersFileName)) == .file { return .diffusionAdapter }
             if pathKind(joinPath(path, Checkpoint.indexName)) == .file || pathKind(joinPath(path, Checkpoint.singleName)) == .file {
                 return .checkpoint
             }
@@ -41,6 +50,7 @@ public enum InputKind: Equatable, Sendable {
                 // A research adapter's names decide; a damaged safetensors file stays a safetensors
                 // input, whose reader gives the precise error.
                 if (try? ResearchStateDict.detect(path: path)) ?? nil != nil { return .research }
+                if let file = try? SafetensorsFile(path: path), DiffusionAdapter.layout(of: file.tensorNames) != nil { return .diffusionAdapter }
                 return .safetensors
             }
             throw InputError.unrecognizedFile(path: path)
@@ -64,6 +74,11 @@ extension InputKind {
 }
 
 extension InputKind {
+    /// True when `path` holds a kohya, LyCORIS or diffusers LoRA.
+    public static func isDiffusionAdapter(_ path: String) -> Bool { (try? detect(path)) == .diffusionAdapter }
+}
+
+extension InputKind {
     /// Words for messages ("a PEFT adapter directory").
     public var noun: String {
         switch self {
@@ -75,13 +90,15 @@ extension InputKind {
         case .peftDirectory: return "a PEFT adapter directory"
         case .mlxDirectory: return "an MLX-LM adapter directory"
         case .research: return "a research adapter's state dict"
+        case .diffusionAdapter: return "a kohya, LyCORIS or diffusers LoRA"
+        case .pipeline: return "a diffusers pipeline directory"
         }
     }
 
     /// What `path` is, in words, for a message that refuses it ("a JSON file", "a GGUF file").
     static func describe(_ path: String) -> String {
         if let kind = try? detect(path) {
-            return kind == .safetensors ? "a single safetensors file: give the directory that holds it" : kind.noun
+            return kind.noun
         }
         if pathKind(path) == .directory { return "a directory without config.json or weights" }
         if path.hasSuffix(".json") || (try? readFileBytes(path: path, count: 1)) == [UInt8(ascii: "{")] { return "a JSON file" }
@@ -92,8 +109,10 @@ extension InputKind {
     /// - Throws: `IOError.notFound`, `InputError.notABase`.
     public static func requireBase(_ path: String) throws {
         if pathKind(path) == .missing { throw IOError.notFound(path: path) }
-        if pathKind(path) == .directory, (try? detect(path)) == .checkpoint { return }
-        throw InputError.notABase(path: path, found: describe(path))
+        switch try? detect(path) {
+        case .checkpoint?, .pipeline?, .safetensors?: return  // a directory, a pipeline, one weights file
+        default: throw InputError.notABase(path: path, found: describe(path))
+        }
     }
 
     /// Refuses anything but a checkpoint directory, a directory with `config.json`, a JSON file or

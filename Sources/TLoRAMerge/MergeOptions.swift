@@ -25,8 +25,13 @@ public struct MergeReport: Sendable {
     public var copiedTensors: Int
     public var shards: Int
     public var bytesWritten: Int
+    /// Files and folders copied from the base (a pipeline's component folders the adapter does not change).
     public var copiedFiles: [String]
     /// Every base tensor the merge changes: its name, `updated` or `replaced`, and the adapter
     /// module whose update it gets (nil for a replacement).
     public var changes: [(tensor: String, action: String, module: String?)] = []
+    /// A pipeline's component folders written anew.
+    public var rewrittenComponents: [String] = []
+    /// Modules dropped because their names matched nothing in the base (`--skip-unmatched`).
+    public var skippedModules: [String] = []
 }

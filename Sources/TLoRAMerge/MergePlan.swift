@@ -10,33 +10,42 @@ struct MergePlan: Sendable {
     enum Action: Sendable {
         /// Add the module's update, to the replacement when there is one, else to the base tensor.
         case update(AdapterModule, replacement: StoredTensor?)
+        /// Modules that each update their own rows of a fused weight (`[R, C]`).
+        case updateRows([(module: AdapterModule, rows: Range<Int>)])
         case replace(StoredTensor)
         /// The module's bias: `β + scale · Δβ`, or `β ⊙ v` for IA³ on the output axis.
         case bias(AdapterModule)
     }
 
-    /// Base tensor name → what happens to it (tensors not listed are copied).
+    /// Base tensor (qualified) name → what happens to it (tensors not listed are copied).
     var actions: [String: Action] = [:]
+    /// The pipeline components some action changes (`""` for a checkpoint or a single file).
+    var touchedComponents: Set<String> = []
 
     /// Checkpoint prefixes that PEFT module paths and checkpoint names differ by (a task head's
     /// `bert.`, a causal LM's `model.`, GPT-2's `transformer.`).
     static let knownPrefixes = ["model.", "bert.", "transformer.", "roberta.", "base_model.", "encoder.", "gpt_neox.", "language_model."]
 
-    init(adapter: Adapter, base: Checkpoint, adapterPath: String) throws {
+    /// - Parameter rows: modules that update only some rows of their target (a fused projection).
+    init(adapter: Adapter, base: ModelBase, adapterPath: String, rows: [String: Range<Int>] = [:]) throws {
         func resolve(_ target: String) -> String? {
-            if base.shardOfTensor[target] != nil { return target }
+            if base.locate(target) != nil { return target }
             var candidates: [String] = []
             for p in Self.knownPrefixes {
-                if target.hasPrefix(p), base.shardOfTensor[String(target.dropFirst(p.count))] != nil { candidates.append(String(target.dropFirst(p.count))) }
-                if base.shardOfTensor[p + target] != nil { candidates.append(p + target) }
+                if target.hasPrefix(p), base.locate(String(target.dropFirst(p.count))) != nil { candidates.append(String(target.dropFirst(p.count))) }
+                if base.locate(p + target) != nil { candidates.append(p + target) }
             }
             return Set(candidates).count == 1 ? candidates[0] : nil
         }
         func entry(_ name: String) -> SafetensorsEntry {
-            // Safe: `resolve` only returns names the checkpoint holds.
-            base.entry(name)!.entry
+            // Safe: `resolve` only returns names the base holds.
+            base.entry(name)!
         }
         for m in adapter.modules {
+            if let r = rows[m.name] {
+                try planRows(m, rows: r, base: base, adapter: adapter, adapterPath: adapterPath)
+                continue
+            }
             guard let name = resolve(m.target) else {
                 throw ConvertError("\(base.path): the base has no tensor \(m.target) for adapter module \(m.name) (wrong base model?)")
             }
@@ -80,6 +89,7 @@ struct MergePlan: Sendable {
             switch actions[name] {
             case .update(let m, nil): actions[name] = .update(m, replacement: r.value)
             case nil: actions[name] = .replace(r.value)
+            case .updateRows: throw ConvertError("\(adapterPath): \(name) is both replaced and updated by fused-projection modules")
             case .bias(let m): throw ConvertError("\(adapterPath): \(name) is both replaced and changed by module \(m.name)")
             default: throw ConvertError("\(adapterPath): \(name) is replaced twice")
             }
@@ -87,6 +97,31 @@ struct MergePlan: Sendable {
         for g in adapter.tuckerGroups where !([g.core] + g.factors).allSatisfy(\.allFinite) {
             throw ConvertError("\(adapterPath): Tucker group \(g.name) holds NaN or infinite values")
         }
+        touchedComponents = Set(actions.keys.compactMap { base.locate($0).map { base.components[$0.component].name } })
+    }
+
+    /// A module that updates rows `rows` of a fused `[R, C]` weight (its `targetShape` must be
+    /// `[rows.count, C]`); modules on one weight may not overlap.
+    private mutating func planRows(_ m: AdapterModule, rows: Range<Int>, base: ModelBase, adapter: Adapter, adapterPath: String) throws {
+        guard let e = base.entry(m.target) else {
+            throw ConvertError("\(base.path): the base has no tensor \(m.target) for adapter module \(m.name)")
+        }
+        guard e.dtype.floatType != nil, e.shape.count == 2, rows.lowerBound >= 0, rows.upperBound <= e.shape[0], m.layout == .outIn,
+              m.biasDelta == nil, m.targetShape == [rows.count, e.shape[1]] else {
+            throw ConvertError("\(adapterPath): module \(m.name) updates a \(Formatting.shape(m.targetShape)) weight but rows \(rows.lowerBound)..<\(rows.upperBound) of the base's \(m.target) are \(Formatting.shape([rows.count] + e.shape.dropFirst()))")
+        }
+        guard m.update.isAdditive else { throw ConvertError("\(adapterPath): module \(m.name) rescales rows of the fused \(m.target), which tlora does not merge") }
+        try Self.checkFinite(m, adapter: adapter, path: adapterPath)
+        var list: [(module: AdapterModule, rows: Range<Int>)] = []
+        switch actions[m.target] {
+        case nil: break
+        case .updateRows(let existing): list = existing
+        default: throw ConvertError("\(adapterPath): two adapter entries update \(m.target)")
+        }
+        if let other = list.first(where: { $0.rows.overlaps(rows) }) {
+            throw ConvertError("\(adapterPath): modules \(other.module.name) and \(m.name) both update rows of \(m.target)")
+        }
+        actions[m.target] = .updateRows(list + [(m, rows)])
     }
 
     private static func checkFinite(_ m: AdapterModule, adapter: Adapter, path: String) throws {

@@ -75,11 +75,13 @@ import _TLoRATestSupport
         let dir = TemporaryDirectory()
         let tlora = dir.file("a.tlora")
         #expect(try CommandRunner.tlora(["convert", "import", Self.llama, "-o", tlora]).status == 0)
-        for (base, found) in [(tlora, "this is a .tlora adapter"), (joinPath(Self.base, "model.safetensors"), "a single safetensors file"),
-                              (joinPath(Self.base, "config.json"), "a JSON file")] {
+        for (base, found) in [(tlora, "this is a .tlora adapter"), (joinPath(Self.base, "config.json"), "a JSON file")] {
             let r = try CommandRunner.tlora(["merge", Self.llama, "--base", base, "-o", dir.file("merged")])
             Self.expectOneLine(r, status: 1, ["\(base): a base must be a Hugging Face checkpoint directory", found], "--base \(base)")
         }
+        // One weights file is a base too (a single-file checkpoint): the output is one file.
+        let single = try CommandRunner.tlora(["merge", Self.llama, "--base", joinPath(Self.base, "model.safetensors"), "-o", dir.file("merged.safetensors")])
+        #expect(single.status == 0 && pathKind(dir.file("merged.safetensors")) == .file, "\(single.stderr)")
         let gguf = Fixtures.path("gguf/tiny-llama-lora.llamacpp.f32.gguf")
         let config = try CommandRunner.tlora(["convert", "import", gguf, "--base-config", tlora, "-o", dir.file("g.tlora")])
         Self.expectOneLine(config, status: 1, ["\(tlora): --base-config takes a base checkpoint directory or its config.json"], "--base-config .tlora")

@@ -5,14 +5,14 @@ import TLoRAInputs
 import TLoRAInterop
 import TLoRAModel
 
-/// `tlora export SRC --format peft|gguf|mlx -o OUT [--target vllm --base BASE]`.
+/// `tlora export SRC --format peft|gguf|kohya|mlx -o OUT [--base BASE] [--target vllm]`.
 struct ExportCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "export",
         abstract: "Write an adapter in another tool's format.")
 
     enum Format: String, ExpressibleByArgument, CaseIterable {
-        case peft, gguf, mlx
+        case peft, gguf, kohya, mlx
     }
 
     /// A server whose loader adds rules to the format's own.
@@ -23,7 +23,7 @@ struct ExportCommand: ParsableCommand {
     @Argument(help: "Any supported adapter.")
     var source: String
 
-    @Option(help: "Output format: peft (a directory), gguf (a file) or mlx (an MLX-LM directory).")
+    @Option(help: "Output format: peft (a directory; for a diffusion adapter the layout diffusers' load_lora_weights reads), gguf (a file), kohya (a .safetensors file) or mlx (an MLX-LM directory).")
     var format: Format
 
     @Option(name: [.short, .customLong("output")], help: "The output path.")
@@ -38,7 +38,7 @@ struct ExportCommand: ParsableCommand {
     @Option(help: "Make the PEFT directory load in this server (vllm): ranks padded to an allowed value, one alpha, DoRA and modules_to_save folded (with --base) or refused.")
     var target: Target?
 
-    @Option(help: "The base checkpoint (with --target vllm): folds DoRA and replaced tensors into plain LoRA updates.")
+    @Option(help: "The base model: with --target vllm a checkpoint to fold DoRA and replaced tensors against; for a diffusion adapter the pipeline directory or single file whose names the kohya or diffusers keys take.")
     var base: String?
 
     @Option(name: .customLong("max-rel-error"), help: "With --target vllm and --base: bound on each folded update's relative error (its rank grows to meet it).")
@@ -53,16 +53,21 @@ struct ExportCommand: ParsableCommand {
 
     func validate() throws {
         if target != nil, format != .peft { throw ValidationError("--target vllm applies to --format peft") }
-        if target == nil, base != nil || maxRelError != nil { throw ValidationError("--base and --max-rel-error apply to --target vllm") }
+        if target == nil, maxRelError != nil { throw ValidationError("--max-rel-error applies to --target vllm") }
         if let e = maxRelError, !(e > 0 && e < 1) { throw ValidationError("--max-rel-error must be between 0 and 1") }
         if maxRelError != nil, base == nil { throw ValidationError("--max-rel-error needs --base (it bounds folded updates)") }
     }
 
     func run() throws {
         threads.apply()
-        try OutputPlan(path: output, kind: format == .gguf ? .ggufAdapter : .directory, replace: force,
-                       inputs: ([source, base] + sourceOptions.inputPaths).compactMap { $0 }).check()
+        let diffusion = format == .kohya || (format == .peft && InputKind.isDiffusionAdapter(source))
+        let kind: OutputKind = format == .gguf ? .ggufAdapter : format == .kohya || (diffusion && output.hasSuffix(".safetensors")) ? SafetensorsWriter.outputKind : .directory
+        try OutputPlan(path: output, kind: kind, replace: force, inputs: ([source, base] + sourceOptions.inputPaths).compactMap { $0 }).check()
         var adapter = try AdapterLoader.load(source, options: sourceOptions)
+        if diffusion || adapter.modules.contains(where: { $0.attributes["diffusion.role"] != nil }) {
+            try exportDiffusion(&adapter)
+            return
+        }
         // What GGUF needs is known before any conversion: fail before the work.
         var arch: String? = nil
         if format == .gguf {
@@ -121,6 +126,8 @@ struct ExportCommand: ParsableCommand {
         case .peft:
             try PEFTWriter.write(adapter, to: output, overwrite: force)
             if !json { Console.text("\(output): PEFT LoRA adapter, \(adapter.modules.count) modules") }
+        case .kohya:
+            break  // exportDiffusion
         case .gguf:
             let arch = arch ?? ""
             let report = try GGUFWriter.write(adapter, architecture: arch, heads: try sourceOptions.resolvedHeads(), to: output, overwrite: force)
@@ -137,6 +144,69 @@ struct ExportCommand: ParsableCommand {
 }
 
 extension ExportCommand {
+    /// kohya and diffusers layouts of a diffusion adapter, named after `--base` when given.
+    func exportDiffusion(_ adapter: inout Adapter) throws {
+        guard format != .gguf else { throw CommandFailure("\(source): GGUF holds language-model adapters, not diffusion ones") }
+        var rows: [String: Range<Int>] = [:]
+        var modelBase: ModelBase? = nil
+        if let base {
+            let b = try ModelBase(path: base)
+            guard b.layout != .checkpoint else { throw CommandFailure("\(base): not a diffusers pipeline directory or a single-file diffusion checkpoint") }
+            rows = try DiffusionBinding.bind(&adapter, to: b, adapterPath: source).targets.compactMapValues(\.rows)
+            modelBase = b
+        }
+        // LyCORIS files hold LoRA, LoCon, Tucker LoCon, LoHa, LoKr and full updates as they are; the
+        // diffusers layout holds LoRA only: other forms are converted exactly first.
+        let native: (AdapterModule) -> Bool = { m in
+            switch (self.format, m.update) {
+            case (.kohya, .lowRank), (.kohya, .convTucker), (.kohya, .kronecker), (.kohya, .dense), (.peft, .lowRank): return true
+            case (.kohya, .hadamard(let h)):
+                if case .full = h.p1 { return false }
+                if case .full = h.p2 { return false }
+                return true
+            default: return false
+            }
+        }
+        var converted = 0
+        if adapter.modules.contains(where: { !native($0) }) {
+            var subset = adapter
+            subset.modules = adapter.modules.filter { !native($0) }
+            let progress = ProgressLine("converting to LoRA")
+            var options = ToLoRA.Options(target: .lossless)
+            options.progress = progress.callback
+            let (lora, summary) = try progress.during { try ToLoRA.convert(subset, options: options) }
+            let byName = Dictionary(uniqueKeysWithValues: lora.modules.map { ($0.name, $0) })
+            adapter.modules = adapter.modules.map { m in
+                guard var c = byName[m.name] else { return m }
+                c.attributes = m.attributes
+                return c
+            }
+            converted = subset.modules.count
+            Console.err("note: converted \(converted) modules to LoRA exactly (worst error \(Formatting.scientific(summary.worstError)))")
+        }
+        let names = DiffusionExport.names(adapter, base: modelBase, rows: rows)
+        var o = JSONObject()
+        o["output"] = JSONValue(output)
+        o["source"] = JSONValue(source)
+        o["format"] = JSONValue(format == .peft ? "diffusers" : format.rawValue)
+        o["modules"] = JSONValue(adapter.modules.count)
+        o["converted_to_lora"] = JSONValue(converted)
+        o["base"] = base.map(JSONValue.init) ?? .null
+        switch format {
+        case .kohya:
+            let keys = try DiffusionExport.kohyaKeys(adapter, names: names, renamed: modelBase != nil, path: source)
+            try DiffusionExport.writeKohya(adapter, keys: keys, to: output, overwrite: force)
+            if !json { Console.text("\(output): kohya/LyCORIS adapter, \(adapter.modules.count) modules") }
+        default:
+            if adapter.modules.contains(where: { $0.doraMagnitude != nil && $0.doraEpsilon != 0 }) {
+                Console.err("note: PEFT's DoRA divides by the plain norm; LyCORIS added the magnitude's machine epsilon to it")
+            }
+            try DiffusionExport.writeDiffusers(adapter, names: names, to: output, overwrite: force)
+            if !json { Console.text("\(output): diffusers LoRA (the layout load_lora_weights reads), \(adapter.modules.count) modules") }
+        }
+        if json { Console.out(JSONWriter.string(.object(o), indent: 2)) }
+    }
+
     /// The GGUF architecture an adapter was made for: recorded by a GGUF import, or PEFT's
     /// `auto_mapping.base_model_class`.
     static func architecture(of adapter: Adapter) -> String? {

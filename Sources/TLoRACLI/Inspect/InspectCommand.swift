@@ -10,7 +10,7 @@ struct InspectCommand: ParsableCommand {
         commandName: "inspect",
         abstract: "Show what an adapter, .tlora file, safetensors file or checkpoint holds (headers only).")
 
-    @Argument(help: "A .tlora file, PEFT or MLX-LM adapter directory, GGUF adapter, .safetensors file or checkpoint directory.")
+    @Argument(help: "A .tlora file, PEFT or MLX-LM adapter directory, GGUF adapter, kohya/LyCORIS/diffusers LoRA, .safetensors file, checkpoint directory, diffusers pipeline directory or single-file checkpoint.")
     var path: String
 
     @Flag(help: "Print one JSON document instead of a table.")
@@ -31,7 +31,19 @@ struct InspectCommand: ParsableCommand {
         case .tlora:
             return InspectReport(tlora: try TLoRAFile(path: path))
         case .safetensors:
-            return InspectReport(checkpoint: try Checkpoint(path: path), format: "safetensors")
+            let base = try ModelBase(path: path)
+            if base.layout == .singleFile { return InspectReport(base: base) }
+            return InspectReport(checkpoint: base.components[0].checkpoint, format: "safetensors")
+        case .pipeline:
+            return InspectReport(base: try ModelBase(path: path))
+        case .diffusionAdapter:
+            let adapter = try DiffusionAdapter.read(path: path)
+            var report = InspectReport(adapter: adapter, path: path, format: adapter.metadata.sourceFormat ?? "diffusers",
+                                       fileBytes: pathKind(path) == .directory ? try directorySize(path) : try fileSize(path: path))
+            if adapter.modules.contains(where: { $0.attributes["diffusion.flat"] != nil }) {
+                report.notes.append("module names are the file's own keys; `merge --base` resolves them against the base's tensors")
+            }
+            return report
         case .checkpoint:
             return InspectReport(checkpoint: try Checkpoint(path: path), format: "checkpoint")
         case .peftDirectory:

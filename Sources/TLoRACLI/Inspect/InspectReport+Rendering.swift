@@ -16,6 +16,15 @@ extension InspectReport {
             for (k, v) in metadata { out.append("  \(k): \(v.count > 200 ? String(v.prefix(200)) + "…" : v)") }
         }
         for n in notes { out.append("note: \(n)") }
+        if !components.isEmpty {
+            out.append("")
+            let rows = components.map { c -> [String] in
+                [c.name, c.kind, String(c.tensors), String(c.parameters), Formatting.bytes(c.bytes), c.dtypes.joined(separator: ","),
+                 c.files.count > 3 ? "\(c.files[0]) +\(c.files.count - 1)" : c.files.joined(separator: ", ")]
+            }
+            out.append(Formatting.table(header: ["component", "class or role", "tensors", "params", "bytes", "dtype", "files"],
+                                        rows: rows, rightAligned: [2, 3, 4]))
+        }
         if !modules.isEmpty {
             out.append("")
             let rows = modules.map { m -> [String] in
@@ -86,6 +95,12 @@ extension InspectReport {
             ("parameters", JSONValue(totalParameters)), ("stored_bytes", JSONValue(totalStoredBytes)),
             ("ratio_vs_f32", opt(Self.ratio(stored: totalStoredBytes, parameters: totalParameters))),
         ]))
+        root["components"] = .array(components.map { c in
+            .object(JSONObject([
+                ("name", JSONValue(c.name)), ("kind", JSONValue(c.kind)), ("files", JSONValue(c.files)), ("tensors", JSONValue(c.tensors)),
+                ("parameters", JSONValue(c.parameters)), ("bytes", JSONValue(c.bytes)), ("dtypes", JSONValue(c.dtypes)),
+            ]))
+        })
         root["notes"] = JSONValue(notes)
         return JSONWriter.string(.object(root), indent: 2)
     }

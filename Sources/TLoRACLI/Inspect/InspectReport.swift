@@ -43,6 +43,19 @@ struct InspectReport {
         var location: String?
     }
 
+    /// A base model's parts: a pipeline's component folders, a single file's prefixes.
+    struct Component {
+        var name: String
+        /// `model_index.json`'s class, or what a single file's prefix holds.
+        var kind: String
+        var files: [String]
+        var tensors: Int
+        var parameters: Int
+        var bytes: Int
+        var dtypes: [String]
+    }
+
+    var components: [Component] = []
     var path: String
     var format: String
     var version: String?

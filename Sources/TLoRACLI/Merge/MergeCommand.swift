@@ -10,19 +10,19 @@ import TLoRANumerics
 struct MergeCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "merge",
-        abstract: "Merge an adapter into a base checkpoint and write a checkpoint directory transformers loads.")
+        abstract: "Merge an adapter into a base and write the base's own layout: a checkpoint directory, a diffusers pipeline directory or a single file.")
 
     enum OutputDType: String, ExpressibleByArgument, CaseIterable {
         case keep, f32, f16, bf16
     }
 
-    @Argument(help: "Any supported adapter: a PEFT or MLX-LM directory, a GGUF adapter, a .tlora file, or a TT-LoRA, TensorGuide or TensLoRA state dict (give --alpha).")
+    @Argument(help: "Any supported adapter: a PEFT or MLX-LM directory, a GGUF adapter, a .tlora file, a kohya, LyCORIS or diffusers LoRA, or a TT-LoRA, TensorGuide or TensLoRA state dict (give --alpha).")
     var adapter: String
 
-    @Option(help: "The base checkpoint directory (model.safetensors or sharded with model.safetensors.index.json).")
+    @Option(help: "The base: a checkpoint directory (model.safetensors or shards listed in model.safetensors.index.json), a diffusers pipeline directory (model_index.json) or a single .safetensors file.")
     var base: String
 
-    @Option(name: [.short, .customLong("output")], help: "The output directory.")
+    @Option(name: [.short, .customLong("output")], help: "The output: a directory for a checkpoint or pipeline base, a file for a single-file base.")
     var output: String
 
     @Option(help: "Multiply every update by this factor.")
@@ -31,8 +31,11 @@ struct MergeCommand: ParsableCommand {
     @Option(help: "Output dtype for floating tensors: keep (the base's), f32, f16 or bf16.")
     var dtype: OutputDType = .keep
 
-    @Flag(help: "Replace the output directory if it exists (only one tlora wrote).")
+    @Flag(help: "Replace the output if it exists (only one tlora wrote).")
     var force = false
+
+    @Flag(help: "Merge the modules whose names match the base and report the others, instead of refusing the adapter.")
+    var skipUnmatched = false
 
     @Flag(help: "Check everything and show what would change; write nothing.")
     var dryRun = false
@@ -51,32 +54,41 @@ struct MergeCommand: ParsableCommand {
     func run() throws {
         threads.apply()
         try InputKind.requireBase(base)
-        let checkpoint = try Checkpoint(path: base)
+        let modelBase = try ModelBase(path: base)
         let progress = ProgressLine("merging")
         let options = MergeOptions(dtype: dtype == .keep ? nil : DType(rawValue: dtype.rawValue), scale: scale, overwrite: force,
                                    progress: dryRun ? nil : progress.callback)
-        try Merger.outputPlan(adapterPath: adapter, base: checkpoint, output: output, options: options).check(writing: !dryRun)
+        try Merger.outputPlan(adapterPath: adapter, base: modelBase, output: output, options: options).check(writing: !dryRun)
         // GGUF adapters of Llama-family models need head counts: the base's config has them.
         // Research state dicts take their layer shapes from the base too.
-        let loaded = try AdapterLoader.load(adapter, base: base, research: try research.resolved(base: nil))
-        let report = try progress.during {
-            dryRun ? try Merger.preview(adapter: loaded, adapterPath: adapter, base: checkpoint, output: output, options: options)
-                : try Merger.merge(adapter: loaded, adapterPath: adapter, base: checkpoint, output: output, options: options)
+        var loaded = try AdapterLoader.load(adapter, base: base, research: try research.resolved(base: nil))
+        // kohya, LyCORIS and diffusers names are looked up among the base's own; nothing is written
+        // when some match nothing, unless --skip-unmatched.
+        let binding = try DiffusionBinding.bind(&loaded, to: modelBase, adapterPath: adapter, skipUnmatched: skipUnmatched)
+        let rows = binding.targets.compactMapValues(\.rows)
+        var report = try progress.during {
+            dryRun ? try Merger.preview(adapter: loaded, adapterPath: adapter, base: modelBase, rows: rows, output: output, options: options)
+                : try Merger.merge(adapter: loaded, adapterPath: adapter, base: modelBase, rows: rows, output: output, options: options)
         }
+        report.skippedModules = binding.skipped
         if json {
             Console.out(JSONWriter.string(.object(document(report)), indent: 2))
             return
         }
+        let skipped = report.skippedModules.isEmpty ? ""
+            : "; skipped \(report.skippedModules.count) modules whose names match nothing in the base: \(report.skippedModules.joined(separator: ", "))"
+        let rewrote = report.rewrittenComponents.isEmpty ? "" : "; rewrote \(report.rewrittenComponents.joined(separator: ", "))"
+        let files = "\(report.shards) weight file\(report.shards == 1 ? "" : "s")"
         if dryRun {
             Console.text(Formatting.table(header: ["base tensor", "would be", "by module"],
                                           rows: report.changes.map { [$0.tensor, $0.action, $0.module ?? "-"] }, rightAligned: []))
             Console.text("\(output): dry run, nothing written: would update \(report.updatedTensors) tensors, replace \(report.replacedTensors), "
-                + "copy \(report.copiedTensors) in \(report.shards) shard\(report.shards == 1 ? "" : "s") (\(Formatting.bytes(report.bytesWritten))); "
-                + "would copy \(report.copiedFiles.joined(separator: ", "))")
+                + "copy \(report.copiedTensors) in \(files) (\(Formatting.bytes(report.bytesWritten)))\(rewrote); "
+                + "would copy \(report.copiedFiles.joined(separator: ", "))\(skipped)")
             return
         }
         Console.text("\(output): \(report.updatedTensors) tensors updated, \(report.replacedTensors) replaced, \(report.copiedTensors) copied "
-            + "in \(report.shards) shard\(report.shards == 1 ? "" : "s") (\(Formatting.bytes(report.bytesWritten))); copied \(report.copiedFiles.joined(separator: ", "))")
+            + "in \(files) (\(Formatting.bytes(report.bytesWritten)))\(rewrote); copied \(report.copiedFiles.joined(separator: ", "))\(skipped)")
     }
 
     func document(_ report: MergeReport) -> JSONObject {
@@ -91,6 +103,8 @@ struct MergeCommand: ParsableCommand {
         o["shards"] = JSONValue(report.shards)
         o[dryRun ? "bytes_to_write" : "bytes_written"] = JSONValue(report.bytesWritten)
         o["copied_files"] = JSONValue(report.copiedFiles)
+        o["rewritten_components"] = JSONValue(report.rewrittenComponents)
+        o["skipped_modules"] = JSONValue(report.skippedModules)
         o["changes"] = .array(report.changes.map { c in
             .object(JSONObject([("tensor", JSONValue(c.tensor)), ("action", JSONValue(c.action)), ("module", c.module.map(JSONValue.init) ?? .null)]))
         })

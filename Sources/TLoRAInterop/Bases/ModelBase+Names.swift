@@ -1,7 +1,7 @@
 /// The prefixes of a single-file diffusion checkpoint (the original Stable Diffusion / SGM layout,
 /// and ComfyUI's `text_encoders.*` for SD3/Flux files) and what each holds.
 public enum SingleFileNames {
-    enum Scheme {
+    public enum Scheme: Sendable {
         /// The SGM UNet (`input_blocks.4.1…`); diffusers names are aliases.
         case sgmUNet
         /// A Hugging Face CLIP text model, with or without `text_model.`.
@@ -32,7 +32,7 @@ public enum SingleFileNames {
     }
 
     /// The prefix, role and scheme of a single-file tensor name.
-    static func split(_ name: String) -> (prefix: String, role: String, scheme: Scheme)? {
+    public static func split(_ name: String) -> (prefix: String, role: String, scheme: Scheme)? {
         prefixes.first { name.hasPrefix($0.prefix) }
     }
 }

@@ -64,6 +64,16 @@ public final class ModelBase: @unchecked Sendable {
         componentIndex = index
     }
 
+    /// A base that is one checkpoint already read (a directory, or a file: a single-file diffusion
+    /// checkpoint when its names say so).
+    public init(checkpoint: Checkpoint) {
+        path = checkpoint.path
+        layout = pathKind(checkpoint.path) == .file && SingleFileNames.isSingleFile(checkpoint.tensorNames) ? .singleFile : .checkpoint
+        components = [Component(name: "", weightSets: [checkpoint], variants: [nil])]
+        unreadableComponents = []
+        componentIndex = ["": 0]
+    }
+
     /// The qualified name of `tensor` in component `component`.
     public static func qualified(component: String, tensor: String) -> String {
         component.isEmpty ? tensor : component + "." + tensor

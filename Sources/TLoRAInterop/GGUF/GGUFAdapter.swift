@@ -34,7 +34,8 @@ public enum GGUFAdapter {
         /// when there is no config or it names no head counts.
         public init?(configAt path: String) throws {
             let file = pathKind(path) == .directory ? joinPath(path, "config.json") : path
-            guard pathKind(file) == .file else { return nil }
+            // A base given as one weights file (a single-file checkpoint) has no config.
+            guard pathKind(file) == .file, file.hasSuffix(".json") else { return nil }
             guard let config = try JSONParser.parse(try readWholeFile(path: file)).objectValue else { return nil }
             self.init(config: config)
         }

@@ -4,6 +4,16 @@ import TLoRAModel
 /// Writes safetensors files the way the reference implementation does: header JSON padded with
 /// spaces to a multiple of 8 bytes, tensors packed in the order given.
 public enum SafetensorsWriter {
+    /// The `__metadata__` key that marks a safetensors file tlora wrote (merged single files, kohya
+    /// exports), so `--force` may replace it and nothing else.
+    public static let markerKey = "tlora_output"
+
+    /// A safetensors file tlora wrote: its header's metadata holds `markerKey`.
+    public static let outputKind = OutputKind(file: "a safetensors file written by tlora") { path in
+        guard let file = try? SafetensorsFile(path: path) else { return false }
+        return file.metadata.contains { $0.key == markerKey }
+    }
+
     public struct Item {
         public var name: String
         public var dtype: SafetensorsDType

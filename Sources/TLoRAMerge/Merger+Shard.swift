@@ -1,0 +1,153 @@
+import TLoRAConvert
+import TLoRAInterop
+import TLoRAIO
+import TLoRAModel
+import TLoRANumerics
+
+extension Merger {
+    /// Writes merged shards: every tensor of a shard in file order, the updated ones computed one or
+    /// two ahead of the writer (`OrderedPipeline`), the others copied inside the kernel; pages of the
+    /// base are dropped after each tensor. Counts what it did in `report`.
+    final class ShardWriter: @unchecked Sendable {  // used from the writer thread only; the pool locks itself
+        let adapter: Adapter
+        let plan: MergePlan
+        let options: MergeOptions
+        let totalBytes: Int
+        let pool = BufferPool()
+        var done = 0
+        var report = MergeReport(updatedTensors: 0, replacedTensors: 0, copiedTensors: 0, shards: 0, bytesWritten: 0, copiedFiles: [])
+
+        init(adapter: Adapter, plan: MergePlan, options: MergeOptions, totalBytes: Int) {
+            self.adapter = adapter
+            self.plan = plan
+            self.options = options
+            self.totalBytes = totalBytes
+        }
+
+        /// Each shard of `checkpoint` into the file `path(shardName)`; returns each shard's data bytes.
+        func write(_ checkpoint: Checkpoint, component: String, path: (String) -> String) throws -> [Int] {
+            var sizes: [Int] = []
+            for (s, shard) in checkpoint.shards.enumerated() {
+                let out = try AtomicFileWriter(destination: path(checkpoint.shardNames[s]), overwrite: false)
+                sizes.append(try write(shard, component: component, into: out, marker: false))
+                report.shards += 1
+                try out.commit()
+            }
+            return sizes
+        }
+
+        /// The output dtype of a base tensor.
+        func outputType(_ e: SafetensorsEntry) -> SafetensorsDType {
+            if let d = options.dtype, e.dtype.floatType != nil { return SafetensorsDType(d) }
+            return e.dtype
+        }
+
+        /// One shard into `out` (which the caller commits); returns the data bytes written. With
+        /// `marker`, the header's metadata says tlora wrote the file (so `--force` may replace it).
+        @discardableResult
+        func write(_ shard: SafetensorsFile, component: String, into out: AtomicFileWriter, marker: Bool) throws -> Int {
+            let entries = shard.entries  // offset order
+            if options.dtype == nil && !marker {
+                // Same layout: the header is copied byte for byte.
+                try out.write(UnsafeRawBufferPointer(rebasing: shard.fileBytes[0..<shard.dataStart]))
+            } else {
+                let items = entries.map {
+                    SafetensorsWriter.Item(name: $0.name, dtype: outputType($0), shape: $0.shape, byteCount: $0.elementCount * outputType($0).byteWidth)
+                }
+                var metadata = shard.metadata.map { ($0.key, $0.value) }.filter { $0.0 != SafetensorsWriter.markerKey }
+                if marker { metadata.append((SafetensorsWriter.markerKey, "merge")) }
+                try out.write(SafetensorsWriter.header(items: items, metadata: metadata))
+            }
+            let dataStart = out.bytesWritten
+            let actions = plan.actions
+            let adapter = self.adapter, scale = options.scale, pool = self.pool
+            let outDType = self.outputType
+            let source = ReadOnlyDescriptor(path: shard.path)
+            // Arithmetic for tensor i+1 runs while tensor i is written.
+            try OrderedPipeline.run(count: entries.count, produce: { i -> MergedBytes in
+                let e = entries[i]
+                let target = outDType(e)
+                let bytes = e.elementCount * target.byteWidth
+                switch actions[ModelBase.qualified(component: component, tensor: e.name)] {
+                case .update(let module, let replacement):
+                    let out = pool.acquire(bytes)
+                    try updateTensor(e, shard: shard, module: module, replacement: replacement, adapter: adapter, scale: scale,
+                                     as: target, into: UnsafeMutableRawBufferPointer(rebasing: out[0..<bytes]))
+                    return .computed(out, bytes, .updated)
+                case .updateRows(let modules):
+                    let out = pool.acquire(bytes)
+                    try updateRows(e, shard: shard, modules: modules, adapter: adapter, scale: scale, as: target,
+                                   into: UnsafeMutableRawBufferPointer(rebasing: out[0..<bytes]))
+                    return .computed(out, bytes, .updated)
+                case .bias(let module):
+                    // Safe: MergePlan admitted only floating bias tensors.
+                    var values = ElementConversion.floats(from: shard.bytes(of: e), dtype: e.dtype.floatType!)
+                    try BiasUpdate.apply(module, to: &values, scale: scale)
+                    let encoded = ElementConversion.bytes(from: values, as: target.floatType!)
+                    let out = pool.acquire(encoded.count)
+                    encoded.withUnsafeBytes { out.copyMemory(from: $0) }
+                    return .computed(out, encoded.count, .updated)
+                case .replace(let value):
+                    let encoded = convert(value, to: target)
+                    let out = pool.acquire(encoded.count)
+                    encoded.withUnsafeBytes { out.copyMemory(from: $0) }
+                    return .computed(out, encoded.count, .replaced)
+                case nil:
+                    if target == e.dtype { return .copy }
+                    // Safe: only floating dtypes are converted.
+                    let encoded = convert(StoredTensor(dtype: e.dtype.floatType!, shape: e.shape, bytes: Array(shard.bytes(of: e))), to: target)
+                    let out = pool.acquire(encoded.count)
+                    encoded.withUnsafeBytes { out.copyMemory(from: $0) }
+                    return .computed(out, encoded.count, .copied)
+                }
+            }, consume: { i, item in
+                let e = entries[i]
+                switch item {
+                case .copy:
+                    if let fd = source?.rawValue {
+                        try out.copy(from: fd, offset: shard.dataStart + e.dataRange.lowerBound, count: e.dataRange.count, fallback: shard.bytes(of: e))
+                    } else {
+                        try out.write(shard.bytes(of: e))
+                    }
+                    report.copiedTensors += 1
+                case .computed(let buffer, let count, let kind):
+                    defer { pool.release(buffer) }
+                    try out.write(UnsafeRawBufferPointer(rebasing: buffer[0..<count]))
+                    switch kind {
+                    case .updated: report.updatedTensors += 1
+                    case .replaced: report.replacedTensors += 1
+                    case .copied: report.copiedTensors += 1
+                    }
+                }
+                shard.release(e)
+                done += e.dataRange.count
+                options.progress?(done, totalBytes)
+            })
+            report.bytesWritten += out.bytesWritten
+            return out.bytesWritten - dataStart
+        }
+    }
+
+    /// A fused projection (`[R, C]`, e.g. OpenCLIP's q/k/v `in_proj_weight`) updated by several modules,
+    /// each on its own rows; rows no module covers are converted unchanged.
+    static func updateRows(_ e: SafetensorsEntry, shard: SafetensorsFile, modules: [(module: AdapterModule, rows: Range<Int>)], adapter: Adapter,
+                           scale: Double, as target: SafetensorsDType, into output: UnsafeMutableRawBufferPointer) throws {
+        // Safe: MergePlan admitted only floating 2-D base tensors and floating output dtypes.
+        let dtype = e.dtype.floatType!, outType = target.floatType!
+        let source = shard.bytes(of: e)
+        let cols = e.shape.dropFirst().reduce(1, *)
+        let inRow = cols * dtype.byteWidth, outRow = cols * outType.byteWidth
+        func rowsIn(_ r: Range<Int>) -> UnsafeRawBufferPointer { UnsafeRawBufferPointer(rebasing: source[(r.lowerBound * inRow)..<(r.upperBound * inRow)]) }
+        func rowsOut(_ r: Range<Int>) -> UnsafeMutableRawBufferPointer {
+            UnsafeMutableRawBufferPointer(rebasing: output[(r.lowerBound * outRow)..<(r.upperBound * outRow)])
+        }
+        var next = 0
+        for (module, rows) in modules.sorted(by: { $0.rows.lowerBound < $1.rows.lowerBound }) {
+            if next < rows.lowerBound { convertElements(rowsIn(next..<rows.lowerBound), from: dtype, to: outType, into: rowsOut(next..<rows.lowerBound)) }
+            try updateBytes(module, source: rowsIn(rows), sourceType: dtype, adapter: adapter, scale: scale, as: outType, into: rowsOut(rows))
+            next = rows.upperBound
+        }
+        let total = e.shape.first ?? 0
+        if next < total { convertElements(rowsIn(next..<total), from: dtype, to: outType, into: rowsOut(next..<total)) }
+    }
+}
