@@ -24,7 +24,7 @@ let package = Package(
             pkgConfig: "libzstd",
             providers: [.apt(["libzstd-dev"])]
         ),
-        .target(name: "CTLoRAKernels", cSettings: optimizedC),
+        .target(name: "CTLoRAKernels", dependencies: ["CTLoRASystem"], cSettings: optimizedC),
         .target(name: "CTLoRASystem"),
         .target(name: "TLoRANumerics", dependencies: ["CTLoRAKernels", "CTLoRASystem"], swiftSettings: optimizedSwift),
         .target(name: "TLoRAIO", dependencies: ["CTLoRASystem"], swiftSettings: optimizedSwift),
@@ -49,7 +49,7 @@ let package = Package(
         .executableTarget(name: "tlora-bench", dependencies: ["TLoRANumerics", "TLoRAFormat", "TLoRAIO", "CTLoRAKernels"], swiftSettings: optimizedSwift),
         .target(name: "_TLoRATestSupport", dependencies: ["TLoRANumerics", "TLoRAModel", "TLoRAIO"], path: "Sources/_TLoRATestSupport"),
 
-        .testTarget(name: "TLoRANumericsTests", dependencies: ["TLoRANumerics", "_TLoRATestSupport"]),
+        .testTarget(name: "TLoRANumericsTests", dependencies: ["TLoRANumerics", "CTLoRASystem", "_TLoRATestSupport"]),
         .testTarget(name: "TLoRAIOTests", dependencies: ["TLoRAIO", "_TLoRATestSupport"]),
         .testTarget(name: "TLoRAModelTests", dependencies: ["TLoRAModel", "TLoRANumerics", "_TLoRATestSupport"]),
         .testTarget(name: "TLoRAFormatTests", dependencies: ["TLoRAFormat", "TLoRAModel", "TLoRANumerics", "TLoRAIO", "_TLoRATestSupport"]),

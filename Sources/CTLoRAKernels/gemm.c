@@ -1,15 +1,16 @@
 // Cache-blocked GEMM with packed panels and register-tiled micro-kernels (the BLIS scheme):
 // C (M×N) = alpha · op(A) · op(B) + beta · C, all row-major with leading dimensions.
 // This file holds the per-path configurations and the entry points; the loops and the threads
-// are in gemm_driver.h (with gemm_team.h), packing in gemm_pack.c, micro-kernels in
+// are in gemm_driver.h (with gemm_barrier.h; the threads are the persistent team's, tlora_team.h), packing in gemm_pack.c, micro-kernels in
 // gemm_kernel_*.c, the buffer pool in gemm_buffers.c.
 // Every path computes each element of C as one sum over k in increasing order (in slices of kc),
 // so all of them meet the same k·u error bound.
 #include "gemm_internal.h"
-#include "gemm_team.h"
+#include "gemm_barrier.h"
+#include "tlora_team.h"
 #include <stdint.h>
 
-#define TLORA_GEMM_MAX_THREADS 16
+#define TLORA_GEMM_MAX_THREADS TLORA_TEAM_MAX
 // Micro-panels of A per packing task (96 rows with mr = 12).
 #define TLORA_PACK_GROUP 8
 // Units of work per thread and step, at least (see gemm_driver.h).

@@ -31,16 +31,11 @@ typedef struct {
     size_t blocks_n;       // jb blocks
     size_t units_per;      // units per jb block (shares of the panel's rows)
     GEMM_T *apanel[2];
-    tlora_team team;
+    gemm_barrier barrier;
+    GEMM_T **bbuf;         // each thread's packing buffer for B
     atomic_size_t next;    // the next packing task for A, numbered across all steps
     tlora_range range[TLORA_GEMM_MAX_THREADS];
 } GEMM_FN(job);
-
-typedef struct {
-    GEMM_FN(job) *job;
-    int tid;
-    GEMM_T *bbuf;
-} GEMM_FN(worker);
 
 // One step: rows ib..ib+mb of C, slice pc..pc+kc of K, the packed panel of A at ap.
 typedef struct {
@@ -81,7 +76,7 @@ static void GEMM_FN(unit)(const GEMM_FN(job) *j, const GEMM_FN(step) *s, size_t 
 
 static void GEMM_FN(work)(GEMM_FN(job) *j, int tid, GEMM_T *bbuf) {
     const size_t mr = j->cfg->mr;
-    const int threads = j->team.count;
+    const int threads = j->barrier.count;
     size_t base = 0, number = 0;
     for (size_t ib = 0; ib < j->m; ib += j->mbs) {
         for (size_t pc = 0; pc < j->k; pc += j->kcs, number++) {
@@ -93,13 +88,13 @@ static void GEMM_FN(work)(GEMM_FN(job) *j, int tid, GEMM_T *bbuf) {
             s.ap = ap;
             // Packing the panel is shared out in groups of micro-panels from a counter.
             size_t groups = (s.panels + TLORA_PACK_GROUP - 1) / TLORA_PACK_GROUP, task;
-            while (team_take(&j->next, base + groups, &task)) {
+            while (counter_take(&j->next, base + groups, &task)) {
                 size_t r0 = (task - base) * TLORA_PACK_GROUP * mr, r1 = r0 + TLORA_PACK_GROUP * mr;
                 if (r1 > s.mb) r1 = s.mb;
                 GEMM_PACK_A(ap + r0 * s.kc, j->a, j->lda, j->trans_a, ib + r0, pc, r1 - r0, s.kc, mr);
             }
             base += groups;
-            team_barrier(&j->team);
+            barrier_wait(&j->barrier);
             // This thread's range first, then the others' from the back, the next thread's first.
             size_t units = j->blocks_n * j->units_per, packed = SIZE_MAX, u;
             for (int r = 0, owner = tid; r < threads; r++, owner = (owner + 1) % threads) {
@@ -110,11 +105,11 @@ static void GEMM_FN(work)(GEMM_FN(job) *j, int tid, GEMM_T *bbuf) {
     }
 }
 
-static void *GEMM_FN(thread)(void *arg) {
-    GEMM_FN(worker) *w = arg;
-    int count = team_wait_open(&w->job->team);
-    if (w->tid < count) GEMM_FN(work)(w->job, w->tid, w->bbuf);
-    return NULL;
+// A team thread's share of the job.
+static void GEMM_FN(thread)(void *context, int tid, int threads) {
+    (void)threads;
+    GEMM_FN(job) *j = context;
+    GEMM_FN(work)(j, tid, j->bbuf[tid]);
 }
 
 static int GEMM_FN(gemm)(const GEMM_CONFIG *cfg, int trans_a, int trans_b, size_t m, size_t n, size_t k,
@@ -140,6 +135,8 @@ static int GEMM_FN(gemm)(const GEMM_CONFIG *cfg, int trans_a, int trans_b, size_
     if (threads > TLORA_GEMM_MAX_THREADS) threads = TLORA_GEMM_MAX_THREADS;
     if (threads < 1) threads = 1;
     if ((size_t)threads > job.blocks_n * panels) threads = (int)(job.blocks_n * panels);
+    // The team may grant fewer threads (busy with another caller, or we are on a team thread).
+    threads = tlora_team_acquire(threads);
     // At least TLORA_UNITS units per thread and step (fine enough to even out a slowed thread),
     // by splitting the panel's rows when N has too few blocks.
     job.units_per = 1;
@@ -155,24 +152,15 @@ static int GEMM_FN(gemm)(const GEMM_CONFIG *cfg, int trans_a, int trans_b, size_
     for (int i = 0; i < buffers; i++) ok = (job.apanel[i] = tlora_gemm_buffer_acquire(abytes)) != NULL && ok;
     for (int t = 0; t < threads; t++) ok = (bbuf[t] = tlora_gemm_buffer_acquire(bbytes)) != NULL && ok;
     if (ok) {
-        team_init(&job.team);
+        barrier_init(&job.barrier, threads);
         atomic_init(&job.next, 0);
         // Tagged with a step that is never current, so the first taker initializes each range.
         for (int t = 0; t < TLORA_GEMM_MAX_THREADS; t++) atomic_init(&job.range[t], range_word(0xFFFFFF, 0, 0));
-        pthread_t tid[TLORA_GEMM_MAX_THREADS];
-        GEMM_FN(worker) workers[TLORA_GEMM_MAX_THREADS];
-        int started = 1;
-        for (int t = 1; t < threads; t++) {
-            workers[t] = (GEMM_FN(worker)){&job, t, bbuf[t]};
-            if (pthread_create(&tid[t], NULL, GEMM_FN(thread), &workers[t]) != 0) break;
-            started++;
-        }
-        // Threads that could not be started are simply not counted: the others share the work.
-        team_open(&job.team, started);
-        GEMM_FN(work)(&job, 0, bbuf[0]);
-        for (int t = 1; t < started; t++) pthread_join(tid[t], NULL);
-        team_destroy(&job.team);
+        job.bbuf = bbuf;
+        tlora_team_run(threads, GEMM_FN(thread), &job);
+        barrier_destroy(&job.barrier);
     }
+    tlora_team_release(threads);
     for (int i = 0; i < buffers; i++) tlora_gemm_buffer_release(job.apanel[i], abytes);
     for (int t = 0; t < threads; t++) tlora_gemm_buffer_release(bbuf[t], bbytes);
     return ok ? 0 : -1;

@@ -3,8 +3,8 @@
 // barrier separates rounds. Rows are re-ordered by decreasing norm at the start of every sweep
 // (de Rijk's idea in tournament form), which speeds convergence.
 #include "tlora_kernels.h"
+#include "tlora_team.h"
 #include <math.h>
-#include <pthread.h>
 #include <sched.h>
 #include <stdatomic.h>
 #include <stdlib.h>
@@ -22,7 +22,7 @@ typedef struct {
     atomic_int arrived;
     atomic_int generation;
     atomic_int rotated;  // any rotation in this sweep
-    atomic_int start;    // 0 wait, 1 go, -1 give up (a worker could not be started)
+    int sweeps;          // at most
 } jacobi_job;
 
 static void spin_barrier(jacobi_job *j) {
@@ -76,8 +76,6 @@ static int compare_desc(const void *x, const void *y, void *ctx) {
     return norms[a] < norms[b] ? 1 : norms[a] > norms[b] ? -1 : (a > b) - (a < b);
 }
 
-typedef struct { jacobi_job *job; int tid; int sweeps; } jacobi_arg;
-
 static void sort_order(jacobi_job *j) {
     // Insertion sort by norm, descending (n ≤ a few thousand; once per sweep).
     for (size_t i = 1; i < j->n; i++) {
@@ -88,32 +86,29 @@ static void sort_order(jacobi_job *j) {
     }
 }
 
-static void *worker(void *arg) {
-    jacobi_arg *a = arg;
-    jacobi_job *j = a->job;
-    int go;
-    while ((go = atomic_load_explicit(&j->start, memory_order_acquire)) == 0) sched_yield();
-    if (go < 0) return NULL;
-    for (int sweep = 0; sweep < a->sweeps; sweep++) {
+// A team thread's share (tlora_team.h): thread 0 prepares each sweep, all rotate.
+static void worker(void *context, int tid, int threads) {
+    (void)threads;
+    jacobi_job *j = context;
+    for (int sweep = 0; sweep < j->sweeps; sweep++) {
         // Thread 0 prepares the sweep; everyone waits for it.
-        if (a->tid == 0) {
+        if (tid == 0) {
             for (size_t i = 0; i < j->n; i++) j->norms[i] = tlora_ddot(j->z + i * j->n, j->z + i * j->n, j->n);
             sort_order(j);
             atomic_store_explicit(&j->rotated, 0, memory_order_relaxed);
         }
         spin_barrier(j);
         for (size_t round = 0; round + 1 < j->players; round++) {
-            run_round(j, round, a->tid);
+            run_round(j, round, tid);
             spin_barrier(j);
         }
         int any = atomic_load_explicit(&j->rotated, memory_order_relaxed);
         spin_barrier(j);  // everyone has read `rotated` before thread 0 resets it
         if (!any) {
-            if (a->tid == 0 && getenv("TLORA_DEBUG_JACOBI")) fprintf(stderr, "jacobi n=%zu sweeps=%d threads=%d\n", j->n, sweep + 1, j->threads);
+            if (tid == 0 && getenv("TLORA_DEBUG_JACOBI")) fprintf(stderr, "jacobi n=%zu sweeps=%d threads=%d\n", j->n, sweep + 1, j->threads);
             break;
         }
     }
-    return NULL;
 }
 
 // Cyclic by rows with de Rijk's pivoting (largest remaining row first): fewer sweeps than the
@@ -157,45 +152,33 @@ int tlora_jacobi_rows(double *z, double *p, size_t n, double tol, int max_sweeps
     // Below ~400 rows a round is too short to share between threads, and the cyclic order converges
     // in fewer sweeps.
     if (threads <= 1 || n < 400) return jacobi_cyclic(z, p, n, tol, max_sweeps);
+    size_t players = n + (n & 1);
+    if ((size_t)threads > players / 2) threads = (int)(players / 2);
+    // The team may grant fewer threads; alone, the cyclic order is the better one.
+    threads = tlora_team_acquire(threads);
+    if (threads <= 1) return jacobi_cyclic(z, p, n, tol, max_sweeps);
     jacobi_job job;
     job.z = z;
     job.p = p;
     job.n = n;
-    job.players = n + (n & 1);
+    job.players = players;
     job.tol = tol;
     job.order = malloc(sizeof(size_t) * job.players);
     job.norms = malloc(sizeof(double) * n);
-    if (!job.order || !job.norms) { free(job.order); free(job.norms); return -1; }
+    if (!job.order || !job.norms) {
+        free(job.order);
+        free(job.norms);
+        tlora_team_release(threads);
+        return -1;
+    }
     for (size_t i = 0; i < job.players; i++) job.order[i] = i;
-    if (threads < 1) threads = 1;
-    if ((size_t)threads > job.players / 2) threads = (int)(job.players / 2);
+    job.sweeps = max_sweeps;
     job.threads = threads;
     atomic_init(&job.arrived, 0);
     atomic_init(&job.generation, 0);
     atomic_init(&job.rotated, 0);
-    atomic_init(&job.start, 0);
-    pthread_t tids[16];
-    jacobi_arg args[16];
-    if (threads > 16) threads = job.threads = 16;
-    int started = 1;
-    for (int t = 1; t < threads; t++) {
-        args[t] = (jacobi_arg){&job, t, max_sweeps};
-        if (pthread_create(&tids[t], NULL, worker, &args[t]) != 0) break;
-        started++;
-    }
-    if (started != threads) {
-        // Release the started workers without work, then do everything on this thread.
-        atomic_store_explicit(&job.start, -1, memory_order_release);
-        for (int t = 1; t < started; t++) pthread_join(tids[t], NULL);
-        started = 1;
-        job.threads = 1;
-        atomic_store_explicit(&job.start, 1, memory_order_release);
-    } else {
-        atomic_store_explicit(&job.start, 1, memory_order_release);
-    }
-    args[0] = (jacobi_arg){&job, 0, max_sweeps};
-    worker(&args[0]);
-    for (int t = 1; t < started; t++) pthread_join(tids[t], NULL);
+    tlora_team_run(threads, worker, &job);
+    tlora_team_release(threads);
     free(job.order);
     free(job.norms);
     return 0;

@@ -1,5 +1,6 @@
 import TLoRAIO
 import TLoRAModel
+import TLoRANumerics
 
 /// The outcome of `tlora verify FILE`.
 public struct IntegrityReport: Sendable {

@@ -6,7 +6,7 @@ import TLoRANumerics
 ///
 /// Opening maps the file and reads only the preamble and header, so it costs the same for a 1 KB and
 /// a 10 GB file. Each `readTensor` checks that blob's checksum before decoding it.
-public final class TLoRAFile: @unchecked Sendable {
+public final class TLoRAFile: Sendable {
     public let path: String
     public let header: ContainerHeader
     private let file: MappedFile

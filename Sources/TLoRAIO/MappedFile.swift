@@ -8,7 +8,7 @@ import Darwin
 ///
 /// Readers validate every offset against `bytes.count` before touching the mapping, so a short file
 /// is an error, never a SIGBUS. The mapping lives as long as this object.
-public final class MappedFile: @unchecked Sendable {
+public final class MappedFile: @unchecked Sendable {  // immutable: a read-only mapping, unmapped only in deinit
     public let path: String
     public let bytes: UnsafeRawBufferPointer
     private let mapped: Bool

@@ -1,4 +1,3 @@
-import Dispatch
 import TLoRAConvert
 import TLoRAIO
 import TLoRAModel
@@ -50,20 +49,16 @@ enum FusedUpdate {
         // Rows per block: ~128 KiB of f32 scratch, a multiple of the 6-row GEMM tile.
         let blockRows = max(6, (32 << 10) / max(cols, 1) / 6 * 6)
         let blocks = (rows + blockRows - 1) / blockRows
-        let workers = min(Parallel.workerCount, blocks)
-        let box = UnsafeSendableBox((base, output))
-        let rowSource = UnsafeSendableBox(source)
-        DispatchQueue.concurrentPerform(iterations: workers) { w in
-            let (src, dst) = box.value
+        Parallel.team(min(Parallel.workerCount, blocks)) { w, workers in
             let scratch = UnsafeMutableBufferPointer<Float>.allocate(capacity: blockRows * cols)
             defer { scratch.deallocate() }
             var block = w
             while block < blocks {
                 let r0 = block * blockRows, r1 = min(rows, r0 + blockRows), n = r1 - r0
                 let s = UnsafeMutableBufferPointer(rebasing: scratch[0..<(n * cols)])
-                ElementConversion.decode(UnsafeRawBufferPointer(rebasing: src[(r0 * cols * sourceType.byteWidth)..<(r1 * cols * sourceType.byteWidth)]),
+                ElementConversion.decode(UnsafeRawBufferPointer(rebasing: base[(r0 * cols * sourceType.byteWidth)..<(r1 * cols * sourceType.byteWidth)]),
                                          dtype: sourceType, into: s)
-                switch rowSource.value {
+                switch source {
                 case .lowRank(let a, let b, let r):
                     addLowRank(a: a, b: b, rank: r, layout: m.layout, rows: rows, cols: cols, r0: r0, n: n, alpha: alpha, into: s)
                 case .kronecker(let w1, let c, let w2, let bRows, let e):
@@ -78,7 +73,7 @@ enum FusedUpdate {
                     }
                 }
                 ElementConversion.encode(UnsafeBufferPointer(s), as: outputType,
-                                         into: UnsafeMutableRawBufferPointer(rebasing: dst[(r0 * cols * outputType.byteWidth)..<(r1 * cols * outputType.byteWidth)]))
+                                         into: UnsafeMutableRawBufferPointer(rebasing: output[(r0 * cols * outputType.byteWidth)..<(r1 * cols * outputType.byteWidth)]))
                 block += workers
             }
         }
@@ -121,31 +116,4 @@ enum FusedUpdate {
             }
         }
     }
-}
-
-/// Reusable byte buffers for tensors in flight between the merge's arithmetic and its writer, so
-/// each tensor does not fault in (and zero) fresh pages.
-final class BufferPool: @unchecked Sendable {
-    private let lock = DispatchSemaphore(value: 1)
-    private var free: [UnsafeMutableRawBufferPointer] = []
-
-    /// A buffer of at least `bytes` bytes.
-    func acquire(_ bytes: Int) -> UnsafeMutableRawBufferPointer {
-        lock.wait()
-        if let i = free.indices.filter({ free[$0].count >= bytes }).min(by: { free[$0].count < free[$1].count }) {
-            let b = free.remove(at: i)
-            lock.signal()
-            return b
-        }
-        lock.signal()
-        return UnsafeMutableRawBufferPointer.allocate(byteCount: max(bytes, 1), alignment: 64)
-    }
-
-    func release(_ b: UnsafeMutableRawBufferPointer) {
-        lock.wait()
-        free.append(b)
-        lock.signal()
-    }
-
-    deinit { for b in free { b.deallocate() } }
 }

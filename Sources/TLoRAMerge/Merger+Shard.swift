@@ -8,7 +8,7 @@ extension Merger {
     /// Writes merged shards: every tensor of a shard in file order, the updated ones computed one or
     /// two ahead of the writer (`OrderedPipeline`), the others copied inside the kernel; pages of the
     /// base are dropped after each tensor. Counts what it did in `report`.
-    final class ShardWriter: @unchecked Sendable {  // used from the writer thread only; the pool locks itself
+    final class ShardWriter {
         let adapter: Adapter
         let plan: MergePlan
         let options: MergeOptions
@@ -37,8 +37,10 @@ extension Merger {
         }
 
         /// The output dtype of a base tensor.
-        func outputType(_ e: SafetensorsEntry) -> SafetensorsDType {
-            if let d = options.dtype, e.dtype.floatType != nil { return SafetensorsDType(d) }
+        func outputType(_ e: SafetensorsEntry) -> SafetensorsDType { Self.outputType(e, dtype: options.dtype) }
+
+        static func outputType(_ e: SafetensorsEntry, dtype: DType?) -> SafetensorsDType {
+            if let d = dtype, e.dtype.floatType != nil { return SafetensorsDType(d) }
             return e.dtype
         }
 
@@ -60,8 +62,8 @@ extension Merger {
             }
             let dataStart = out.bytesWritten
             let actions = plan.actions
-            let adapter = self.adapter, scale = options.scale, pool = self.pool
-            let outDType = self.outputType
+            let adapter = self.adapter, scale = options.scale, pool = self.pool, dtype = options.dtype
+            let outDType: @Sendable (SafetensorsEntry) -> SafetensorsDType = { Self.outputType($0, dtype: dtype) }
             let source = ReadOnlyDescriptor(path: shard.path)
             // Arithmetic for tensor i+1 runs while tensor i is written.
             try OrderedPipeline.run(count: entries.count, produce: { i -> MergedBytes in
@@ -70,35 +72,25 @@ extension Merger {
                 let bytes = e.elementCount * target.byteWidth
                 switch actions[ModelBase.qualified(component: component, tensor: e.name)] {
                 case .update(let module, let replacement):
-                    let out = pool.acquire(bytes)
+                    let out = pool.buffer(bytes)
                     try updateTensor(e, shard: shard, module: module, replacement: replacement, adapter: adapter, scale: scale,
-                                     as: target, into: UnsafeMutableRawBufferPointer(rebasing: out[0..<bytes]))
-                    return .computed(out, bytes, .updated)
+                                     as: target, into: out.contents)
+                    return .computed(out, .updated)
                 case .updateRows(let modules):
-                    let out = pool.acquire(bytes)
-                    try updateRows(e, shard: shard, modules: modules, adapter: adapter, scale: scale, as: target,
-                                   into: UnsafeMutableRawBufferPointer(rebasing: out[0..<bytes]))
-                    return .computed(out, bytes, .updated)
+                    let out = pool.buffer(bytes)
+                    try updateRows(e, shard: shard, modules: modules, adapter: adapter, scale: scale, as: target, into: out.contents)
+                    return .computed(out, .updated)
                 case .bias(let module):
                     // Safe: MergePlan admitted only floating bias tensors.
                     var values = ElementConversion.floats(from: shard.bytes(of: e), dtype: e.dtype.floatType!)
                     try BiasUpdate.apply(module, to: &values, scale: scale)
-                    let encoded = ElementConversion.bytes(from: values, as: target.floatType!)
-                    let out = pool.acquire(encoded.count)
-                    encoded.withUnsafeBytes { out.copyMemory(from: $0) }
-                    return .computed(out, encoded.count, .updated)
+                    return .computed(pool.holding(ElementConversion.bytes(from: values, as: target.floatType!)), .updated)
                 case .replace(let value):
-                    let encoded = convert(value, to: target)
-                    let out = pool.acquire(encoded.count)
-                    encoded.withUnsafeBytes { out.copyMemory(from: $0) }
-                    return .computed(out, encoded.count, .replaced)
+                    return .computed(pool.holding(convert(value, to: target)), .replaced)
                 case nil:
                     if target == e.dtype { return .copy }
                     // Safe: only floating dtypes are converted.
-                    let encoded = convert(StoredTensor(dtype: e.dtype.floatType!, shape: e.shape, bytes: Array(shard.bytes(of: e))), to: target)
-                    let out = pool.acquire(encoded.count)
-                    encoded.withUnsafeBytes { out.copyMemory(from: $0) }
-                    return .computed(out, encoded.count, .copied)
+                    return .computed(pool.holding(convert(StoredTensor(dtype: e.dtype.floatType!, shape: e.shape, bytes: Array(shard.bytes(of: e))), to: target)), .copied)
                 }
             }, consume: { i, item in
                 let e = entries[i]
@@ -110,9 +102,8 @@ extension Merger {
                         try out.write(shard.bytes(of: e))
                     }
                     report.copiedTensors += 1
-                case .computed(let buffer, let count, let kind):
-                    defer { pool.release(buffer) }
-                    try out.write(UnsafeRawBufferPointer(rebasing: buffer[0..<count]))
+                case .computed(let buffer, let kind):
+                    try out.write(UnsafeRawBufferPointer(buffer.contents))
                     switch kind {
                     case .updated: report.updatedTensors += 1
                     case .replaced: report.replacedTensors += 1

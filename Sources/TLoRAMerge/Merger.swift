@@ -118,11 +118,12 @@ public enum Merger {
     }
 
     /// What the pipeline hands from arithmetic to the writer.
-    enum MergedBytes: @unchecked Sendable {  // a buffer moves between exactly two threads, in order
-        enum Kind { case updated, replaced, copied }
+    enum MergedBytes: Sendable {
+        enum Kind: Sendable { case updated, replaced, copied }
         /// Unchanged: copied from the base file.
         case copy
-        case computed(UnsafeMutableRawBufferPointer, Int, Kind)
+        /// Bytes the pool takes back when the item goes, written or not.
+        case computed(PooledBuffer, Kind)
     }
 
     /// Writes the merged tensor in dtype `target` into `output`.

@@ -4,7 +4,7 @@ import TLoRAIO
 /// mapped as long as any tensor refers to it. Readers of big files hand out mapped ranges, so
 /// building an `Adapter` touches no data until something reads it.
 public struct TensorBytes: Sendable, Equatable {
-    private enum Storage: @unchecked Sendable {
+    private enum Storage: Sendable {
         case owned([UInt8])
         case mapped(MappedFile, Range<Int>)
     }

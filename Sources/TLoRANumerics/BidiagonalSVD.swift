@@ -55,9 +55,9 @@ enum BidiagonalSVD {
         if n <= leafSize { return leaf(d, e, n: n, sqre: sqre) }
         let nl = n / 2, nr = n - nl - 1
         // The halves are independent; at the top levels they run on separate cores.
-        let (upper, lower) = ParallelChunks.pair(parallel: n >= parallelSize,
-                                                 { solve(d, e, n: nl, sqre: 1) },
-                                                 { solve(d + nl + 1, e + nl + 1, n: nr, sqre: sqre) })
+        let (upper, lower) = Parallel.pair(parallel: n >= parallelSize,
+                                           { solve(d, e, n: nl, sqre: 1) },
+                                           { solve(d + nl + 1, e + nl + 1, n: nr, sqre: sqre) })
         return merge(upper, lower, alpha: d[nl], beta: e[nl], nl: nl, nr: nr, sqre: sqre)
     }
 
@@ -166,7 +166,7 @@ enum BidiagonalSVD {
         delta.withUnsafeMutableBufferPointer { dp in
         sigma.withUnsafeMutableBufferPointer { sp in
             let D = dp.baseAddress!, S = sp.baseAddress!  // safe: k ≥ 1
-            ParallelChunks.run(k, minimum: parallelChunk) { roots in
+            Parallel.forEachRange(k, minimum: parallelChunk) { roots in
                 for j in roots {
                     let (o, mu) = sec.solve(j, delta: D + j * k)
                     S[j] = (sec.d[o] * sec.d[o] + mu).squareRoot()
@@ -178,7 +178,7 @@ enum BidiagonalSVD {
             uh.storage.withUnsafeMutableBufferPointer { ub in
             vh.storage.withUnsafeMutableBufferPointer { vb in
                 let U = ub.baseAddress!, V = vb.baseAddress!
-                ParallelChunks.run(k, minimum: parallelChunk) { columns in
+                Parallel.forEachRange(k, minimum: parallelChunk) { columns in
                 var x = [Double](repeating: 0, count: k)
                 for j in columns {
                     var nu = 1.0, nv = 0.0

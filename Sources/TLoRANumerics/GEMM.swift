@@ -57,12 +57,12 @@ public enum GEMM {
         if let kernel { precondition(kernel.isSupported, "GEMM: this CPU cannot run the \(kernel) kernels") }
     }
 
-    /// One thread for small products (starting threads costs tens of µs), all cores for big ones.
+    /// One thread for small products (waking the team costs µs), all cores for big ones.
     static func threadCount(_ m: Int, _ n: Int, _ k: Int, _ requested: Int?) -> Int32 {
         if let requested { return Int32(clamping: max(1, requested)) }
         let (mn, o1) = m.multipliedReportingOverflow(by: n)
         let (work, o2) = mn.multipliedReportingOverflow(by: max(k, 1))
-        return !o1 && !o2 && work < parallelThreshold ? 1 : Int32(clamping: Parallel.coreCount)
+        return !o1 && !o2 && work < parallelThreshold ? 1 : Int32(clamping: Parallel.workerCount)
     }
 }
 
@@ -102,21 +102,6 @@ public func matmul<T: TLoRAFloat>(_ a: Matrix<T>, _ b: Matrix<T>, transposeA: Bo
         initialized = count
     }
     return Matrix(rows: m, cols: n, storage: storage)
-}
-
-enum Parallel {
-    /// Worker threads for kernels: the online processors (or `TLORA_THREADS`), and 1 when the
-    /// caller is itself one of several parallel workers.
-    static var coreCount: Int { tlora_worker_depth() > 0 ? 1 : machineCores }
-
-    static let machineCores: Int = {
-        #if canImport(Glibc)
-        if let v = getenv("TLORA_THREADS"), let n = Int(String(cString: v)), n >= 1 { return n }
-        return max(1, Int(sysconf(Int32(_SC_NPROCESSORS_ONLN))))
-        #else
-        return 1
-        #endif
-    }()
 }
 
 #if canImport(Glibc)

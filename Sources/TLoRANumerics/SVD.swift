@@ -64,7 +64,7 @@ enum JacobiSVD {
         z.storage.withUnsafeMutableBufferPointer { zb in
             p.storage.withUnsafeMutableBufferPointer { pb in
                 // Safe: n ≥ 1, so both buffers are non-empty.
-                let status = tlora_jacobi_rows(zb.baseAddress!, pb.baseAddress!, n, tol, 60, Int32(Parallel.coreCount))
+                let status = tlora_jacobi_rows(zb.baseAddress!, pb.baseAddress!, n, tol, 60, Int32(Parallel.workerCount))
                 precondition(status == 0, "Jacobi SVD ran out of memory")
             }
         }
@@ -171,7 +171,7 @@ public func leftSVD(_ a: Matrix<Double>, orthogonality: Double? = nil) -> (u: Ma
     let tol = orthogonality ?? Double.ulpOfOne * Double(k).squareRoot().rounded(.up)
     z.storage.withUnsafeMutableBufferPointer { zb in
         // Safe: k ≥ 1.
-        let status = tlora_jacobi_rows(zb.baseAddress!, nil, k, tol, 60, Int32(Parallel.coreCount))
+        let status = tlora_jacobi_rows(zb.baseAddress!, nil, k, tol, 60, Int32(Parallel.workerCount))
         precondition(status == 0, "Jacobi SVD ran out of memory")
     }
     // Rows of z are now σ_i u_iᵀ (u_i the left singular vectors of the k×k factor).

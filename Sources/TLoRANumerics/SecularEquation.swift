@@ -138,7 +138,7 @@ struct SecularEquation {
         var z = [Double](repeating: 0, count: k)
         z.withUnsafeMutableBufferPointer { zp in
             let Z = zp.baseAddress!  // safe: count ≥ 1
-            ParallelChunks.run(k, minimum: parallelChunk) { range in
+            Parallel.forEachRange(k, minimum: parallelChunk) { range in
                 for i in range {
                     var prod = c0 * -delta[(k - 1) * k + i]
                     for j in 0..<i { prod *= -delta[j * k + i] / poleDifference(j, i) }

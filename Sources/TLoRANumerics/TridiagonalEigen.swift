@@ -48,10 +48,9 @@ enum TridiagonalEigen {
         d[m] -= abs(rho)
         // The halves are independent (each owns its range of d); at the top levels they run on
         // separate cores.
-        let box = UncheckedSendable(d)
-        let (upper, lower) = ParallelChunks.pair(parallel: n >= BidiagonalSVD.parallelSize,
-                                                 { solve(box.value, e, n: m) },
-                                                 { solve(box.value + m, e + m, n: n - m) })
+        let (upper, lower) = Parallel.pair(parallel: n >= BidiagonalSVD.parallelSize,
+                                           { solve(d, e, n: m) },
+                                           { solve(d + m, e + m, n: n - m) })
         return merge(upper, lower, rho: rho, m: m)
     }
 
@@ -133,7 +132,7 @@ enum TridiagonalEigen {
             delta.withUnsafeMutableBufferPointer { dp in
             lambda.withUnsafeMutableBufferPointer { lp in
                 let D = dp.baseAddress!, L = lp.baseAddress!  // safe: k ≥ 1
-                ParallelChunks.run(k, minimum: chunk) { roots in
+                Parallel.forEachRange(k, minimum: chunk) { roots in
                     for j in roots {
                         let (o, mu) = sec.solve(j, delta: D + j * k)
                         L[j] = sec.d[o] + mu
@@ -144,7 +143,7 @@ enum TridiagonalEigen {
                 // Eigenvectors of Λ + ρ' ẑẑᵀ: q_j ∝ (ẑ_i / (d_i − λ_j))_i.
                 qh.storage.withUnsafeMutableBufferPointer { qb in
                     let Q = qb.baseAddress!
-                    ParallelChunks.run(k, minimum: chunk) { columns in
+                    Parallel.forEachRange(k, minimum: chunk) { columns in
                         var x = [Double](repeating: 0, count: k)
                         for j in columns {
                             var norm = 0.0

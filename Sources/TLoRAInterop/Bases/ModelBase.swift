@@ -8,7 +8,7 @@ import TLoRAIO
 /// Every tensor has one *qualified* name: the component's name, a dot and the tensor's own name in a
 /// pipeline (`unet.down_blocks.0.resnets.0.conv1.weight`); the tensor's own name otherwise. Component
 /// names are folder names without dots, so the split is never ambiguous.
-public final class ModelBase: @unchecked Sendable {
+public final class ModelBase: Sendable {
     public enum Layout: String, Sendable {
         case checkpoint
         case pipeline = "diffusers-pipeline"

@@ -3,7 +3,7 @@ import TLoRAModel
 
 /// A Hugging Face checkpoint: a directory with `model.safetensors`, or shards listed in
 /// `model.safetensors.index.json`, or a single `.safetensors` file.
-public final class Checkpoint: @unchecked Sendable {
+public final class Checkpoint: Sendable {
     /// The directory (or the file, for a single-file checkpoint).
     public let path: String
     /// Shard file names, sorted (one entry without an index).

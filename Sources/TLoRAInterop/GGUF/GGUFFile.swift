@@ -3,7 +3,7 @@ import TLoRAIO
 /// A GGUF (v2/v3) file, parsed strictly: llama.cpp's GGUF parser bugs were size arithmetic that
 /// wrapped before an allocation, so every count, length, dimension and offset here is bounded by
 /// the file size and overflow-checked before use (see docs/SECURITY.md).
-public final class GGUFFile: @unchecked Sendable {
+public final class GGUFFile: Sendable {
     /// A metadata value.
     public indirect enum Value: Sendable, Equatable {
         case uint(UInt64), int(Int64), float(Double), bool(Bool), string(String)

@@ -19,7 +19,7 @@ public struct SafetensorsEntry: Sendable, Equatable {
 /// or overlaps, each range exactly `product(shape) × width`, no trailing bytes, metadata values
 /// strings. Stricter where two parsers could disagree: duplicate JSON keys are refused.
 /// Alignment is never assumed (MLX writes unpadded headers).
-public final class SafetensorsFile: @unchecked Sendable {
+public final class SafetensorsFile: Sendable {
     public static let maxHeaderLength = 100_000_000
 
     public let path: String

@@ -1,6 +1,8 @@
-// A team of threads for one GEMM call: a start gate and a reusable barrier. Internal to gemm.c.
-#ifndef TLORA_GEMM_TEAM_H
-#define TLORA_GEMM_TEAM_H
+// What the threads of one GEMM call share besides the job: a reusable barrier and the counters
+// and ranges they take work from. The threads themselves are the persistent team's (tlora_team.h).
+// Internal to gemm.c.
+#ifndef TLORA_GEMM_BARRIER_H
+#define TLORA_GEMM_BARRIER_H
 #include <pthread.h>
 #include <sched.h>
 #include <stdatomic.h>
@@ -23,44 +25,25 @@
 typedef struct {
     pthread_mutex_t lock;
     pthread_cond_t cond;
-    int count;                // threads that take part (fixed once the gate opens)
-    int gate;                 // 0 closed, 1 open
+    int count;                // threads that take part
     atomic_int waiting;
     atomic_uint generation;
-} tlora_team;
+} gemm_barrier;
 
-static void team_init(tlora_team *t) {
+static void barrier_init(gemm_barrier *t, int count) {
     pthread_mutex_init(&t->lock, NULL);
     pthread_cond_init(&t->cond, NULL);
-    t->count = 0;
-    t->gate = 0;
+    t->count = count;
     atomic_init(&t->waiting, 0);
     atomic_init(&t->generation, 0);
 }
 
-static void team_destroy(tlora_team *t) {
+static void barrier_destroy(gemm_barrier *t) {
     pthread_mutex_destroy(&t->lock);
     pthread_cond_destroy(&t->cond);
 }
 
-// The caller opens the gate once it knows how many threads started; workers wait here first.
-static void team_open(tlora_team *t, int count) {
-    pthread_mutex_lock(&t->lock);
-    t->count = count;
-    t->gate = 1;
-    pthread_cond_broadcast(&t->cond);
-    pthread_mutex_unlock(&t->lock);
-}
-
-static int team_wait_open(tlora_team *t) {
-    pthread_mutex_lock(&t->lock);
-    while (!t->gate) pthread_cond_wait(&t->cond, &t->lock);
-    int count = t->count;
-    pthread_mutex_unlock(&t->lock);
-    return count;
-}
-
-static void team_barrier(tlora_team *t) {
+static void barrier_wait(gemm_barrier *t) {
     if (t->count <= 1) return;
     unsigned gen = atomic_load_explicit(&t->generation, memory_order_acquire);
     if (atomic_fetch_add_explicit(&t->waiting, 1, memory_order_acq_rel) == t->count - 1) {
@@ -89,7 +72,7 @@ static void team_barrier(tlora_team *t) {
 // Takes the next unit below `end` from a shared counter; returns 0 when none is left. A
 // compare-and-swap rather than fetch-add, so a thread that finds the step's units gone does not
 // consume one of the next step's.
-static int team_take(atomic_size_t *next, size_t end, size_t *unit) {
+static int counter_take(atomic_size_t *next, size_t end, size_t *unit) {
     size_t v = atomic_load_explicit(next, memory_order_relaxed);
     while (v < end) {
         if (atomic_compare_exchange_weak_explicit(next, &v, v + 1, memory_order_relaxed, memory_order_relaxed)) {
