@@ -98,6 +98,9 @@ public struct OutputPlan: Sendable {
     /// permissions, read-only mounts and ACLs.
     private func checkWritable(parent: String) throws {
         let probe = joinPath(parent, ".\(baseName(path)).tlora-tmp-\(getpid())-probe")
+        // Registered like any temporary: SIGINT between open and unlink must not leave it behind.
+        LiveTemporaries.register(probe)
+        defer { LiveTemporaries.unregister(probe) }
         let fd = open(probe, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)
         guard fd >= 0 else {
             let e = errno

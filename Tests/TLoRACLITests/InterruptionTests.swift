@@ -31,6 +31,7 @@ import Glibc
     }
 
     static func isTemporary(_ name: String) -> Bool { name.hasPrefix(".") && name.contains(".tlora-tmp-") }
+    static func isWriterTemporary(_ name: String) -> Bool { isTemporary(name) && !name.hasSuffix("-probe") }
 
     /// Seconds since an arbitrary start.
     static func now() -> Double {
@@ -72,13 +73,15 @@ import Glibc
                     let child = try ChildProcess(CommandRunner.executable, job.arguments(output))
                     var sawTemporary = false
                     if run < 2 && job.longWrite {
-                        // Wait until a temporary exists, then a little more: the signal lands while writing.
+                        // Wait until the writer's temporary exists (not the writability probe of the
+                        // output check, which comes before the work), then signal at once or a moment
+                        // later: the signal lands while writing even where writing takes milliseconds.
                         let deadline = Self.now() + 60
                         while !child.hasEnded, Self.now() < deadline {
-                            if ((try? directoryEntries(folder)) ?? []).contains(where: Self.isTemporary) { sawTemporary = true; break }
-                            usleep(500)
+                            if ((try? directoryEntries(folder)) ?? []).contains(where: Self.isWriterTemporary) { sawTemporary = true; break }
+                            usleep(200)
                         }
-                        usleep(useconds_t(Double.random(in: 0...0.05, using: &g) * 1e6))
+                        if run == 1 { usleep(useconds_t(Double.random(in: 0...0.002, using: &g) * 1e6)) }
                     } else {
                         usleep(useconds_t(Double.random(in: 0...(0.8 * duration), using: &g) * 1e6))
                     }
