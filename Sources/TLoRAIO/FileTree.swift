@@ -48,13 +48,23 @@ package func createDirectory(_ path: String) throws {
 }
 
 /// Copies a file or a directory tree to a new path; anything that is neither (a socket, a device)
-/// is skipped.
+/// is skipped. Symbolic links are followed (a Hugging Face cache snapshot is links to blobs), so a
+/// link back to a directory being copied is refused (ELOOP) rather than copied without end.
 package func copyTree(_ source: String, to destination: String) throws {
+    try copyTree(source, to: destination, within: [])
+}
+
+private func copyTree(_ source: String, to destination: String, within ancestors: Set<FileIdentity>) throws {
     switch pathKind(source) {
     case .file: try copyFile(source, to: destination)
     case .directory:
+        guard let id = FileIdentity(following: source) else { throw IOError.cannotOpen(path: source, errno: errno) }
+        guard !ancestors.contains(id) else { throw IOError.cannotOpen(path: source, errno: ELOOP) }
         guard mkdir(destination, 0o755) == 0 else { throw IOError.cannotCreateDirectory(path: destination, errno: errno) }
-        for name in try directoryEntries(source) { try copyTree(joinPath(source, name), to: joinPath(destination, name)) }
+        let within = ancestors.union([id])
+        for name in try directoryEntries(source) {
+            try copyTree(joinPath(source, name), to: joinPath(destination, name), within: within)
+        }
     default: break
     }
 }

@@ -55,23 +55,13 @@ import _TLoRATestSupport
     static func workFolder() throws -> TemporaryDirectory {
         let dir = TemporaryDirectory()
         makeDirectory(dir.file("in"))
-        try copyTree(Fixtures.peft("llama-lora"), to: dir.file("in/peft"))
-        try copyTree(Fixtures.model("tiny-llama"), to: dir.file("in/base"))
-        try copyTree(Fixtures.path("gguf/tiny-llama-lora.llamacpp.f32.gguf"), to: dir.file("in/a.gguf"))
+        try TLoRAIO.copyTree(Fixtures.peft("llama-lora"), to: dir.file("in/peft"))
+        try TLoRAIO.copyTree(Fixtures.model("tiny-llama"), to: dir.file("in/base"))
+        try TLoRAIO.copyTree(Fixtures.path("gguf/tiny-llama-lora.llamacpp.f32.gguf"), to: dir.file("in/a.gguf"))
         let made = try CommandRunner.tlora(["convert", "import", dir.file("in/peft"), "-o", dir.file("in/adapter.tlora")])
         #expect(made.status == 0, "\(made.stderr)")
         TestFiles.write(dir.file("in/notes.txt"), Array("the user's own file\n".utf8))
         return dir
-    }
-
-    static func copyTree(_ source: String, to destination: String) throws {
-        switch pathKind(source) {
-        case .directory:
-            makeDirectory(destination)
-            for name in try directoryEntries(source) { try copyTree(joinPath(source, name), to: joinPath(destination, name)) }
-        default:
-            TestFiles.write(destination, TestFiles.read(source))
-        }
     }
 
     @Test(arguments: cases)
