@@ -56,7 +56,7 @@ let package = Package(
         .testTarget(name: "TLoRAInteropTests", dependencies: ["TLoRAInterop", "TLoRAModel", "TLoRANumerics", "TLoRAIO", "_TLoRATestSupport"]),
         .testTarget(name: "TLoRAInputsTests", dependencies: ["TLoRAInputs", "TLoRAInterop", "TLoRAIO", "TLoRAModel", "_TLoRATestSupport"]),
         .testTarget(name: "TLoRAConvertTests", dependencies: ["TLoRAConvert", "TLoRAMerge", "TLoRAInterop", "TLoRAModel", "TLoRANumerics", "TLoRAIO", "_TLoRATestSupport"]),
-        .testTarget(name: "TLoRAMergeTests", dependencies: ["TLoRAMerge", "TLoRAConvert", "TLoRAInterop", "TLoRAModel", "TLoRANumerics", "TLoRAIO", "_TLoRATestSupport"]),
+        .testTarget(name: "TLoRAMergeTests", dependencies: ["TLoRAMerge", "TLoRAConvert", "TLoRAInterop", "TLoRAInputs", "TLoRAModel", "TLoRANumerics", "TLoRAIO", "_TLoRATestSupport"]),
         .testTarget(name: "TLoRACLITests", dependencies: ["TLoRACLI", "TLoRAFormat", "TLoRAInterop", "TLoRAModel", "TLoRANumerics", "TLoRAIO", "_TLoRATestSupport"]),
     ]
 )

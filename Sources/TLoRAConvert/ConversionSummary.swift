@@ -54,8 +54,9 @@ public struct ConversionTarget: Sendable, Equatable {
 extension ConversionSummary {
     /// The parameters of `source`'s Tucker groups that `result` no longer holds.
     static func replacedGroupParameters(source: Adapter, result: Adapter) -> Int {
-        let kept = Set(result.tuckerGroups.map(\.name))
+        let kept = Set(result.tuckerGroups.map(\.name)), keptPairs = Set(result.projections.map(\.name))
         return source.tuckerGroups.filter { !kept.contains($0.name) }.reduce(0) { $0 + $1.parameterCount }
+            + source.projections.filter { !keptPairs.contains($0.name) }.reduce(0) { $0 + $1.a.elementCount + $1.b.elementCount }
     }
 }
 

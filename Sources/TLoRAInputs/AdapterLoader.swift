@@ -15,10 +15,17 @@ public enum AdapterLoader {
         switch try InputKind.detect(path) {
         case .research: return try ResearchStateDict.read(path: path, options: research)
         case .tlora: return try TLoRAFile(path: path).loadAdapter()
-        case .peftDirectory: return try PEFTReader.read(directory: path)
+        case .peftDirectory: return try PEFTReader.read(directory: path, base: research.baseShapes)
         case .mlxDirectory: return try MLXAdapter.read(directory: path)
         case .gguf: return try GGUFAdapter.read(path: path, heads: heads, headsRequired: headsRequired)
-        case .diffusionAdapter: return try DiffusionAdapter.read(path: path)
+        case .diffusionAdapter:
+            var adapter = try DiffusionAdapter.read(path: path)
+            // A LyCORIS file of one model names its modules by flattened keys: with a base's names
+            // (its weights, or a Llama-family config.json) they become the base's module paths.
+            if let base = research.baseShapes, adapter.modules.contains(where: { $0.attributes["kohya.prefix"] == "lycoris_" }) {
+                try LyCORISNames.resolve(&adapter, tensorNames: base.tensorNames, path: path)
+            }
+            return adapter
         case .pickle: throw InputError.bareArchive(path: path)
         case .safetensors, .checkpoint, .pipeline: throw InputError.checkpointNotAdapter(path: path)
         }
@@ -29,7 +36,7 @@ public enum AdapterLoader {
     /// need from its weights.
     public static func load(_ path: String, base: String, research: ResearchOptions = ResearchOptions()) throws -> Adapter {
         var research = research
-        if research.baseShapes == nil { research.baseShapes = try BaseShapes(base: base) }
+        if research.baseShapes == nil { research.baseShapes = try BaseShapes.of(base: base) }
         return try load(path, heads: try GGUFAdapter.Heads(configAt: base), research: research)
     }
 }

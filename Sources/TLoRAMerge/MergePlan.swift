@@ -41,7 +41,7 @@ struct MergePlan: Sendable {
             // Safe: `resolve` only returns names the base holds.
             base.entry(name)!
         }
-        for m in adapter.modules {
+        for var m in adapter.modules {
             if let r = rows[m.name] {
                 try planRows(m, rows: r, base: base, adapter: adapter, adapterPath: adapterPath)
                 continue
@@ -51,6 +51,17 @@ struct MergePlan: Sendable {
             }
             let e = entry(name)
             guard e.dtype.floatType != nil else { throw ConvertError("\(base.path): tensor \(name) is \(e.dtype.rawValue), not a floating weight") }
+            // A conv update read without its kernel (a LoKr or LoHa flattened over in · kernel, a
+            // .tlora of one) is the same flattened matrix: the base's weight says the kernel.
+            // (Per-input-channel parts — DoRA on the input axis, IA³ on the inputs — were read one
+            // per column, which is one per channel only for a 1×1 kernel.)
+            if m.kernel.isEmpty, m.layout == .outIn, e.shape.count > 2, e.shape[0] == m.outFeatures,
+               CheckedSize.product(Array(e.shape.dropFirst())) == m.inFeatures {
+                let pointwise = e.shape.dropFirst(2).allSatisfy { $0 == 1 }
+                var perChannel = m.doraMagnitude != nil && m.doraAxis == .in
+                if case .featureScale(let f) = m.update, f.axis == .in { perChannel = true }
+                if pointwise || !perChannel { m.kernel = Array(e.shape.dropFirst(2)) }
+            }
             guard e.shape == m.targetShape else {
                 let hint = e.shape == m.targetShape.reversed() ? " (the transpose: is fan_in_fan_out set right?)" : ""
                 throw ConvertError("\(adapterPath): module \(m.name) updates a \(Formatting.shape(m.targetShape)) weight but the base's \(name) is \(Formatting.shape(e.shape))\(hint)")

@@ -24,6 +24,18 @@ public enum Fixtures {
         return s.isEmpty ? nil : s
     }
 
+    /// The structured-kind fixtures (Fixtures/kinds_fixtures.py): reference name (under
+    /// `references/kinds/`), adapter path, base model.
+    public static let kindMerges: [(name: String, adapter: String, base: String)] = {
+        let peft = ["llama-lokr", "llama-lokr-factored", "llama-loha", "llama-adalora", "llama-vera", "llama-ia3"].map { ($0, "peft/" + $0, "tiny-llama") }
+            + ["convnet-lora", "convnet-loha", "convnet-lokr"].map { ($0, "peft/" + $0, "tiny-convnet") }
+        let lycoris = ["llama-lokr", "llama-lokr-full", "llama-lokr-w1-dora", "llama-loha-dora-in", "llama-locon-bf16", "llama-full"]
+            .map { ("lycoris-" + $0, "lycoris/\($0).safetensors", "tiny-llama") }
+            + ["convnet-locon-tucker", "convnet-loha-tucker", "convnet-lokr-tucker", "convnet-full"]
+            .map { ("lycoris-" + $0, "lycoris/\($0).safetensors", "tiny-convnet") }
+        return peft + lycoris
+    }()
+
     /// The PEFT fixtures merged against their bases: name, base model.
     public static let peftMerges: [(name: String, base: String)] = [
         ("llama-lora", "tiny-llama"), ("llama-rslora-patterns", "tiny-llama"), ("llama-dora", "tiny-llama"),

@@ -85,7 +85,7 @@ import _TLoRATestSupport
         Case(name: "peft r not a number", make: { d in ["inspect", peft(d, config: { $0.replacingFirst("\"r\": 4", with: "\"r\": \"4\"") })] }, expected: "must be a positive integer"),
         Case(name: "peft alpha not a number", make: { d in ["inspect", peft(d, config: { $0.replacingFirst("\"lora_alpha\": 8", with: "\"lora_alpha\": \"x\"") })] }, expected: "lora_alpha: must be a finite number"),
         Case(name: "peft config not JSON", make: { d in ["inspect", peft(d, config: { _ in "{r: 8" })] }, expected: "invalid JSON"),
-        Case(name: "peft unknown type", make: { _ in ["inspect", Fixtures.peft("llama-loha")] }, expected: "PEFT adapter type LOHA"),
+        Case(name: "peft unknown type", make: { _ in ["inspect", Fixtures.peft("llama-oft")] }, expected: "PEFT adapter type OFT"),
         Case(name: "peft rank contradicts tensors", make: { _ in ["inspect", Fixtures.peft("llama-lora-wrong-rank")] }, expected: "gives rank 4 but the tensors have rank 8"),
         Case(name: "peft missing lora_B", make: { d in
             let st = try! SafetensorsFile(path: Fixtures.peft("llama-layers") + "/adapter_model.safetensors")

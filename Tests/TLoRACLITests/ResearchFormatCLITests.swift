@@ -20,7 +20,7 @@ import _TLoRATestSupport
 
     static let sources: [Source] = [
         Source(name: "ttlora", file: Fixtures.path("research/ttlora-llama/adapter.pt"),
-               options: ["--alpha", "4", "--base-config", Fixtures.model("tiny-llama")], reference: "ttlora-llama", base: "tiny-llama"),
+               options: ["--alpha", "4", "--ttlora-layout", "contraction", "--base-config", Fixtures.model("tiny-llama")], reference: "ttlora-llama", base: "tiny-llama"),
         Source(name: "tensorguide", file: Fixtures.path("research/tt2lora-llama/adapter.safetensors"),
                options: ["--alpha", "0.5", "--base-config", Fixtures.model("tiny-llama")], reference: "tt2lora-llama", base: "tiny-llama"),
         Source(name: "tenslora", file: Fixtures.path("research/tenslora-roberta-qkv.pt"),

@@ -16,7 +16,8 @@ import _TLoRATestSupport
 
     static func ttLoRA() throws -> Adapter {
         try ResearchStateDict.read(path: Fixtures.path("research/ttlora-llama/adapter.pt"),
-                                   options: ResearchOptions(alpha: 4, baseShapes: BaseShapes(checkpoint: try Checkpoint(path: Fixtures.model("tiny-llama")))))
+                                   options: ResearchOptions(alpha: 4, baseShapes: BaseShapes(checkpoint: try Checkpoint(path: Fixtures.model("tiny-llama"))),
+                                                            ttLoRALayout: .contraction))
     }
 
     static func tensorGuide() throws -> Adapter {

@@ -125,4 +125,21 @@ import _TLoRATestSupport
         #expect(abs(measured - tail) <= 1e-6 * ErrorMeasure.frobenius(dense.storage), "\(measured) vs \(tail)")
         #expect(reference.count >= 12 && reference[12] < 1e-9 * reference[0])  // rank 4 · 3
     }
+
+    /// At exact rank the Kronecker conversion measures its (rounding-only) error from small Grams;
+    /// it must equal the error measured densely.
+    @Test(arguments: [DType.f32, .bf16])
+    func kroneckerRoundingErrorEqualsTheDenseMeasure(dtype: DType) throws {
+        var g = SeededGenerator(seed: 33)
+        func t(_ s: [Int]) -> StoredTensor { StoredTensor((0..<s.reduce(1, *)).map { _ in g.gaussian() }, shape: s, dtype: .f32) }
+        let m = AdapterModule(name: "k", outFeatures: 8 * 24, inFeatures: 4 * 40, scale: 2,
+                              update: .kronecker(Kronecker(w1: .full(t([8, 4])), w2: .lowRank(a: t([5, 40]), b: t([24, 5])))))
+        let adapter = Adapter(modules: [m])
+        let (lora, summary) = try ToLoRA.convert(adapter, options: .init(target: .lossless, dtype: dtype))
+        let x = try DenseDelta.unscaled(m, in: adapter), y = try DenseDelta.unscaled(lora.modules[0], in: lora)
+        let dense = Tolerance.relativeError(y.storage, x.storage)
+        let reported = summary.lines[0].relativeError
+        #expect(dense > 0 && abs(reported - dense) <= 1e-3 * dense, "reported \(reported), dense \(dense)")
+        #expect(summary.lines[0].ranks == [4 * 5])
+    }
 }

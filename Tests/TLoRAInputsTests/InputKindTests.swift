@@ -50,7 +50,7 @@ import _TLoRATestSupport
     /// A research state dict takes its layer shapes from the base's weights.
     @Test func theBaseSuppliesResearchShapes() throws {
         let file = Fixtures.path("research/ttlora-llama/adapter.pt")
-        let adapter = try AdapterLoader.load(file, base: Fixtures.model("tiny-llama"), research: ResearchOptions(alpha: 4))
+        let adapter = try AdapterLoader.load(file, base: Fixtures.model("tiny-llama"), research: ResearchOptions(alpha: 4, ttLoRALayout: .contraction))
         #expect(!adapter.modules.isEmpty)
         #expect(adapter.metadata.sourceFormat == "ttlora")
     }

@@ -76,8 +76,8 @@ import _TLoRATestSupport
     }
 
     @Test func unsupportedTypeIsRefusedByName() {
-        #expect { try PEFTReader.read(directory: Fixtures.peft("llama-loha")) } throws: { error in
-            "\(error)".contains("PEFT adapter type LOHA") && "\(error)".contains("adapter_config.json")
+        #expect { try PEFTReader.read(directory: Fixtures.peft("llama-oft")) } throws: { error in
+            "\(error)".contains("PEFT adapter type OFT") && "\(error)".contains("adapter_config.json")
         }
     }
 

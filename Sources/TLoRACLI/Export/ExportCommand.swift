@@ -5,14 +5,14 @@ import TLoRAInputs
 import TLoRAInterop
 import TLoRAModel
 
-/// `tlora export SRC --format peft|gguf|kohya|mlx -o OUT [--base BASE] [--target vllm]`.
+/// `tlora export SRC --format peft|gguf|kohya|lycoris|mlx -o OUT [--base BASE] [--target vllm]`.
 struct ExportCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "export",
         abstract: "Write an adapter in another tool's format.")
 
     enum Format: String, ExpressibleByArgument, CaseIterable {
-        case peft, gguf, kohya, mlx
+        case peft, gguf, kohya, lycoris, mlx
     }
 
     /// A server whose loader adds rules to the format's own.
@@ -23,7 +23,7 @@ struct ExportCommand: ParsableCommand {
     @Argument(help: "Any supported adapter.")
     var source: String
 
-    @Option(help: "Output format: peft (a directory; for a diffusion adapter the layout diffusers' load_lora_weights reads), gguf (a file), kohya (a .safetensors file) or mlx (an MLX-LM directory).")
+    @Option(help: "Output format: peft (a directory; for a diffusion adapter the layout diffusers' load_lora_weights reads), gguf (a file), kohya (a .safetensors file), lycoris (a .safetensors file of lycoris_ keys, what LyCORIS's create_lycoris_from_weights loads) or mlx (an MLX-LM directory).")
     var format: Format
 
     @Option(name: [.short, .customLong("output")], help: "The output path.")
@@ -60,11 +60,14 @@ struct ExportCommand: ParsableCommand {
 
     func run() throws {
         threads.apply()
-        let diffusion = format == .kohya || (format == .peft && InputKind.isDiffusionAdapter(source))
-        let kind: OutputKind = format == .gguf ? .ggufAdapter : format == .kohya || (diffusion && output.hasSuffix(".safetensors")) ? SafetensorsWriter.outputKind : .directory
+        let diffusion = format == .kohya || format == .lycoris || (format == .peft && InputKind.isDiffusionAdapter(source))
+        let kind: OutputKind = format == .gguf ? .ggufAdapter : format == .kohya || format == .lycoris || (diffusion && output.hasSuffix(".safetensors")) ? SafetensorsWriter.outputKind : .directory
         try OutputPlan(path: output, kind: kind, replace: force, inputs: ([source, base] + sourceOptions.inputPaths).compactMap { $0 }).check()
         var adapter = try AdapterLoader.load(source, options: sourceOptions)
-        if diffusion || adapter.modules.contains(where: { $0.attributes["diffusion.role"] != nil }) {
+        // A LyCORIS file of one model (`lycoris_` keys, role "") is a language model's adapter: PEFT and
+        // GGUF take it like any other; kohya and lycoris go through the kohya writer.
+        let pipelineRoles = adapter.modules.contains { !($0.attributes["diffusion.role"] ?? "").isEmpty }
+        if format == .kohya || format == .lycoris || pipelineRoles {
             try exportDiffusion(&adapter)
             return
         }
@@ -74,10 +77,12 @@ struct ExportCommand: ParsableCommand {
             arch = architecture ?? Self.architecture(of: adapter)
             if arch == nil { throw CommandFailure("\(source): the adapter does not say its model architecture; give --architecture llama|mistral|qwen2|qwen3|gemma|phi3") }
         }
-        // Other tools know only LoRA: tensor trains, Tucker slices and dense updates go through the
-        // exact (lossless) to-lora conversion first.
+        // PEFT holds LoRA, LoKr, LoHa, AdaLoRA, VeRA and IA³ adapters as they are (when its config can
+        // say so); everything else, and everything for GGUF, goes through the exact (lossless)
+        // to-lora conversion first.
         var converted = 0
-        if adapter.modules.contains(where: { if case .lowRank = $0.update { return false }; return true }) {
+        let native = format == .peft ? Self.peftNative(adapter, output: output) : nil
+        if native == nil, adapter.modules.contains(where: { if case .lowRank = $0.update { return false }; return true }) {
             let progress = ProgressLine("converting to LoRA")
             var options = ToLoRA.Options(target: .lossless)
             options.progress = progress.callback
@@ -125,8 +130,9 @@ struct ExportCommand: ParsableCommand {
             if !report.bakedModules.isEmpty { Console.err("note: mlx-lm has one scale: the scale of \(report.bakedModules.count) modules was folded into their B factors") }
         case .peft:
             try PEFTWriter.write(adapter, to: output, overwrite: force)
-            if !json { Console.text("\(output): PEFT LoRA adapter, \(adapter.modules.count) modules") }
-        case .kohya:
+            o["peft_type"] = JSONValue(native ?? "LORA")
+            if !json { Console.text("\(output): PEFT \(native ?? "LORA") adapter, \(adapter.modules.count) modules") }
+        case .kohya, .lycoris:
             break  // exportDiffusion
         case .gguf:
             let arch = arch ?? ""
@@ -159,8 +165,9 @@ extension ExportCommand {
         // diffusers layout holds LoRA only: other forms are converted exactly first.
         let native: (AdapterModule) -> Bool = { m in
             switch (self.format, m.update) {
-            case (.kohya, .lowRank), (.kohya, .convTucker), (.kohya, .kronecker), (.kohya, .dense), (.peft, .lowRank): return true
-            case (.kohya, .hadamard(let h)):
+            case (.kohya, .lowRank), (.kohya, .convTucker), (.kohya, .kronecker), (.kohya, .dense), (.peft, .lowRank),
+                 (.lycoris, .lowRank), (.lycoris, .convTucker), (.lycoris, .kronecker), (.lycoris, .dense): return true
+            case (.kohya, .hadamard(let h)), (.lycoris, .hadamard(let h)):
                 if case .full = h.p1 { return false }
                 if case .full = h.p2 { return false }
                 return true
@@ -193,6 +200,16 @@ extension ExportCommand {
         o["converted_to_lora"] = JSONValue(converted)
         o["base"] = base.map(JSONValue.init) ?? .null
         switch format {
+        case .lycoris:
+            // LyCORIS's own naming: `lycoris_` + the module path flattened; a module read from a
+            // LyCORIS or kohya file keeps the key it had.
+            for i in adapter.modules.indices where adapter.modules[i].attributes["kohya.prefix"] == nil {
+                adapter.modules[i].attributes["kohya.prefix"] = "lycoris_"
+                adapter.modules[i].attributes["diffusion.flat"] = ModuleNameIndex.flatten(adapter.modules[i].name)
+            }
+            let keys = try DiffusionExport.kohyaKeys(adapter, names: names, renamed: false, path: source)
+            try DiffusionExport.writeKohya(adapter, keys: keys, to: output, overwrite: force)
+            if !json { Console.text("\(output): LyCORIS adapter, \(adapter.modules.count) modules") }
         case .kohya:
             let keys = try DiffusionExport.kohyaKeys(adapter, names: names, renamed: modelBase != nil, path: source)
             try DiffusionExport.writeKohya(adapter, keys: keys, to: output, overwrite: force)
@@ -205,6 +222,19 @@ extension ExportCommand {
             if !json { Console.text("\(output): diffusers LoRA (the layout load_lora_weights reads), \(adapter.modules.count) modules") }
         }
         if json { Console.out(JSONWriter.string(.object(o), indent: 2)) }
+    }
+
+    /// The PEFT type that holds the adapter as it is, when PEFT's config can describe it; nil when
+    /// the adapter needs converting to LoRA (saying why on stderr when it holds a native kind).
+    static func peftNative(_ adapter: Adapter, output: String) -> String? {
+        guard let type = PEFTWriter.nativeType(of: adapter) else { return nil }
+        do {
+            _ = try PEFTWriter.layout(adapter, path: output)
+            return type
+        } catch {
+            if type != "LORA" { Console.err("note: \(error); writing LoRA instead") }
+            return nil
+        }
     }
 
     /// The GGUF architecture an adapter was made for: recorded by a GGUF import, or PEFT's

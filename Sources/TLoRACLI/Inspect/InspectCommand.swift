@@ -47,7 +47,9 @@ struct InspectCommand: ParsableCommand {
         case .checkpoint:
             return InspectReport(checkpoint: try Checkpoint(path: path), format: "checkpoint")
         case .peftDirectory:
-            return InspectReport(adapter: try PEFTReader.read(directory: path), path: path, format: "peft", fileBytes: try directorySize(path))
+            // VeRA and IA³ need the layer shapes, PEFT conv LoKr/LoHa show their kernels with them.
+            let base = try options?.resolvedResearch().baseShapes
+            return InspectReport(adapter: try PEFTReader.read(directory: path, base: base), path: path, format: "peft", fileBytes: try directorySize(path))
         case .mlxDirectory:
             return InspectReport(adapter: try MLXAdapter.read(directory: path), path: path, format: "mlx-lm", fileBytes: try directorySize(path))
         case .gguf:

@@ -43,3 +43,34 @@ struct KroneckerSVD {
         return LowRankForm(b: b, a: a)
     }
 }
+
+extension KroneckerSVD {
+    /// ‖B̂Â − U S Vᵀ‖_F when every nonzero singular value was kept, so the only error is the rounding
+    /// of the balanced factors to their storage dtype: with `B = U√S`, `A = √S Vᵀ` (exact, f64) and
+    /// the stored `B̂ = B + δB`, `Â = A + δA`, the difference is `δB·Â + U√S·δA`, whose squared norm is
+    /// `tr((δBᵀδB)(ÂÂᵀ)) + Σ_i s_i ‖δA_i‖² + 2 tr((δBᵀU)(√S δA Âᵀ))` — k × k Grams of out × k and
+    /// k × in factors, where the general measure (`ErrorMeasure`) needs two QRs of out × 2k. Nothing
+    /// large cancels: every term is already of the size of the rounding.
+    static func roundingError(exact: LowRankForm, storedB: Matrix<Double>, storedA: Matrix<Double>, singularValues s: [Double]) -> Double {
+        let k = exact.rank
+        var dB = storedB, dA = storedA
+        for i in dB.storage.indices { dB.storage[i] -= exact.b.storage[i] }
+        for i in dA.storage.indices { dA.storage[i] -= exact.a.storage[i] }
+        let g1 = LA.mul(dB, dB, ta: true)  // k × k
+        let g2 = LA.mul(storedA, storedA, tb: true)
+        let c1 = LA.mul(dB, exact.b, ta: true)  // δBᵀ · U√S
+        let c2 = LA.mul(dA, storedA, tb: true)  // δA · Âᵀ
+        var sum = 0.0
+        for i in 0..<k {
+            for j in 0..<k {
+                sum += g1[i, j] * g2[j, i]
+                // (δBᵀU)[i, j] = c1[i, j] / √s_j, (√S δA Âᵀ)[j, i] = √s_j c2[j, i]: the roots cancel.
+                sum += 2 * c1[i, j] * c2[j, i]
+            }
+            var row = 0.0
+            for c in 0..<dA.cols { row += dA[i, c] * dA[i, c] }
+            sum += s[i] * row
+        }
+        return max(sum, 0).squareRoot()
+    }
+}

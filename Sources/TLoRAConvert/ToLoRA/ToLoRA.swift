@@ -19,16 +19,24 @@ public enum ToLoRA {
         }
     }
 
-    public static func convert(_ adapter: Adapter, options: Options) throws -> (Adapter, ConversionSummary) {
-        let counter = ProgressCounter(total: adapter.modules.count, report: options.progress)
-        let results = try Parallel.map(count: adapter.modules.count) { i in
+    /// Converts the modules `only` selects (all by default) and keeps the others as they are;
+    /// Tucker groups and shared projections no module refers to any more are dropped.
+    public static func convert(_ adapter: Adapter, options: Options, only: (AdapterModule) -> Bool = { _ in true }) throws -> (Adapter, ConversionSummary) {
+        let selected = adapter.modules.indices.filter { only(adapter.modules[$0]) }
+        let counter = ProgressCounter(total: selected.count, report: options.progress)
+        let results = try Parallel.map(count: selected.count) { i in
             defer { counter.advance() }
-            return try convert(adapter.modules[i], in: adapter, options: options)
+            let m = adapter.modules[selected[i]]
+            guard m.update.isAdditive else {
+                throw ConvertError("module \(m.name) is an IA³ rescaling (W ⊙ v): it has no low-rank form; merge and export take it as it is")
+            }
+            return try convert(m, in: adapter, options: options)
         }
         var out = adapter
-        out.modules = results.map(\.0)
-        out.tuckerGroups = []
-        out.projections = []
+        for (i, r) in zip(selected, results) { out.modules[i] = r.0 }
+        let kept = out.modules
+        out.tuckerGroups = adapter.tuckerGroups.filter { g in kept.contains { if case .tuckerSlice(let n, _) = $0.update { return n == g.name }; return false } }
+        out.projections = adapter.projections.filter { p in kept.contains { if case .vera(let v) = $0.update { return v.projections == p.name }; return false } }
         out.metadata["conversion"] = "to-lora"
         var summary = ConversionSummary(lines: results.map(\.1))
         summary.sharedSourceParameters = ConversionSummary.replacedGroupParameters(source: adapter, result: out)
@@ -53,12 +61,16 @@ public enum ToLoRA {
         var directions = 0
         let dtype = options.dtype ?? .f32
         let factors: LowRankForm
+        /// The kept singular values when the whole Kronecker spectrum was kept (its error is then
+        /// only rounding, measured from small Grams).
+        var keptWhole: [Double]? = nil
         if case .kronecker(let k) = m.update {
             // The SVD of W1 ⊗ W2 from the halves' SVDs: no out × in work at all.
             let svd = KroneckerSVD(k)
             let s = svd.singularValues
             let (rank, _) = Truncation.rank(singularValues: s, tolerance: e * ErrorMeasure.frobenius(s), maxRank: options.target.maxRank)
             factors = svd.balancedFactors(rank: max(rank, 1))
+            if s.dropFirst(max(rank, 1)).allSatisfy({ $0 == 0 }), s[0] > 0 { keptWhole = Array(s.prefix(max(rank, 1))) }
         } else {
             let svd = FactoredSVD(try LowRankForm.orDense(m, in: adapter))
             var (rank, _) = Truncation.rank(singularValues: svd.s, tolerance: max(e, noise) * svd.frobeniusNorm, maxRank: options.target.maxRank)
@@ -76,7 +88,14 @@ public enum ToLoRA {
         let (a, b, rank) = (factors.a, factors.b, factors.rank)
         var result = m
         result.update = .lowRank(a: StoredTensor(a, dtype: dtype), b: StoredTensor(b, dtype: dtype))
-        let error = try DenseToTT.relativeError(source: m, result: result, in: adapter)
+        let error: Double
+        if let kept = keptWhole {
+            let stored = (StoredTensor(b, dtype: dtype).matrix(), StoredTensor(a, dtype: dtype).matrix())
+            error = KroneckerSVD.roundingError(exact: factors, storedB: stored.0, storedA: stored.1, singularValues: kept)
+                / ErrorMeasure.frobenius(kept)
+        } else {
+            error = try DenseToTT.relativeError(source: m, result: result, in: adapter)
+        }
         // Lossless with dropped noise: an f64 result is held to the noise it dropped (an f32 one
         // adds its own rounding, which a lossless target has always allowed).
         let bound = noise > 0 && dtype == .f64 ? noise + 1e-12 : options.target.maxRelativeError

@@ -86,7 +86,9 @@ extension LyCORISModule {
             out.append(("alpha", stored))
         }
         if let mag = m.doraMagnitude {
-            let shape = m.doraAxis == .out ? [m.outFeatures, 1] + pointwise : [1, m.inChannels] + pointwise
+            // A conv read without its kernel kept its dora_scale's dimensions.
+            let ones = m.kernel.isEmpty ? [Int](repeating: 1, count: max((m.attributes["lycoris.dora_dims"].flatMap { Int($0) } ?? 2) - 2, 0)) : pointwise
+            let shape = m.doraAxis == .out ? [m.outFeatures, 1] + ones : [1, m.inChannels] + ones
             out.append(("dora_scale", mag.reshaped(shape)))
         }
         return out

@@ -85,6 +85,7 @@ public enum LyCORISModule {
             scale = 1
         }
         var magnitude: StoredTensor? = nil
+        var doraDims: Int? = nil
         var axis = FeatureAxis.out
         var epsilon = 0.0
         if let m = tensors["dora_scale"] {
@@ -102,9 +103,20 @@ public enum LyCORISModule {
                 throw fail("dora_scale of shape \(m.shape) fits neither the \(shape.outFeatures) outputs nor the \(channels) input channels")
             }
             epsilon = machineEpsilon(m.dtype)
+            // A conv's dora_scale is 4-D even when its factors are flattened (LoKr or LoHa without
+            // Tucker cores): on the input axis one value per column means a 1×1 kernel; on the output
+            // axis the kernel stays unknown (the base gives it) and the dimensions are kept for export.
+            if shape.kernel.isEmpty, m.shape.count > 2 {
+                if axis == .in {
+                    shape.kernel = [Int](repeating: 1, count: m.shape.count - 2)
+                } else {
+                    doraDims = m.shape.count
+                }
+            }
         }
         var attributes = ["lycoris.algo": families[0] == "diff" ? "full" : families[0]]
         if let alpha { attributes["lycoris.alpha"] = String(alpha) }
+        if let doraDims { attributes["lycoris.dora_dims"] = String(doraDims) }
         return AdapterModule(name: name, target: name, kind: .linear, layout: .outIn, outFeatures: shape.outFeatures,
                              inFeatures: shape.inFeatures, scale: scale, update: shape.update, doraMagnitude: magnitude,
                              doraAxis: axis, doraEpsilon: epsilon, kernel: shape.kernel, biasDelta: shape.bias,

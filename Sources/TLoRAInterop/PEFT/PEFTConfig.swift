@@ -1,9 +1,13 @@
 import TLoRAIO
 
-/// The parts of PEFT's `adapter_config.json` (a `LoraConfig`) that change `ΔW`.
+/// The parts of PEFT's `adapter_config.json` that change `ΔW`, for the types tlora reads: `LORA`
+/// (`LoraConfig`), `LOKR`, `LOHA` (`alpha` instead of `lora_alpha`, scale `α / r` always), `ADALORA`
+/// (rank pattern as masks), `VERA` and `IA3` (no rank or alpha).
 public struct PEFTConfig: Sendable, Equatable {
     public var peftType: String
+    /// The rank PEFT creates modules with (`r`; `init_r` for AdaLoRA; 0 for IA³).
     public var r: Int
+    /// `lora_alpha`, or LoKr's and LoHa's `alpha` (0 for VeRA and IA³, which have none).
     public var loraAlpha: Double
     public var useRSLoRA: Bool
     /// Pattern key → rank, in file order (PEFT takes the first key that matches).
@@ -17,15 +21,25 @@ public struct PEFTConfig: Sendable, Equatable {
     public var layersToTransform: [Int]?
     public var baseModel: String?
     public var taskType: String?
+    /// AdaLoRA: module path → how many directions its `rank_pattern` mask keeps, and of how many.
+    public var adaLoRAMasks: [String: (kept: Int, of: Int)] = [:]
+    /// VeRA's `save_projection`: whether the shared projections are in the file.
+    public var saveProjection = true
+    /// IA³'s `feedforward_modules` (names, or one regular expression as PEFT allows).
+    public var feedforwardModules: [String] = []
+    /// LoKr/LoHa `use_effective_conv2d` (Tucker cores for conv kernels larger than 1×1).
+    public var useEffectiveConv2d = false
     /// The whole file as parsed, for a faithful export.
     public var json: JSONObject
+
+    /// The PEFT types tlora reads.
+    public static let supportedTypes: Set<String> = ["LORA", "LOKR", "LOHA", "ADALORA", "VERA", "IA3"]
 
     public static func == (a: PEFTConfig, b: PEFTConfig) -> Bool { a.json == b.json }
 
     /// PEFT types tlora does not read, with what they are, for the error message.
     static let otherTypes: [String: String] = [
-        "LOHA": "LoHa (Hadamard product)", "LOKR": "LoKr (Kronecker product)", "VERA": "VeRA", "ADALORA": "AdaLoRA",
-        "IA3": "IA³", "BOFT": "BOFT", "OFT": "OFT", "FOURIERFT": "FourierFT", "VBLORA": "VB-LoRA", "HRA": "HRA",
+        "BOFT": "BOFT", "OFT": "OFT", "FOURIERFT": "FourierFT", "VBLORA": "VB-LoRA", "HRA": "HRA",
         "LN_TUNING": "LayerNorm tuning", "PROMPT_TUNING": "prompt tuning", "PREFIX_TUNING": "prefix tuning",
         "P_TUNING": "P-tuning", "POLY": "Polytropon", "XLORA": "X-LoRA", "BONE": "Bone", "RANDLORA": "RandLoRA",
     ]
@@ -37,23 +51,54 @@ public struct PEFTConfig: Sendable, Equatable {
             let f = try JSONFields(value, path: "")
             json = f.object
             peftType = try f.optionalString("peft_type") ?? "LORA"
-            guard peftType == "LORA" else {
+            guard Self.supportedTypes.contains(peftType) else {
                 let what = Self.otherTypes[peftType].map { " (\($0))" } ?? ""
-                throw InteropError(path, "PEFT adapter type \(peftType)\(what) is not supported; tlora reads LORA adapters")
+                throw InteropError(path, "PEFT adapter type \(peftType)\(what) is not supported; tlora reads \(Self.supportedTypes.sorted().joined(separator: ", ")) adapters")
             }
-            guard let rank = try f.value("r").intValue else { throw f.problem("r", "must be a positive integer") }
-            guard rank > 0 else { throw f.problem("r", "must be a positive integer, got \(rank)") }
-            r = rank
-            guard let alpha = try f.value("lora_alpha").doubleValue else { throw f.problem("lora_alpha", "must be a finite number") }
-            loraAlpha = alpha
+            let lycorisLike = peftType == "LOKR" || peftType == "LOHA"
+            switch peftType {
+            case "IA3":
+                r = 0
+            case "ADALORA":
+                guard let rank = try f.value("init_r").intValue, rank > 0 else { throw f.problem("init_r", "must be a positive integer") }
+                r = rank
+            default:
+                guard let rank = try f.value("r").intValue else { throw f.problem("r", "must be a positive integer") }
+                guard rank > 0 else { throw f.problem("r", "must be a positive integer, got \(rank)") }
+                r = rank
+            }
+            if peftType == "VERA" || peftType == "IA3" {
+                loraAlpha = 0
+            } else {
+                let key = lycorisLike ? "alpha" : "lora_alpha"
+                guard let alpha = try f.value(key).doubleValue else { throw f.problem(key, "must be a finite number") }
+                loraAlpha = alpha
+            }
             useRSLoRA = try f.optionalBool("use_rslora") ?? false
             fanInFanOut = try f.optionalBool("fan_in_fan_out") ?? false
             useDoRA = try f.optionalBool("use_dora") ?? false
+            if useDoRA, peftType != "LORA" { throw f.problem("use_dora", "is set for a \(peftType) adapter, which PEFT does not combine with DoRA") }
+            if useRSLoRA, peftType != "LORA" { throw f.problem("use_rslora", "is set for a \(peftType) adapter") }
             bias = try f.optionalString("bias") ?? "none"
             guard ["none", "all", "lora_only"].contains(bias) else { throw f.problem("bias", "must be none, all or lora_only, got \(bias)") }
-            rankPattern = try (f.optionalObject("rank_pattern")?.object.pairs ?? []).map { pair in
-                guard let v = pair.value.intValue, v > 0 else { throw f.problem("rank_pattern.\(pair.key)", "must be a positive integer") }
-                return (pair.key, v)
+            if peftType == "ADALORA" {
+                // {module.lora_E: [Bool]}: the directions the rank allocator kept.
+                rankPattern = []
+                for pair in try f.optionalObject("rank_pattern")?.object.pairs ?? [] {
+                    guard let mask = pair.value.arrayValue else { throw f.problem("rank_pattern.\(pair.key)", "must be a list of booleans") }
+                    var kept = 0
+                    for v in mask {
+                        guard case .bool(let b) = v else { throw f.problem("rank_pattern.\(pair.key)", "must be a list of booleans") }
+                        if b { kept += 1 }
+                    }
+                    let module = pair.key.hasSuffix(".lora_E") ? String(pair.key.dropLast(".lora_E".count)) : pair.key
+                    adaLoRAMasks[module] = (kept, mask.count)
+                }
+            } else {
+                rankPattern = try (f.optionalObject("rank_pattern")?.object.pairs ?? []).map { pair in
+                    guard let v = pair.value.intValue, v > 0 else { throw f.problem("rank_pattern.\(pair.key)", "must be a positive integer") }
+                    return (pair.key, v)
+                }
             }
             alphaPattern = try (f.optionalObject("alpha_pattern")?.object.pairs ?? []).map { pair in
                 guard let v = pair.value.doubleValue else { throw f.problem("alpha_pattern.\(pair.key)", "must be a finite number") }
@@ -68,6 +113,11 @@ public struct PEFTConfig: Sendable, Equatable {
                 }
             } else {
                 layersToTransform = nil
+            }
+            saveProjection = try f.optionalBool("save_projection") ?? true
+            useEffectiveConv2d = try f.optionalBool("use_effective_conv2d") ?? false
+            if let ff = f.object["feedforward_modules"], !ff.isNull {
+                feedforwardModules = try ff.stringValue.map { [$0] } ?? f.stringArray("feedforward_modules")
             }
             baseModel = try f.optionalString("base_model_name_or_path")
             taskType = try f.optionalString("task_type")
@@ -106,6 +156,16 @@ public struct PEFTConfig: Sendable, Equatable {
         let r = Double(rank(for: module))
         let a = alpha(for: module)
         return useRSLoRA ? a / r.squareRoot() : a / r
+    }
+
+    /// AdaLoRA's `scaling / (ranknum + 1e-5)` for `module` saved at rank `r` (PEFT 0.21
+    /// `AdaLoraModel.resize_modules_by_rank_pattern`): `scaling` is `lora_alpha`, or `r` when
+    /// `lora_alpha` is 0; `ranknum` is the rank before pruning (the mask's length, `init_r` without a
+    /// mask), kept "exactly as the previous" — both float32 in PEFT.
+    public func adaLoRAScale(module: String, savedRank r: Int) -> Double {
+        let scaling = loraAlpha > 0 ? loraAlpha : Double(r)
+        let ranknum = adaLoRAMasks[module].map { r > 0 ? $0.of : 0 } ?? r
+        return Double(Float(scaling)) / Double(Float(ranknum) + Float(1e-5))
     }
 }
 

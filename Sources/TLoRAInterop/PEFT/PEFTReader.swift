@@ -17,11 +17,14 @@ public enum PEFTReader {
     static let keyPrefix = "base_model.model."
 
     /// Reads the directory. Tensors stay memory-mapped (safetensors) until used.
-    public static func read(directory: String) throws -> Adapter {
+    ///
+    /// - Parameter base: the base model's weight shapes, which VeRA and IA³ adapters need (their
+    ///   files do not record every dimension of the layers they adapt).
+    public static func read(directory: String, base: BaseShapes? = nil) throws -> Adapter {
         let configPath = joinPath(directory, configName)
         let config = try readConfig(configPath)
         let (tensors, weightsPath) = try readStateDict(directory: directory)
-        return try adapter(config: config, tensors: tensors, weightsPath: weightsPath)
+        return try adapter(config: config, tensors: tensors, weightsPath: weightsPath, base: base)
     }
 
     public static func readConfig(_ path: String) throws -> PEFTConfig {
@@ -63,7 +66,11 @@ public enum PEFTReader {
     }
 
     /// Builds the adapter from a parsed config and state dict.
-    public static func adapter(config: PEFTConfig, tensors: [(name: String, tensor: StoredTensor)], weightsPath: String) throws -> Adapter {
+    public static func adapter(config: PEFTConfig, tensors: [(name: String, tensor: StoredTensor)], weightsPath: String,
+                               base: BaseShapes? = nil) throws -> Adapter {
+        guard config.peftType == "LORA" else {
+            return try structuredAdapter(config: config, tensors: tensors, weightsPath: weightsPath, base: base)
+        }
         func fail(_ problem: String) -> InteropError { InteropError(weightsPath, problem) }
         var parts: [String: [Role: StoredTensor]] = [:]
         var order: [String] = []
@@ -83,22 +90,31 @@ public enum PEFTReader {
             } else if stripped.contains("lora_") {
                 throw fail("unexpected LoRA tensor \(key) (multi-adapter files and LoRA variants other than plain LoRA/DoRA are not supported)")
             } else {
-                // modules_to_save copies and trained biases: whole replacements of base tensors.
-                let target = stripped.replacingAll(".base_layer.", with: ".").removingModulesToSave()
-                replaced.append(ReplacedTensor(target: target, value: tensor, sourceName: key))
+                replaced.append(replacedTensor(key: key, stripped: stripped, tensor: tensor))
             }
         }
         var modules: [AdapterModule] = []
         for name in order {
             let p = parts[name] ?? [:]
             let isEmbedding = p[.embeddingA] != nil || p[.embeddingB] != nil
-            guard let a = p[isEmbedding ? .embeddingA : .a], let b = p[isEmbedding ? .embeddingB : .b] else {
+            guard var a = p[isEmbedding ? .embeddingA : .a], var b = p[isEmbedding ? .embeddingB : .b] else {
                 let have = p.keys.map(\.rawValue).sorted().joined(separator: ", ")
                 throw fail("module \(name) has \(have) but not both LoRA factors")
             }
             if isEmbedding, p[.a] != nil || p[.b] != nil { throw fail("module \(name) mixes embedding and linear LoRA factors") }
+            // A convolution: lora_A is [r, in, k…] (the kernel), lora_B [out, r, 1…] (pointwise).
+            var kernel: [Int] = []
+            if a.shape.count > 2, !isEmbedding {
+                guard a.shape.count <= 5, b.shape.count == a.shape.count, b.shape.dropFirst(2).allSatisfy({ $0 == 1 }),
+                      let cols = CheckedSize.product(Array(a.shape.dropFirst())) else {
+                    throw fail("module \(name): conv factors of shape \(a.shape) and \(b.shape) are not [r, in, k…] and [out, r, 1…]")
+                }
+                kernel = Array(a.shape.dropFirst(2))
+                a = a.reshaped([a.shape[0], cols])
+                b = b.reshaped(Array(b.shape.prefix(2)))
+            }
             guard a.shape.count == 2, b.shape.count == 2 else {
-                throw fail("module \(name): factors of shape \(a.shape) and \(b.shape) are not matrices (convolution LoRA is not supported)")
+                throw fail("module \(name): factors of shape \(a.shape) and \(b.shape) are not matrices")
             }
             let rank = a.shape[0]
             guard b.shape[1] == rank else { throw fail("module \(name): lora_A has rank \(rank) but lora_B is \(b.shape[0])×\(b.shape[1])") }
@@ -122,15 +138,9 @@ public enum PEFTReader {
                 // Embedding weights are vocab × dim: the transpose of the canonical dim × vocab ΔW.
                 layout: isEmbedding || config.fanInFanOut ? .inOut : .outIn,
                 outFeatures: b.shape[0], inFeatures: a.shape[1], scale: scale,
-                update: .lowRank(a: a, b: b), doraMagnitude: magnitude, attributes: attributes))
+                update: .lowRank(a: a, b: b), doraMagnitude: magnitude, kernel: kernel, attributes: attributes))
         }
-        var metadata = AdapterMetadata()
-        metadata.sourceFormat = "peft"
-        metadata["peft_type"] = config.peftType
-        if let base = config.baseModel { metadata.baseModel = base }
-        if let task = config.taskType { metadata["task_type"] = task }
-        metadata["peft.adapter_config"] = JSONWriter.string(.object(config.json))
-        let adapter = Adapter(metadata: metadata, modules: modules, replacedTensors: replaced)
+        let adapter = Adapter(metadata: metadata(config), modules: modules, replacedTensors: replaced)
         do {
             try adapter.validate()
         } catch let e as ModelError {

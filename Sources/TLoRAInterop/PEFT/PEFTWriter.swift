@@ -17,12 +17,15 @@ public enum PEFTWriter {
         let configFile = try AtomicFileWriter(destination: out.path(for: PEFTReader.configName), overwrite: false)
         try configFile.write(JSONWriter.bytes(.object(config), indent: 2) + [0x0A])
         try configFile.commit()
-        try SafetensorsWriter.write(tensors, metadata: [("format", "pt")], to: out.path(for: PEFTReader.safetensorsName), overwrite: false)
+        // In the order PEFT's own save (the safetensors library) stores them: a round trip is byte-exact.
+        try SafetensorsWriter.write(SafetensorsWriter.referenceOrder(tensors), metadata: [("format", "pt")],
+                                    to: out.path(for: PEFTReader.safetensorsName), overwrite: false)
         try out.commit()
     }
 
     /// The config and the state dict (in order) that represent `adapter`.
     public static func layout(_ adapter: Adapter, path: String, freshConfig: Bool = false) throws -> (JSONObject, [(name: String, tensor: StoredTensor)]) {
+        if let type = nativeType(of: adapter), type != "LORA" { return try structuredLayout(adapter, type: type, path: path) }
         var tensors: [(name: String, tensor: StoredTensor)] = []
         var ranks: [(String, Int, Double)] = []
         for m in adapter.modules {
@@ -36,8 +39,13 @@ public enum PEFTWriter {
                 tensors.append((prefix + ".lora_embedding_A", a))
                 tensors.append((prefix + ".lora_embedding_B", b))
             case .linear:
-                tensors.append((prefix + ".lora_A.weight", a))
-                tensors.append((prefix + ".lora_B.weight", b))
+                guard m.doraAxis == .out, m.biasDelta == nil else {
+                    throw InteropError(path, "module \(m.name): PEFT has neither DoRA on the input axis nor bias changes (export with --format lycoris)")
+                }
+                // A convolution's factors as PEFT's conv layers hold them: [r, in, k…] and [out, r, 1…].
+                let ones = [Int](repeating: 1, count: m.kernel.count)
+                tensors.append((prefix + ".lora_A.weight", m.kernel.isEmpty ? a : a.reshaped([a.shape[0], m.inChannels] + m.kernel)))
+                tensors.append((prefix + ".lora_B.weight", m.kernel.isEmpty ? b : b.reshaped(b.shape + ones)))
                 if let mag = m.doraMagnitude { tensors.append((prefix + ".lora_magnitude_vector", mag)) }
             }
             ranks.append((m.name, a.shape[0], m.scale))
@@ -61,23 +69,7 @@ public enum PEFTWriter {
            ranks.allSatisfy({ original.rank(for: $0.name) == $0.rank && original.scale(for: $0.name) == $0.scale }) {
             return original.json
         }
-        // Otherwise: the most common rank and scale as defaults, patterns for the rest.
-        var counts: [String: (rank: Int, scale: Double, count: Int)] = [:]
-        for r in ranks { counts["\(r.rank)/\(r.scale)", default: (r.rank, r.scale, 0)].count += 1 }
-        let common = counts.values.max { ($0.count, -$0.rank) < ($1.count, -$1.rank) } ?? (8, 1, 0)
-        let alpha = exactAlpha(rank: common.rank, scale: common.scale)
-        var rankPattern = JSONObject()
-        var alphaPattern = JSONObject()
-        for r in ranks {
-            if r.rank != common.rank { rankPattern[r.name] = JSONValue(r.rank) }
-            let a = exactAlpha(rank: r.rank, scale: r.scale)
-            if a / Double(r.rank) != alpha / Double(common.rank) || r.rank != common.rank { alphaPattern[r.name] = JSONValue(a) }
-            // Some scales (α/√r after a rank change) are no double α divided by r: the nearest is within
-            // 2 ulp, 1e-16 relative, far below the factors' own rounding.
-            guard abs(a / Double(r.rank) - r.scale) <= 2 * r.scale.ulp else {
-                throw InteropError(path, "module \(r.name): no lora_alpha gives scale \(r.scale) at rank \(r.rank)")
-            }
-        }
+        let patterns = try rankAndAlphaPatterns(ranks, path: path)
         if fanInFanOut, adapter.modules.contains(where: { $0.kind == .linear && $0.layout == .outIn }) {
             throw InteropError(path, "PEFT's fan_in_fan_out applies to all layers; this adapter mixes Conv1D-style and Linear layers")
         }
@@ -105,14 +97,37 @@ public enum PEFTWriter {
             }
             o["modules_to_save"] = JSONValue(leaves)
         }
-        o["r"] = JSONValue(common.rank)
-        o["lora_alpha"] = JSONValue(alpha)
+        o["r"] = JSONValue(patterns.r)
+        o["lora_alpha"] = JSONValue(patterns.alpha)
         o["fan_in_fan_out"] = JSONValue(fanInFanOut)
         o["use_rslora"] = JSONValue(false)
         o["use_dora"] = JSONValue(useDoRA)
-        o["rank_pattern"] = .object(rankPattern)
-        o["alpha_pattern"] = .object(alphaPattern)
+        o["rank_pattern"] = .object(patterns.rankPattern)
+        o["alpha_pattern"] = .object(patterns.alphaPattern)
         return o
+    }
+
+    /// The most common rank and scale as `r` and alpha, `rank_pattern`/`alpha_pattern` entries for
+    /// the rest, so that PEFT's `alpha / r` gives each module its exact scale.
+    static func rankAndAlphaPatterns(_ ranks: [(name: String, rank: Int, scale: Double)], path: String) throws
+        -> (r: Int, alpha: Double, rankPattern: JSONObject, alphaPattern: JSONObject) {
+        var counts: [String: (rank: Int, scale: Double, count: Int)] = [:]
+        for r in ranks { counts["\(r.rank)/\(r.scale)", default: (r.rank, r.scale, 0)].count += 1 }
+        let common = counts.values.max { ($0.count, -$0.rank) < ($1.count, -$1.rank) } ?? (8, 1, 0)
+        let alpha = exactAlpha(rank: common.rank, scale: common.scale)
+        var rankPattern = JSONObject()
+        var alphaPattern = JSONObject()
+        for r in ranks {
+            if r.rank != common.rank { rankPattern[r.name] = JSONValue(r.rank) }
+            let a = exactAlpha(rank: r.rank, scale: r.scale)
+            if a / Double(r.rank) != alpha / Double(common.rank) || r.rank != common.rank { alphaPattern[r.name] = JSONValue(a) }
+            // Some scales (α/√r after a rank change) are no double α divided by r: the nearest is within
+            // 2 ulp, 1e-16 relative, far below the factors' own rounding.
+            guard abs(a / Double(r.rank) - r.scale) <= 2 * r.scale.ulp else {
+                throw InteropError(path, "module \(r.name): no alpha gives scale \(r.scale) at rank \(r.rank)")
+            }
+        }
+        return (common.rank, alpha, rankPattern, alphaPattern)
     }
 
     /// An alpha with `alpha / rank == scale` in IEEE double, as PEFT computes it.

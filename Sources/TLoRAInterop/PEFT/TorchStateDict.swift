@@ -4,7 +4,7 @@ import TLoRANumerics
 
 /// PyTorch `torch.save` archives (PEFT's legacy `adapter_model.bin`): a zip with `<name>/data.pkl`
 /// and one entry per storage, `<name>/data/<key>`. Read with `RestrictedUnpickler`: nothing is
-/// executed, and only contiguous f32/f64/f16/bf16 tensors are accepted.
+/// executed, and only f32/f64/f16/bf16 tensors are accepted (any strides: views are gathered).
 public enum TorchStateDict {
     public static func read(path: String) throws -> [(name: String, tensor: StoredTensor)] {
         let file = try MappedFile(path: path)
@@ -44,16 +44,53 @@ public enum TorchStateDict {
             throw InteropError(path, "\(name): storage data/\(t.storage.key) holds \(entry.data.count) bytes, not \(t.storage.elementCount) elements")
         }
         guard t.shape.allSatisfy({ $0 >= 0 }), let count = CheckedSize.product(t.shape) else { throw InteropError(path, "\(name): bad shape \(t.shape)") }
-        // Only row-major contiguous tensors, like every state dict torch.save writes for adapters.
-        var expected = 1
+        guard t.stride.count == t.shape.count, t.stride.allSatisfy({ $0 >= 0 }), t.offset >= 0 else {
+            throw InteropError(path, "\(name): stride \(t.stride) does not fit shape \(t.shape)")
+        }
+        let width = dtype.byteWidth
+        if count == 0 { return StoredTensor(dtype: dtype, shape: t.shape, bytes: []) }
+        // The last element any index reaches: offset + Σ (d − 1) · s, inside the storage.
+        var last = t.offset
+        for (d, s) in zip(t.shape, t.stride) {
+            guard let step = CheckedSize.multiply(d - 1, s), let next = CheckedSize.add(last, step) else { throw InteropError(path, "\(name): stride \(t.stride) overflows") }
+            last = next
+        }
+        guard last < t.storage.elementCount else { throw InteropError(path, "\(name): tensor runs past its storage") }
+        // Views with distinct elements only (no stride-0 expansion): never more elements than the
+        // storage holds, so a hostile shape cannot make the gather below allocate beyond the file.
+        guard count <= t.storage.elementCount, zip(t.shape, t.stride).allSatisfy({ $0.0 <= 1 || $0.1 > 0 }) else {
+            throw InteropError(path, "\(name): an expanded view (stride \(t.stride) for shape \(t.shape)) repeats elements of its storage")
+        }
+        let start = entry.data.lowerBound + t.offset * width
+        var contiguous = true, expected = 1
         for (d, s) in zip(t.shape, t.stride).reversed() {
-            if d > 1, s != expected { throw InteropError(path, "\(name): non-contiguous tensor (stride \(t.stride) for shape \(t.shape))") }
+            if d > 1, s != expected { contiguous = false }
             expected *= d
         }
-        guard t.offset >= 0, let end = CheckedSize.add(t.offset, count), end <= t.storage.elementCount else {
-            throw InteropError(path, "\(name): tensor runs past its storage")
+        if contiguous {
+            return StoredTensor(dtype: dtype, shape: t.shape, bytes: TensorBytes(file: file, range: start..<(start + count * width)))
         }
-        let start = entry.data.lowerBound + t.offset * dtype.byteWidth
-        return StoredTensor(dtype: dtype, shape: t.shape, bytes: TensorBytes(file: file, range: start..<(start + count * dtype.byteWidth)))
+        // A view torch saved with its strides (a transposed or sliced core): gathered row-major.
+        var out = [UInt8](repeating: 0, count: count * width)
+        let source = file.bytes
+        var index = [Int](repeating: 0, count: t.shape.count)
+        var element = t.offset
+        out.withUnsafeMutableBytes { dst in
+            for n in 0..<count {
+                let from = entry.data.lowerBound + element * width
+                for b in 0..<width { dst[n * width + b] = source[from + b] }
+                // Next index, last dimension fastest; `element` follows by the strides.
+                var k = t.shape.count - 1
+                while k >= 0 {
+                    index[k] += 1
+                    element += t.stride[k]
+                    if index[k] < t.shape[k] { break }
+                    element -= t.stride[k] * t.shape[k]
+                    index[k] = 0
+                    k -= 1
+                }
+            }
+        }
+        return StoredTensor(dtype: dtype, shape: t.shape, bytes: out)
     }
 }

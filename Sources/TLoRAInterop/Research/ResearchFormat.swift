@@ -42,13 +42,28 @@ public struct ResearchOptions: Sendable {
     /// The base model's weight shapes (TT-LoRA and TensorGuide state dicts do not say where the input
     /// modes end or how long each factor is).
     public var baseShapes: BaseShapes?
+    /// Which TTLoRAMoE wrapper wrote a TT-LoRA state dict: both save `<module>.tt_cores.<k>`, with
+    /// different meanings. Needed when the shapes fit both.
+    public var ttLoRALayout: TTLoRALayout?
 
-    public init(alpha: Double? = nil, construction: String? = nil, stripPrefix: String? = nil, baseShapes: BaseShapes? = nil) {
+    public init(alpha: Double? = nil, construction: String? = nil, stripPrefix: String? = nil, baseShapes: BaseShapes? = nil,
+                ttLoRALayout: TTLoRALayout? = nil) {
         self.alpha = alpha
         self.construction = construction
         self.stripPrefix = stripPrefix
         self.baseShapes = baseShapes
+        self.ttLoRALayout = ttLoRALayout
     }
+}
+
+/// lanl/TTLoRAMoE's two wrappers, which store the same `tt_cores` names.
+public enum TTLoRALayout: String, Sendable, CaseIterable {
+    /// `TTLoRALinearWrapper_Contraction`: input-factor cores then output-factor cores, applied by
+    /// `tensorized_multiplication` (input digits least significant first).
+    case contraction
+    /// `TTLoRALinearWrapper_Reconstruction`: the cores contracted into one tensor of the modes in
+    /// order, reshaped row-major to the weight's `[out, in]`.
+    case reconstruction
 }
 
 /// Weight shapes of a base checkpoint, from its safetensors headers.
@@ -78,12 +93,17 @@ public struct BaseShapes: Sendable {
 
     /// `[out, in]` of `<module>.weight` (a task head's or causal LM's prefix may differ, as in merges).
     public func weightShape(of module: String) -> [Int]? {
+        tensorShape(of: module).flatMap { $0.count == 2 ? $0 : nil }
+    }
+
+    /// The full shape of `<module>.weight` (4-D for a Conv2d), found the same way.
+    public func tensorShape(of module: String) -> [Int]? {
         let name = module + ".weight"
-        if let s = shapes[name], s.count == 2 { return s }
+        if let s = shapes[name] { return s }
         var found: [[Int]] = []
         for p in ["model.", "bert.", "roberta.", "transformer.", "base_model.", "encoder."] {
-            if name.hasPrefix(p), let s = shapes[String(name.dropFirst(p.count))], s.count == 2 { found.append(s) }
-            if let s = shapes[p + name], s.count == 2 { found.append(s) }
+            if name.hasPrefix(p), let s = shapes[String(name.dropFirst(p.count))] { found.append(s) }
+            if let s = shapes[p + name] { found.append(s) }
         }
         return found.count == 1 ? found[0] : nil
     }

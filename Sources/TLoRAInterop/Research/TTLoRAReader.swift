@@ -12,7 +12,25 @@ import TLoRAModel
 /// which is our tensor train with the column cores first (`[r, 1, n, r']`), then the row cores
 /// (`[r, m, 1, r']`), column digits `reversed` and row digits `forward`. The cores keep their bytes
 /// (a reshape only). Where the input modes end follows from the base weight's `in`.
+///
+/// `TTLoRALinearWrapper_Reconstruction` saves the same names but means
+/// `ΔW = alpha · reshape(G_1 ⋯ G_d, [out, in])` (row-major over the modes in order): the first cores,
+/// whose modes multiply to `out`, are row cores and the rest column cores, both digit orders
+/// `forward`. Which wrapper wrote a file is not in it; when the modes split both ways the reader
+/// needs `--ttlora-layout` rather than guess.
 enum TTLoRAReader {
+    /// The `p` such that `modes[..<p]` multiply to `first` and `modes[p...]` to `second`, if any.
+    static func split(_ modes: [Int], first: Int, second: Int) -> Int? {
+        var product = 1
+        for (k, n) in modes.enumerated() {
+            guard let p = CheckedSize.multiply(product, n) else { return nil }
+            product = p
+            if product == first { return k + 1 < modes.count && CheckedSize.product(Array(modes[(k + 1)...])) == second ? k + 1 : nil }
+            if product > first { return nil }
+        }
+        return nil
+    }
+
     static func adapter(_ tensors: [(name: String, tensor: StoredTensor)], path: String, options: ResearchOptions) throws -> Adapter {
         let alpha = try ResearchStateDict.alpha(options, .ttLoRA, path: path, hint: "TTLoRAMoE's config[\"alpha\"]")
         var cores: [String: [Int: StoredTensor]] = [:]
@@ -46,23 +64,36 @@ enum TTLoRAReader {
             let shape = try ResearchStateDict.baseShape(name, .ttLoRA, options: options, path: path)
             let (out, inn) = (shape[0], shape[1])
             let modes = list.map { $0.shape[1] }
-            // The input cores are the shortest prefix whose modes multiply to `in`.
-            var product = 1, split: Int? = nil
-            for (k, n) in modes.enumerated() {
-                guard let p = CheckedSize.multiply(product, n) else { break }
-                product = p
-                if product == inn { split = k + 1; break }
-                if product > inn { break }
+            let contraction = split(modes, first: inn, second: out), reconstruction = split(modes, first: out, second: inn)
+            let layout: TTLoRALayout
+            switch (options.ttLoRALayout, contraction, reconstruction) {
+            case (.contraction?, .some, _), (nil, .some, nil): layout = .contraction
+            case (.reconstruction?, _, .some), (nil, nil, .some): layout = .reconstruction
+            case (nil, .some, .some):
+                throw InteropError(path, "module \(name): TT modes \(modes) fit both TTLoRAMoE wrappers for the \(out)×\(inn) weight; give --ttlora-layout contraction (TTLoRALinearWrapper_Contraction) or reconstruction (TTLoRALinearWrapper_Reconstruction)")
+            default:
+                let wanted = options.ttLoRALayout.map { " as --ttlora-layout \($0.rawValue) says" } ?? ""
+                throw InteropError(path, "module \(name): TT modes \(modes) do not split into input modes multiplying to \(inn) then output modes multiplying to \(out)\(wanted) (the base's weight is \(out)×\(inn))")
             }
-            guard let p = split, CheckedSize.product(Array(modes[p...])) == out, p < modes.count else {
-                throw InteropError(path, "module \(name): TT modes \(modes) do not split into input modes multiplying to \(inn) then output modes multiplying to \(out) (the base's weight is \(out)×\(inn))")
+            let ours: [StoredTensor]
+            let train: TensorTrain
+            switch layout {
+            case .contraction:
+                let p = contraction!  // safe: chosen only when it exists
+                ours = list.enumerated().map { k, c in
+                    k < p ? c.reshaped([c.shape[0], 1, c.shape[1], c.shape[2]]) : c.reshaped([c.shape[0], c.shape[1], 1, c.shape[2]])
+                }
+                train = TensorTrain(cores: ours, rowOrder: .forward, columnOrder: .reversed)
+            case .reconstruction:
+                let p = reconstruction!  // safe: chosen only when it exists
+                ours = list.enumerated().map { k, c in
+                    k < p ? c.reshaped([c.shape[0], c.shape[1], 1, c.shape[2]]) : c.reshaped([c.shape[0], 1, c.shape[1], c.shape[2]])
+                }
+                train = TensorTrain(cores: ours)
             }
-            let ours = list.enumerated().map { k, c -> StoredTensor in
-                k < p ? c.reshaped([c.shape[0], 1, c.shape[1], c.shape[2]]) : c.reshaped([c.shape[0], c.shape[1], 1, c.shape[2]])
-            }
-            modules.append(AdapterModule(name: name, outFeatures: out, inFeatures: inn, scale: alpha,
-                                         update: .tensorTrain(TensorTrain(cores: ours, rowOrder: .forward, columnOrder: .reversed)),
-                                         attributes: ["ttlora.input_cores": String(p)]))
+            modules.append(AdapterModule(name: name, outFeatures: out, inFeatures: inn, scale: alpha, update: .tensorTrain(train),
+                                         attributes: ["ttlora.layout": layout.rawValue,
+                                                      "ttlora.input_cores": String(layout == .contraction ? contraction! : modes.count - reconstruction!)]))
         }
         var metadata = AdapterMetadata()
         metadata["ttlora.alpha"] = "\(alpha)"

@@ -8,7 +8,28 @@ import TLoRAModel
 /// the generated vector into `W1` (first `in · r` values, `in × r`) and `W2` (`r × out`) and computes
 /// `scale · x · W1 · W2`. So `ΔW = scale · W2ᵀ · W1ᵀ`: our `joint_train` update with the cores and
 /// latent as they are, and `r = L / (in + out)` from the base weight's shape.
+///
+/// `TensorTrainLayer`'s einsum sums over every rank index, the outer two included, so a train
+/// whose first core starts (or last core ends) with a rank other than 1 means the sum over that
+/// boundary index: the reader folds it into the end core (`Σ_a G_1[a, …]`, in f64, stored as f64 so
+/// the fold adds no rounding) and the train is then an ordinary one with `r_0 = r_d = 1`.
 enum TensorGuideReader {
+    /// `core` summed over its first (`first`) and/or last (`last`) rank index, as f64.
+    static func foldingBoundaries(_ core: StoredTensor, first: Bool, last: Bool) -> StoredTensor {
+        let (r0, n, m, r1) = (core.shape[0], core.shape[1], core.shape[2], core.shape[3])
+        let v = core.doubles()
+        let (o0, o1) = (first ? 1 : r0, last ? 1 : r1)
+        var out = [Double](repeating: 0, count: o0 * n * m * o1)
+        for a in 0..<r0 {
+            for i in 0..<(n * m) {
+                for b in 0..<r1 {
+                    out[((first ? 0 : a) * n * m + i) * o1 + (last ? 0 : b)] += v[(a * n * m + i) * r1 + b]
+                }
+            }
+        }
+        return StoredTensor(out, shape: [o0, n, m, o1], dtype: .f64)
+    }
+
     static func adapter(_ tensors: [(name: String, tensor: StoredTensor)], path: String, options: ResearchOptions) throws -> Adapter {
         let alpha = try ResearchStateDict.alpha(options, .tensorGuide, path: path, hint: "TT2LoRA's TTPostNN scale")
         var cores: [String: [Int: StoredTensor]] = [:]
@@ -30,11 +51,11 @@ enum TensorGuideReader {
         }
         var modules: [AdapterModule] = []
         for name in order {
-            let list = try ResearchStateDict.ordered(cores[name] ?? [:], module: name, what: "tt_layer cores", path: path)
+            var list = try ResearchStateDict.ordered(cores[name] ?? [:], module: name, what: "tt_layer cores", path: path)
             guard let z = latents[name] else { throw InteropError(path, "module \(name) has tt_layer cores but no z_latent") }
             for (k, c) in list.enumerated() {
-                guard c.shape.count == 4 else {
-                    throw InteropError(path, "module \(name): core \(k) has shape \(c.shape), but TensorGuide cores are 4-D [r, n, m, r']")
+                guard c.shape.count == 4, c.shape.allSatisfy({ $0 > 0 }) else {
+                    throw InteropError(path, "module \(name): core \(k) has shape \(c.shape), but TensorGuide cores are 4-D [r, n, m, r'] with no empty dimension")
                 }
                 if k > 0, c.shape[0] != list[k - 1].shape[3] {
                     throw InteropError(path, "module \(name): core \(k) starts with rank \(c.shape[0]) but core \(k - 1) ends with rank \(list[k - 1].shape[3])")
@@ -42,6 +63,16 @@ enum TensorGuideReader {
                 try ResearchStateDict.checkFinite(c, "module \(name): core \(k)", path: path)
             }
             try ResearchStateDict.checkFinite(z, "module \(name): z_latent", path: path)
+            var attributes: [String: String] = [:]
+            if list[0].shape[0] != 1 || list[list.count - 1].shape[3] != 1 {
+                attributes["tensorguide.boundary_ranks"] = "\(list[0].shape[0]),\(list[list.count - 1].shape[3])"
+                if list.count == 1 {
+                    list[0] = foldingBoundaries(list[0], first: true, last: true)
+                } else {
+                    list[0] = foldingBoundaries(list[0], first: list[0].shape[0] != 1, last: false)
+                    list[list.count - 1] = foldingBoundaries(list[list.count - 1], first: false, last: list[list.count - 1].shape[3] != 1)
+                }
+            }
             let shape = try ResearchStateDict.baseShape(name, .tensorGuide, options: options, path: path)
             let (out, inn) = (shape[0], shape[1])
             guard let generated = CheckedSize.product(list.map { $0.shape[2] }), let sides = CheckedSize.add(inn, out) else {
@@ -51,7 +82,7 @@ enum TensorGuideReader {
                 throw InteropError(path, "module \(name): the generator's modes multiply to \(generated), which is not r × (in + out) = r × \(sides) for the base's \(out)×\(inn) weight")
             }
             modules.append(AdapterModule(name: name, outFeatures: out, inFeatures: inn, scale: alpha,
-                                         update: .jointTrain(JointTrain(cores: list, latent: z, rank: generated / sides))))
+                                         update: .jointTrain(JointTrain(cores: list, latent: z, rank: generated / sides)), attributes: attributes))
         }
         var metadata = AdapterMetadata()
         metadata["tensorguide.scale"] = "\(alpha)"

@@ -1,5 +1,6 @@
 import TLoRAIO
 import TLoRAModel
+import TLoRANumerics
 
 /// Writes safetensors files the way the reference implementation does: header JSON padded with
 /// spaces to a multiple of 8 bytes, tensors packed in the order given.
@@ -46,6 +47,24 @@ public enum SafetensorsWriter {
         w.write(UInt64(json.count))
         w.write(json)
         return w.bytes
+    }
+
+    /// The order the reference `safetensors` library (0.8) stores tensors in: by dtype, widest first
+    /// (its `Dtype` order: F64, F32, BF16, F16), then by name bytewise. For a file of one dtype the
+    /// header lists them in the same order, so writing in this order reproduces its files exactly.
+    public static func referenceOrder(_ tensors: [(name: String, tensor: StoredTensor)]) -> [(name: String, tensor: StoredTensor)] {
+        func rank(_ d: DType) -> Int {
+            switch d {
+            case .f64: return 0
+            case .f32: return 1
+            case .bf16: return 2
+            case .f16: return 3
+            }
+        }
+        return tensors.sorted { x, y in
+            let (rx, ry) = (rank(x.tensor.dtype), rank(y.tensor.dtype))
+            return rx != ry ? rx < ry : Array(x.name.utf8).lexicographicallyPrecedes(Array(y.name.utf8))
+        }
     }
 
     /// Writes named stored tensors as one safetensors file, atomically.
