@@ -111,4 +111,40 @@ import _TLoRATestSupport
         #expect(r.status == 1 && lines.count == 1 && r.stderr.contains(h.expected) && r.stderr.contains("bad"), "\(h.name): \(r.stderr)")
         #expect(pathKind(dir.file("m")) == .missing)
     }
+
+    static let hostileLyCORIS: [Hostile] = [
+        Hostile(name: "alpha of the wrong shape", edit: { t in
+            var t = t
+            t["lycoris_model_layers_0_mlp_down_proj.alpha"] = StoredTensor([Float](repeating: 2, count: 4), shape: [4])
+            return t
+        }, expected: "alpha has shape [4]; it must be a single number"),
+        Hostile(name: "missing factor", edit: { t in
+            t.filter { $0.key != "lycoris_model_layers_0_mlp_down_proj.lora_up.weight" }
+        }, expected: "lycoris_model_layers_0_mlp_down_proj"),
+        Hostile(name: "factors of the wrong layer", edit: { t in
+            var t = t
+            t["lycoris_model_layers_0_mlp_down_proj.lora_down.weight"] = StoredTensor([Float](repeating: 0.1, count: 4 * 64), shape: [4, 64])
+            return t
+        }, expected: "model.layers.0.mlp.down_proj"),
+        Hostile(name: "NaN alpha", edit: { t in
+            var t = t
+            t["lycoris_model_layers_0_mlp_down_proj.alpha"] = StoredTensor([Float.nan], shape: [])
+            return t
+        }, expected: "alpha is nan"),
+    ]
+
+    /// A damaged LyCORIS file of one model: one line naming the file, no output.
+    @Test(arguments: hostileLyCORIS)
+    func hostileLyCORISGivesOneLine(h: Hostile) throws {
+        let dir = TemporaryDirectory()
+        let st = try SafetensorsFile(path: Fixtures.path("lycoris/llama-locon-bf16.safetensors"))
+        var tensors: [String: StoredTensor] = [:]
+        for e in st.entries { tensors[e.name] = try st.tensor(e.name) }
+        let bad = dir.file("bad.safetensors")
+        try SafetensorsWriter.write(h.edit(tensors).sorted { $0.key < $1.key }.map { ($0.key, $0.value) }, to: bad, overwrite: false)
+        let r = try Self.run(["merge", bad, "--base", Fixtures.model("tiny-llama"), "-o", dir.file("m")])
+        let lines = r.stderr.split(separator: "\n")
+        #expect(r.status == 1 && lines.count == 1 && r.stderr.contains(h.expected) && r.stderr.contains("bad.safetensors"), "\(h.name): \(r.stderr)")
+        #expect(pathKind(dir.file("m")) == .missing)
+    }
 }
