@@ -13,6 +13,8 @@ run, rounds interleaved, best of N:
   tlora to-lora      `tlora convert to-lora LOKR -o OUT.tlora` (exact rank, f32, default codec) and
                      with `--codec raw`
 
+every tlora command twice per round: with default flags and with TLORA_SIMD=avx2 (the AVX2 path),
+
 and checks that tlora's and PEFT's merged LoKr checkpoints agree (bf16: at most 1 ulp apart).
 
 Usage: benchmarks/kinds_bench.py [--work /tmp/tlora-kinds-bench] [--tlora .build/release/tlora] [--repeat 3]
@@ -69,7 +71,10 @@ def main():
     outs = {k: os.path.join(args.work, f"out-{k}") for k in ("lora", "lokr", "peft")}
     tl = os.path.join(args.work, "lokr-as-lora.tlora")
     tl_raw = os.path.join(args.work, "lokr-as-lora-raw.tlora")
-    runs = {k: [] for k in ("tlora merge LoRA", "tlora merge LoKr", "PEFT merge LoKr", "tlora to-lora", "tlora to-lora raw")}
+    tlora_steps = ("tlora merge LoRA", "tlora merge LoKr", "tlora to-lora", "tlora to-lora raw")
+    runs = {k + s: [] for k in tlora_steps for s in ("", " avx2")}
+    runs["PEFT merge LoKr"] = []
+    load_before = open("/proc/loadavg").read().split()[:3]
 
     def fresh(path):
         if os.path.isdir(path):
@@ -79,33 +84,36 @@ def main():
         subprocess.run(["sync"])
 
     for _ in range(args.repeat):
-        fresh(outs["lora"])
-        runs["tlora merge LoRA"].append(peak_rss_run([args.tlora, "merge", lora, "--base", base, "-o", outs["lora"]]))
-        fresh(outs["lokr"])
-        runs["tlora merge LoKr"].append(peak_rss_run([args.tlora, "merge", lokr, "--base", base, "-o", outs["lokr"]]))
+        for suffix, env in (("", []), (" avx2", ["env", "TLORA_SIMD=avx2"])):
+            fresh(outs["lora"])
+            runs["tlora merge LoRA" + suffix].append(peak_rss_run(env + [args.tlora, "merge", lora, "--base", base, "-o", outs["lora"]]))
+            fresh(outs["lokr"])
+            runs["tlora merge LoKr" + suffix].append(peak_rss_run(env + [args.tlora, "merge", lokr, "--base", base, "-o", outs["lokr"]]))
+            fresh(tl)
+            runs["tlora to-lora" + suffix].append(peak_rss_run(env + [args.tlora, "convert", "to-lora", lokr, "-o", tl]))
+            fresh(tl_raw)
+            runs["tlora to-lora raw" + suffix].append(peak_rss_run(env + [args.tlora, "convert", "to-lora", lokr, "-o", tl_raw, "--codec", "raw"]))
         if not args.skip_peft:
             fresh(outs["peft"])
             runs["PEFT merge LoKr"].append(peak_rss_run([sys.executable, script, base, lokr, outs["peft"]]))
-        fresh(tl)
-        runs["tlora to-lora"].append(peak_rss_run([args.tlora, "convert", "to-lora", lokr, "-o", tl]))
-        fresh(tl_raw)
-        runs["tlora to-lora raw"].append(peak_rss_run([args.tlora, "convert", "to-lora", lokr, "-o", tl_raw, "--codec", "raw"]))
     with open("/proc/loadavg") as f:
         load = f.read().split()[:3]
     cpu = next((l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name")), "?")
-    print(f"cpu: {cpu}; load average before/after: {' '.join(load)}")
+    print(f"cpu: {cpu}; load average before: {' '.join(load_before)}, after: {' '.join(load)}")
     print(f"base: {base} ({sum(os.path.getsize(os.path.join(base, f)) for f in os.listdir(base)) / 1e9:.2f} GB, "
           f"{len([f for f in os.listdir(base) if f.endswith('.safetensors')])} shards); LoKr r=16 alpha=32 decompose_factor={args.factor}")
-    print(f"{'what':20} {'best s':>8} {'runs s':>24} {'peak RSS':>10}")
+    print(f"{'what':24} {'best s':>8} {'runs s':>24} {'peak RSS':>10}")
     best = {}
     for k, v in runs.items():
         if not v:
             continue
         best[k] = min(v, key=lambda t: t[0])
-        print(f"{k:20} {best[k][0]:8.2f} {' '.join(f'{t:.2f}' for t, _ in v):>24} {best[k][1] / 1e9:8.2f} GB")
-    print(f"LoKr merge / LoRA merge: {best['tlora merge LoKr'][0] / best['tlora merge LoRA'][0]:.2f}x")
+        print(f"{k:24} {best[k][0]:8.2f} {' '.join(f'{t:.2f}' for t, _ in v):>24} {best[k][1] / 1e9:8.2f} GB")
+    for suffix in ("", " avx2"):
+        print(f"LoKr merge / LoRA merge{suffix}: {best['tlora merge LoKr' + suffix][0] / best['tlora merge LoRA' + suffix][0]:.2f}x")
+        if "PEFT merge LoKr" in best:
+            print(f"PEFT / tlora (LoKr merge{suffix}): {best['PEFT merge LoKr'][0] / best['tlora merge LoKr' + suffix][0]:.1f}x")
     if "PEFT merge LoKr" in best:
-        print(f"PEFT / tlora (LoKr merge): {best['PEFT merge LoKr'][0] / best['tlora merge LoKr'][0]:.1f}x")
         worst, name, n, missing = compare(outs["peft"], outs["lokr"])
         print(f"tensors compared: {n}, largest difference: {worst} (bf16 ulp) in {name}, names differing: {sorted(missing)[:5]}")
     print(f"to-lora output: {os.path.getsize(tl) / 1e6:.1f} MB, raw {os.path.getsize(tl_raw) / 1e6:.1f} MB")
