@@ -319,6 +319,11 @@ extension ContainerHeader {
             if let idle = tuckerGroups.first(where: { !usedGroups.contains($0.name) }) {
                 throw ModelError("Tucker group \(idle.name)", "is used by no module")
             }
+            // Shared projections no module uses are orphans too (§2.7), like an unused group.
+            let usedPairs = Set(modules.compactMap { m -> String? in if case .vera(let p, _, _) = m.update { return p }; return nil })
+            if let idle = projections.first(where: { !usedPairs.contains($0.name) }) {
+                throw ModelError("projections \(idle.name)", "are used by no module")
+            }
         } catch let e as ModelError {
             throw FormatError.invalidAdapter(path: path, problem: e.description)
         }

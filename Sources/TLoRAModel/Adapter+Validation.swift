@@ -119,6 +119,8 @@ public enum AdapterRules {
         guard scale.isFinite else { throw fail("scale \(scale) is not finite") }
         let kernelSize = try checkKernel(extras.kernel, inFeatures: inFeatures, layout: extras.layout, fail: fail)
         let channels = inFeatures / kernelSize
+        // A Tucker factor spans a kernel's positions: only a convolution has one (§2.3.1).
+        let tuckerKernel: Int? = extras.kernel.isEmpty ? nil : kernelSize
         switch update {
         case .lowRank(let a, let b):
             guard a.count == 2, b.count == 2 else { throw fail("low-rank factors must be matrices, got A \(a) and B \(b)") }
@@ -150,14 +152,14 @@ public enum AdapterRules {
             try checkJoint(cores: cores, latent: latent, rank: rank, outFeatures: outFeatures, inFeatures: inFeatures, fail: fail)
         case .convTucker(let core, let a, let b):
             guard !extras.kernel.isEmpty else { throw fail("a conv_tucker update needs a convolution (the module has no kernel)") }
-            let (rows, cols) = try factorSize(.tucker(core: core, a: a, b: b), kernelSize: kernelSize, what: "Tucker factor", fail: fail)
+            let (rows, cols) = try factorSize(.tucker(core: core, a: a, b: b), kernelSize: tuckerKernel, what: "Tucker factor", fail: fail)
             guard rows == outFeatures, cols == inFeatures else {
                 throw fail("Tucker factors make a \(rows)×\(cols) update but ΔW is \(outFeatures)×\(inFeatures)")
             }
         case .kronecker(let w1, let w2):
             if case .tucker = w1 { throw fail("the first Kronecker factor cannot carry a Tucker core (the kernel belongs to W2)") }
-            let (a, c) = try factorSize(w1, kernelSize: 1, what: "Kronecker factor W1", fail: fail)
-            let (b, e) = try factorSize(w2, kernelSize: kernelSize, what: "Kronecker factor W2", fail: fail)
+            let (a, c) = try factorSize(w1, kernelSize: nil, what: "Kronecker factor W1", fail: fail)
+            let (b, e) = try factorSize(w2, kernelSize: tuckerKernel, what: "Kronecker factor W2", fail: fail)
             guard let rows = CheckedSize.multiply(a, b), let cols = CheckedSize.multiply(c, e), rows == outFeatures, cols == inFeatures else {
                 throw fail("W1 (\(a)×\(c)) ⊗ W2 (\(b)×\(e)) is not \(outFeatures)×\(inFeatures)")
             }
@@ -165,7 +167,12 @@ public enum AdapterRules {
         case .hadamard(let p1, let p2):
             for (k, p) in [p1, p2].enumerated() {
                 if case .full = p { throw fail("Hadamard factor \(k + 1) must be low-rank or Tucker, not a full matrix") }
-                let (rows, cols) = try factorSize(p, kernelSize: kernelSize, what: "Hadamard factor \(k + 1)", fail: fail)
+            }
+            // LoHa's two factors are both low-rank or both carry a Tucker core (§2.3, form 8).
+            if case .tucker = p1, case .lowRank = p2 { throw fail("the Hadamard factors must have one form, got tucker and low_rank") }
+            if case .lowRank = p1, case .tucker = p2 { throw fail("the Hadamard factors must have one form, got low_rank and tucker") }
+            for (k, p) in [p1, p2].enumerated() {
+                let (rows, cols) = try factorSize(p, kernelSize: tuckerKernel, what: "Hadamard factor \(k + 1)", fail: fail)
                 guard rows == outFeatures, cols == inFeatures else {
                     throw fail("Hadamard factor \(k + 1) is \(rows)×\(cols) but ΔW is \(outFeatures)×\(inFeatures)")
                 }
@@ -216,7 +223,8 @@ public enum AdapterRules {
     }
 
     /// The `rows × cols` of one factor matrix, after checking that its tensors fit together.
-    static func factorSize(_ f: FactorShape, kernelSize: Int, what: String, fail: (String) -> ModelError) throws -> (Int, Int) {
+    /// `kernelSize` is the layer's `∏ kernel`, nil when the layer has no kernel (then a Tucker factor is refused).
+    static func factorSize(_ f: FactorShape, kernelSize: Int?, what: String, fail: (String) -> ModelError) throws -> (Int, Int) {
         switch f {
         case .full(let m):
             guard m.count == 2, m.allSatisfy({ $0 > 0 }) else { throw fail("\(what) must be a non-empty matrix, got \(m)") }
@@ -228,6 +236,7 @@ public enum AdapterRules {
             guard b[1] == a[0] else { throw fail("\(what): \(b) · \(a) do not chain (rank \(b[1]) vs \(a[0]))") }
             return (b[0], a[1])
         case .tucker(let core, let a, let b):
+            guard let kernelSize else { throw fail("\(what): a Tucker core needs a convolution (the module has no kernel)") }
             guard core.count >= 3, core.allSatisfy({ $0 > 0 }) else { throw fail("\(what): Tucker core must be [r1, r2, kernel…], got \(core)") }
             guard a.count == 2, b.count == 2, a[1] > 0, b[0] > 0 else { throw fail("\(what): Tucker factors must be matrices, got \(b) and \(a)") }
             guard b[1] == core[0], a[0] == core[1] else {

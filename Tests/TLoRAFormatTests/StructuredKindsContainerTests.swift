@@ -54,4 +54,16 @@ import _TLoRATestSupport
         let orphan = try Self.edited { $0.replacingFirst("\"projections\":[{\"name\":\"vera\",\"a\":\"p0.a\",\"b\":\"p0.b\"}]", with: "\"projections\":[]") }
         #expect(orphan.contains("refers to projections vera, which do not exist") || orphan.contains("not used"), "\(orphan)")
     }
+
+    /// Projections no `vera` module uses are orphans like an unused Tucker group (§2.7).
+    @Test func projectionsNoModuleUsesAreRefused() throws {
+        let dir = TemporaryDirectory()
+        var adapter = SampleAdapters.structured(seed: 1, dtype: .f32)
+        let pair = adapter.projections[0]
+        adapter.projections.append(ProjectionPair(name: "idle", a: pair.a, b: pair.b))
+        let path = dir.file("idle.tlora")
+        try ContainerWriter.write(adapter, to: path)
+        #expect(throws: FormatError.self) { _ = try TLoRAFile(path: path) }
+        do { _ = try TLoRAFile(path: path) } catch { #expect("\(error)".contains("projections idle: are used by no module"), "\(error)") }
+    }
 }

@@ -34,11 +34,32 @@ import _TLoRATestSupport
         Self.rejected(Self.module(conv, out: 6, in: 12, kernel: [4]), "W2 has 3 columns, not a multiple of the kernel's 4 positions")
     }
 
-    @Test func hadamardFactorsMustBothBeTheLayer() {
+    @Test func hadamardFactorsMustBothBeTheLayer() throws {
         let h = ModuleUpdate.hadamard(Hadamard(p1: .lowRank(a: Self.t([2, 8]), b: Self.t([12, 2])), p2: .lowRank(a: Self.t([2, 7]), b: Self.t([12, 2]))))
         Self.rejected(Self.module(h), "Hadamard factor 2 is 12×7 but ΔW is 12×8")
         let full = ModuleUpdate.hadamard(Hadamard(p1: .full(Self.t([12, 8])), p2: .lowRank(a: Self.t([2, 8]), b: Self.t([12, 2]))))
         Self.rejected(Self.module(full), "Hadamard factor 1 must be low-rank or Tucker")
+        // LoHa's factors are both low-rank or both Tucker (form 8): a mixed pair is refused either way round.
+        let tucker = FactorMatrix.tucker(TuckerFactors(core: Self.t([2, 2, 3]), a: Self.t([2, 4]), b: Self.t([6, 2])))
+        let lowRank = FactorMatrix.lowRank(a: Self.t([2, 12]), b: Self.t([6, 2]))
+        Self.rejected(Self.module(.hadamard(Hadamard(p1: tucker, p2: lowRank)), out: 6, in: 12, kernel: [3]),
+                      "the Hadamard factors must have one form, got tucker and low_rank")
+        Self.rejected(Self.module(.hadamard(Hadamard(p1: lowRank, p2: tucker)), out: 6, in: 12, kernel: [3]),
+                      "the Hadamard factors must have one form, got low_rank and tucker")
+        try Adapter(modules: [Self.module(.hadamard(Hadamard(p1: tucker, p2: tucker)), out: 6, in: 12, kernel: [3])]).validate()
+    }
+
+    /// A Tucker factor's kernel positions are the layer's (§2.3.1): a linear layer has none, so a
+    /// `[r1, r2, 1]` core there is refused rather than read as a one-position kernel.
+    @Test func tuckerFactorsNeedAConvolution() throws {
+        let tucker = FactorMatrix.tucker(TuckerFactors(core: Self.t([2, 2, 1]), a: Self.t([2, 8]), b: Self.t([12, 2])))
+        Self.rejected(Self.module(.hadamard(Hadamard(p1: tucker, p2: tucker))), "Hadamard factor 1: a Tucker core needs a convolution")
+        let kron = ModuleUpdate.kronecker(Kronecker(w1: .full(Self.t([3, 2])),
+                                                    w2: .tucker(TuckerFactors(core: Self.t([2, 2, 1]), a: Self.t([2, 4]), b: Self.t([4, 2])))))
+        Self.rejected(Self.module(kron), "Kronecker factor W2: a Tucker core needs a convolution")
+        // The same factors on a 1×1 convolution (kernel [1]) are valid.
+        try Adapter(modules: [Self.module(.hadamard(Hadamard(p1: tucker, p2: tucker)), kernel: [1])]).validate()
+        try Adapter(modules: [Self.module(kron, kernel: [1])]).validate()
     }
 
     @Test func tuckerCoresMatchTheirFactorsAndTheKernel() {
