@@ -23,7 +23,7 @@ def load_file(path):
         if v["dtype"] == "BF16":
             x = (np.frombuffer(raw, "<u2").astype(np.uint32) << 16).view(np.float32)
         else:
-            x = np.frombuffer(raw, {"F32": "<f4", "F64": "<f8", "F16": "<f2"}[v["dtype"]])
+            x = np.frombuffer(raw, {"F32": "<f4", "F64": "<f8", "F16": "<f2", "I64": "<i8", "I32": "<i4"}[v["dtype"]])
         out[k] = x.reshape(v["shape"]).astype(np.float64)
     return out
 

@@ -58,3 +58,19 @@ def example(module_extra=None, top_extra=None, a=A, b=B, tensors_extra=(), blobs
            "tensors": tensors, "modules": [module], "tucker_groups": [], "replaced_tensors": []}
     doc.update(top_extra or {})
     return build(json.dumps(doc, separators=(",", ":"), ensure_ascii=False), blobs)
+
+
+def structured(modules, arrays, features, projections=None):
+    """A file of ``modules`` (module entries) over ``arrays`` (``{name: array}``, stored f32 raw in
+    that order) listing ``features``; ``projections`` as given."""
+    tensors, blobs, end = [], [], 0
+    for name, values in arrays.items():
+        v = np.asarray(values, dtype=float)
+        t, b = tensor(name, v.ravel(), list(v.shape), align64(end))
+        tensors.append(t)
+        blobs.append(b)
+        end = t["offset"] + t["length"]
+    doc = {"format": "tlora", "version": "1.0", "required_features": features, "tensors": tensors, "modules": modules}
+    if projections is not None:
+        doc["projections"] = projections
+    return build(json.dumps(doc, separators=(",", ":")), blobs)

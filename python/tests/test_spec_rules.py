@@ -14,7 +14,7 @@ import zstandard
 
 import tlora
 from conftest import tlora_binary
-from spec_builder import align64, build, example, tensor
+from spec_builder import align64, build, example, structured, tensor
 
 OK, BAD, NEWER = "ok", "corrupt", "unsupported"
 
@@ -69,6 +69,53 @@ def nested(depth_of_value):
 
 SKIPPABLE = struct.pack("<II", 0x184D2A50, 0)
 A_BYTES = np.asarray([1, 2, 3, 4], "<f4").tobytes()
+
+RNG = np.random.default_rng(5)
+
+
+def arr(*shape):
+    return RNG.standard_normal(shape).round(3)
+
+
+def lowrank(prefix, rows, cols, r=1):
+    return {"form": "low_rank", "a": prefix + ".a", "b": prefix + ".b"}, {prefix + ".b": arr(rows, r), prefix + ".a": arr(r, cols)}
+
+
+def tucker(prefix, rows, channels, kernel, r=1):
+    return ({"form": "tucker", "core": prefix + ".core", "a": prefix + ".a", "b": prefix + ".b"},
+            {prefix + ".core": arr(r, r, *kernel), prefix + ".b": arr(rows, r), prefix + ".a": arr(r, channels)})
+
+
+def hadamard_file(p1, p2, kernel=None, features=("hadamard",)):
+    """A 4 × 6 module (a conv of 2 channels × kernel [3] when ``kernel``) whose update is P1 ⊙ P2."""
+    (f1, t1), (f2, t2) = p1, p2
+    m = {"name": "m", "shape": [4, 6], "scale": 1, "update": {"type": "hadamard", "p1": f1, "p2": f2}}
+    if kernel:
+        m["kernel"] = kernel
+    return structured([m], {**t1, **t2}, sorted(features))
+
+
+def kron_file(features=("kronecker",), scale=1):
+    w2, t = lowrank("m0.w2", 2, 3)
+    m = {"name": "m", "shape": [4, 6], "scale": scale, "update": {"type": "kronecker", "w1": {"form": "full", "matrix": "m0.w1"}, "w2": w2}}
+    return structured([m], {"m0.w1": arr(2, 2), **t}, list(features))
+
+
+def vera_file(extra_pair=False):
+    mods = [{"name": "m", "shape": [4, 6], "scale": 1,
+             "update": {"type": "vera", "projections": "p", "lambda_b": "m0.lambda_b", "lambda_d": "m0.lambda_d"}}]
+    arrays = {"p0.a": arr(2, 8), "p0.b": arr(5, 2), "m0.lambda_b": arr(4), "m0.lambda_d": arr(2)}
+    pairs = [{"name": "p", "a": "p0.a", "b": "p0.b"}]
+    if extra_pair:
+        arrays.update({"p1.a": arr(2, 8), "p1.b": arr(5, 2)})
+        pairs.append({"name": "q", "a": "p1.a", "b": "p1.b"})
+    return structured(mods, arrays, ["vera"], pairs)
+
+
+def ia3_file(scale=1, axis="out"):
+    m = {"name": "m", "shape": [4, 6], "scale": scale, "update": {"type": "ia3", "vector": "m0.v", "axis": axis}}
+    return structured([m], {"m0.v": arr(4 if axis == "out" else 6)}, ["ia3"])
+
 
 CASES = {
     # The example of §5 and harmless spellings.
@@ -136,6 +183,22 @@ CASES = {
     "null-optionals": (example(module_extra={"dora_magnitude": None, "target": None, "conversion": None, "kind": None},
                                top_extra={"required_features": None, "metadata": None}), OK),
     "null-required": (example(module_extra={"scale": None}), BAD),
+    # The structured forms (§2.3 forms 6–11, §2.3.1, §2.4.1).
+    "kronecker": (kron_file(), OK),
+    "kronecker-without-feature": (kron_file(features=()), BAD),
+    "ia3": (ia3_file(), OK),
+    "ia3-in-axis": (ia3_file(axis="in"), OK),
+    "ia3-with-a-scale": (ia3_file(scale=2), BAD),
+    "vera": (vera_file(), OK),
+    "vera-projections-unused": (vera_file(extra_pair=True), BAD),
+    "hadamard-low-rank": (hadamard_file(lowrank("m0.p1", 4, 6, 2), lowrank("m0.p2", 4, 6)), OK),
+    "hadamard-tucker-conv": (hadamard_file(tucker("m0.p1", 4, 2, [3]), tucker("m0.p2", 4, 2, [3]), kernel=[3],
+                                           features=("conv-kernel", "hadamard")), OK),
+    "hadamard-mixed-forms": (hadamard_file(tucker("m0.p1", 4, 2, [3]), lowrank("m0.p2", 4, 6), kernel=[3],
+                                           features=("conv-kernel", "hadamard")), BAD),
+    "tucker-factor-on-a-linear-layer": (hadamard_file(tucker("m0.p1", 4, 6, [1]), tucker("m0.p2", 4, 6, [1])), BAD),
+    "tucker-factor-on-a-1x1-kernel": (hadamard_file(tucker("m0.p1", 4, 6, [1]), tucker("m0.p2", 4, 6, [1]), kernel=[1],
+                                                    features=("conv-kernel", "hadamard")), OK),
     # Number literals longer than 400 bytes (§4).
     "number-400-bytes": (replace_json(example(), '"scale":2', '"scale":2.' + "0" * 398), OK),
     "number-401-bytes": (replace_json(example(), '"scale":2', '"scale":2.' + "0" * 399), BAD),
@@ -147,7 +210,10 @@ def python_verdict(path):
         with tlora.open(path) as f:
             f.verify()
             for m in f.modules:
-                f.delta(m)
+                if f.module(m).update.type == "ia3":
+                    f.factors(m)  # no ΔW of its own
+                else:
+                    f.delta(m)
         return OK
     except tlora.CorruptFile:
         return BAD

@@ -144,32 +144,117 @@ class TLoRAFile:
         return self.tensor(name).astype(np.float64, copy=False)
 
     # -- modules
-    def delta(self, name, dtype=np.float32, framework="numpy"):
-        """ΔW of a module, ``scale · U``, out × in (the canonical orientation, docs/FORMAT.md §2.3,
-        whatever the base stores), computed in float64 and returned as ``dtype``. DoRA's magnitude is
-        not part of ΔW (see ``module(name).dora_magnitude``)."""
+    def _u(self, m):
+        return m.update.u(self._read64, m, self.header)
+
+    def delta(self, name, dtype=np.float32, framework="numpy", flat=False):
+        """ΔW of a module, ``scale · U``, computed in float64 and returned as ``dtype``.
+
+        Shape: ``out × in`` (the canonical orientation of docs/FORMAT.md §2.3, whatever the base
+        stores: transpose it yourself for layout ``in_out``); for a convolution the weight's own
+        shape ``out × in_channels × k_1 × …`` (``flat=True`` gives the spec's flattened
+        ``out × (in_channels · K)``). DoRA's magnitude and a bias change are not part of ΔW (see
+        ``apply`` and ``bias_delta``). An IA³ module has no ΔW (it multiplies the weight): ValueError,
+        use ``apply``.
+        """
         m = self.module(name)
-        d = m.scale * m.update.u(self._read64, self.header.group_index, m.out, m.inp)
+        d = m.scale * self._u(m)
+        if m.kernel and not flat:
+            d = d.reshape(m.weight_shape)
         d = d.astype(dtype, copy=False)
         return _to_torch(d) if framework == "torch" else d
 
-    def factors(self, name):
-        """The module's stored parts as numpy arrays, by role: ``a``/``b`` (low_rank), ``cores`` and
-        the digit orders (tensor_train), ``cores``/``latent``/``rank`` (joint_train), ``delta`` (dense),
-        the group's ``core``/``factors`` and the ``index`` (tucker_slice); plus ``scale``."""
+    def bias_delta(self, name, dtype=np.float32):
+        """The change ``scale · Δβ`` a module adds to its layer's bias (``module(name).bias_target``),
+        or None when it has none. IA³ on the output axis multiplies the bias instead (``apply_bias``)."""
         m = self.module(name)
-        f = m.update.factors(self._read64, self.header.group_index)
+        if m.bias_delta is None:
+            return None
+        return (m.scale * self._read64(m.bias_delta)).astype(dtype, copy=False)
+
+    def apply(self, name, weight, dtype=None):
+        """The merged weight ``W'`` of a module, given the base weight ``W`` as the model stores it
+        (``module(name).weight_shape``: ``out × in``, ``in × out`` for layout ``in_out``,
+        ``out × in_channels × k…`` for a convolution). Computed in float64, returned as ``dtype``
+        (default: the weight's own floating dtype, else float32).
+
+        ``W' = W + ΔW``, then with a DoRA magnitude ``m`` every row (``dora_axis`` ``out``) or every
+        input channel's columns (``in``) of the canonical ``out × in`` matrix scaled by
+        ``m / (‖·‖ + dora_epsilon)`` (§2.3.5); IA³ gives ``W ⊙ v`` along its axis (form 11). A module
+        whose target is replaced (``replaced``) applies to the replacement, not the base tensor.
+        """
+        m = self.module(name)
+        w = np.asarray(weight)
+        out_dtype = dtype or (w.dtype if w.dtype.kind == "f" else np.float32)
+        # out_in: any shape [out, …] holding out × in values row-major (a 1×1 conv read as a linear layer too).
+        fits = w.shape == m.weight_shape if m.layout == "in_out" else (w.ndim >= 1 and w.shape[0] == m.out and w.size == m.out * m.inp)
+        if not fits:
+            raise ValueError(f"{self.path}: module {name}: the weight is {w.shape}, expected {m.weight_shape}")
+        shape = w.shape
+        w = w.astype(np.float64)
+        c = (w.T if m.layout == "in_out" else w.reshape(m.out, m.inp)).copy()  # canonical out × in
+        if m.update.type == "ia3":
+            v = self._read64(m.update.vector)
+            if m.update.axis == "out":
+                c *= v[:, None]
+            else:
+                c *= np.repeat(v, m.kernel_size)[None, :]
+        else:
+            c += m.scale * self._u(m)
+        if m.dora_magnitude is not None:
+            mag = self._read64(m.dora_magnitude)
+            if m.dora_axis == "out":
+                c *= (mag / (np.linalg.norm(c, axis=1) + m.dora_epsilon))[:, None]
+            else:
+                norms = np.sqrt((c.reshape(m.out, m.channels, m.kernel_size) ** 2).sum(axis=(0, 2)))
+                c *= np.repeat(mag / (norms + m.dora_epsilon), m.kernel_size)[None, :]
+        merged = c.T if m.layout == "in_out" else c
+        return np.ascontiguousarray(merged).reshape(shape).astype(out_dtype, copy=False)
+
+    def apply_bias(self, name, bias, dtype=None):
+        """The merged bias of a module's layer (``module(name).bias_target``): ``β + scale · Δβ`` with a
+        bias change, ``β ⊙ v`` for IA³ on the output axis, otherwise ``β`` unchanged."""
+        m = self.module(name)
+        b = np.asarray(bias)
+        out_dtype = dtype or (b.dtype if b.dtype.kind == "f" else np.float32)
+        if b.shape != (m.out,):
+            raise ValueError(f"{self.path}: module {name}: the bias is {b.shape}, expected ({m.out},)")
+        merged = b.astype(np.float64)
+        if m.bias_delta is not None:
+            merged = merged + m.scale * self._read64(m.bias_delta)
+        elif m.update.type == "ia3" and m.update.axis == "out":
+            merged = merged * self._read64(m.update.vector)
+        return merged.astype(out_dtype, copy=False)
+
+    def factors(self, name):
+        """The module's stored parts as numpy arrays, by role, plus ``type`` and ``scale``:
+        ``a``/``b`` (low_rank), ``cores`` and the digit orders (tensor_train), ``cores``/``latent``/``rank``
+        (joint_train), ``delta`` (dense), the group's ``core``/``factors`` and the ``index`` (tucker_slice),
+        ``core``/``a``/``b`` (conv_tucker), ``w1``/``w2`` (kronecker) and ``p1``/``p2`` (hadamard) as dicts
+        with ``form`` and ``matrix`` or ``a``/``b`` (+ ``core``), ``a``/``b``/``e`` (low_rank_diagonal), the
+        shared ``a``/``b`` with ``lambda_b``/``lambda_d`` and the ``projections`` name (vera), ``vector`` and
+        ``axis`` (ia3); and when present ``kernel``, ``dora_magnitude`` (+ ``dora_axis``, ``dora_epsilon``),
+        ``bias_delta`` (unscaled)."""
+        m = self.module(name)
+        f = m.update.factors(self._read64, m, self.header)
         f["type"], f["scale"] = m.update.type, m.scale
+        if m.kernel:
+            f["kernel"] = list(m.kernel)
         if m.dora_magnitude is not None:
             f["dora_magnitude"] = self._read64(m.dora_magnitude)
+            f["dora_axis"], f["dora_epsilon"] = m.dora_axis, m.dora_epsilon
+        if m.bias_delta is not None:
+            f["bias_delta"] = self._read64(m.bias_delta)
         return f
 
     def lora(self, name):
-        """Exact LoRA factors ``(A [r, in], B [out, r], scale)`` with ΔW = scale·B·A for low_rank and
-        joint_train modules; None for forms whose factors are not a LoRA (convert with
-        ``tlora convert to-lora``)."""
+        """Exact LoRA factors ``(A [r, in], B [out, r], scale)`` with ΔW = scale·B·A (``in`` flattened
+        for a convolution): the stored ones for low_rank, built exactly from the stored factors for
+        joint_train, conv_tucker (rank r1), kronecker (rank r(W1)·r(W2)), hadamard (rank r1·r2),
+        low_rank_diagonal and vera. None for tensor trains, Tucker slices and dense updates (convert
+        them with ``tlora convert to-lora``) and for IA³."""
         m = self.module(name)
-        ab = m.update.lora(self._read64, self.header.group_index, m.out, m.inp)
+        ab = m.update.lora(self._read64, m, self.header)
         return None if ab is None else (ab[0], ab[1], m.scale)
 
     # -- integrity

@@ -6,6 +6,7 @@ from . import _json
 from ._codecs import CODECS, WIDTH, max_decoded_length
 from ._errors import UnsupportedFile, corrupt
 from ._fields import Fields, Problem
+from ._structured import Projections
 from ._updates import KINDS, TuckerGroup
 
 MAGIC = b"\x89TLORA\r\n"
@@ -14,7 +15,11 @@ MAX_HEADER = 64 << 20
 MAX_RANK = 8
 ALIGN = 64
 MAJOR = 1
-KNOWN_FEATURES = frozenset({"tt-index-order", "joint-train"})
+KNOWN_FEATURES = frozenset({
+    "tt-index-order", "joint-train",  # version 1.0's research forms
+    "conv-kernel", "conv-tucker", "kronecker", "hadamard", "low-rank-diagonal", "vera", "ia3", "dora-in-axis", "bias-delta",
+})
+MAX_KERNEL = 3
 _HEX = frozenset("0123456789abcdef")
 
 
@@ -64,7 +69,11 @@ class Conversion:
 
 
 class Module:
-    """One module entry (§2.3). ``update`` is an instance of a class in ``_updates.KINDS``."""
+    """One module entry (§2.3). ``update`` is an instance of a class in ``_updates.KINDS``.
+
+    ``kernel`` is ``[]`` for a linear layer; ``kernel_size`` = ``∏ kernel`` (1 without one) and
+    ``channels`` = ``inp / kernel_size``.
+    """
 
     def __init__(self, f):
         self.name = f.name("name")
@@ -85,7 +94,21 @@ class Module:
         if t not in KINDS:
             raise u.fail("type", f"unknown update type {t!r}")
         self.update = KINDS[t](u)
-        self.dora_magnitude = f.opt_string("dora_magnitude")
+        self.dora_magnitude = f.name("dora_magnitude") if f.present("dora_magnitude") else None
+        self.dora_axis = f.opt_string("dora_axis", "out")
+        if self.dora_axis not in ("out", "in"):
+            raise f.fail("dora_axis", f"unknown axis {self.dora_axis!r} (out or in)")
+        self.dora_epsilon = f.opt_number("dora_epsilon") or 0.0
+        if self.dora_epsilon < 0:
+            raise f.fail("dora_epsilon", "must be ≥ 0")
+        self.bias_delta = f.name("bias_delta") if f.present("bias_delta") else None
+        self.kernel = f.ints("kernel", lo=1, max_count=MAX_KERNEL) if f.present("kernel") else []
+        if f.present("kernel") and not self.kernel:
+            raise f.fail("kernel", f"must list 1 to {MAX_KERNEL} sizes")
+        self.kernel_size = 1
+        for k in self.kernel:
+            self.kernel_size *= k
+        self.channels = self.inp // self.kernel_size
         self.conversion = Conversion(f.object("conversion")) if f.present("conversion") else None
         self.attributes = f.string_map("attributes") if f.present("attributes") else {}
 
@@ -93,8 +116,51 @@ class Module:
     def shape(self):
         return (self.out, self.inp)
 
+    @property
+    def weight_shape(self):
+        """The base weight's shape as the model stores it: ``(out, in)``, ``(in, out)`` for layout
+        ``in_out``, ``(out, channels, *kernel)`` for a convolution."""
+        if self.kernel:
+            return (self.out, self.channels, *self.kernel)
+        return (self.out, self.inp) if self.layout == "out_in" else (self.inp, self.out)
+
+    @property
+    def bias_target(self):
+        """The base tensor a bias change (or IA³ on the output axis) changes: ``<target>`` with
+        ``.weight`` replaced by ``.bias``, or ``<target>.bias`` (§2.3)."""
+        stem = self.target[: -len(".weight")] if self.target.endswith(".weight") else self.target
+        return stem + ".bias"
+
     def tensors(self):
-        return self.update.tensors() + ([self.dora_magnitude] if self.dora_magnitude is not None else [])
+        return self.update.tensors() + [t for t in (self.dora_magnitude, self.bias_delta) if t is not None]
+
+    def features(self):
+        """The required features (§2.1) this module uses."""
+        f = set(self.update.features())
+        if self.kernel:
+            f.add("conv-kernel")
+        if self.dora_magnitude is not None and self.dora_axis == "in":
+            f.add("dora-in-axis")
+        if self.bias_delta is not None:
+            f.add("bias-delta")
+        return f
+
+    def check_extras(self, shape_of):
+        """The kernel, DoRA and bias-change rules of §2.3 (the update's own are in its class)."""
+        if self.kernel:
+            if self.layout != "out_in":
+                raise Problem(f"a convolution's weight is stored out × in × kernel (layout out_in), not {self.layout}")
+            if self.inp % self.kernel_size:
+                raise Problem(f"{self.inp} columns are not whole input channels of a {'×'.join(map(str, self.kernel))} kernel")
+        if self.dora_magnitude is not None:
+            n = self.out if self.dora_axis == "out" else self.channels
+            if shape_of(self.dora_magnitude) != [n]:
+                per = "output feature" if self.dora_axis == "out" else "input channel"
+                raise Problem(f"DoRA magnitude has shape {shape_of(self.dora_magnitude)} but must be [{n}] (one per {per})")
+        elif self.dora_axis != "out" or self.dora_epsilon != 0:
+            raise Problem("DoRA axis or epsilon without a DoRA magnitude")
+        if self.bias_delta is not None and shape_of(self.bias_delta) != [self.out]:
+            raise Problem(f"the bias change has shape {shape_of(self.bias_delta)} but must be [{self.out}]")
 
 
 class Replaced:
@@ -169,11 +235,16 @@ class Header:
         self.modules = [Module(f) for f in root.objects("modules", optional=True)]
         self.groups = [TuckerGroup(f) for f in root.objects("tucker_groups", optional=True)]
         self.replaced = [Replaced(f) for f in root.objects("replaced_tensors", optional=True)]
+        self.projections = [Projections(f) for f in root.objects("projections", optional=True)]
         self.by_name = {}
         for i, t in enumerate(self.tensors):
             if t.name in self.by_name:
                 raise Problem(f"tensors[{i}].name: {t.name!r} is listed twice")
             self.by_name[t.name] = t
+
+    def shape_of(self, name):
+        """A tensor's shape from its entry (the name is known to exist once references are checked)."""
+        return self.by_name[name].shape
 
     def _layout(self):
         """§1.3: blobs in listed order, each at the 64-aligned end of the previous, the file ending at the last."""
@@ -205,8 +276,7 @@ class Header:
                 raise Problem(f"tensor {name} is used by both {owner[name]} and {who}")
             owner[name] = who
 
-        def shape_of(name):
-            return self.by_name[name].shape
+        shape_of = self.shape_of
 
         self.group_index = {}
         for g in self.groups:
@@ -219,6 +289,19 @@ class Header:
             if g.name in self.group_index:
                 raise Problem(f"Tucker group {g.name}: name used twice")
             self.group_index[g.name] = g
+        self.projection_index = {}
+        for p in self.projections:
+            for t in p.tensors():
+                use(t, f"projections {p.name}")
+            try:
+                p.check(shape_of)
+            except Problem as e:
+                raise Problem(f"projections {p.name}: {e}") from None
+            if p.name in self.projection_index:
+                raise Problem(f"projections {p.name}: name used twice")
+            self.projection_index[p.name] = p
+        if self.projections and "vera" not in self.required_features:
+            raise Problem("projections are listed but the file does not list the required feature vera")
         names, targets, slices = {}, {}, set()
         for m in self.modules:
             if m.name in names:
@@ -239,13 +322,12 @@ class Header:
         for m in self.modules:
             for t in m.tensors():
                 use(t, f"module {m.name}")
-            missing = m.update.features() - set(self.required_features)
+            missing = m.features() - set(self.required_features)
             if missing:
                 raise Problem(f"module {m.name}: uses {', '.join(sorted(missing))} but the file does not list it in required_features")
             try:
-                m.update.check(m.out, m.inp, shape_of, self.group_index)
-                if m.dora_magnitude is not None and shape_of(m.dora_magnitude) != [m.out]:
-                    raise Problem(f"DoRA magnitude has shape {shape_of(m.dora_magnitude)} but must be [{m.out}]")
+                m.check_extras(shape_of)
+                m.update.check(m, self)
             except Problem as e:
                 raise Problem(f"module {m.name}: {e}") from None
         for r in self.replaced:
@@ -262,3 +344,7 @@ class Header:
         for g in self.groups:
             if g.name not in used_groups:
                 raise Problem(f"Tucker group {g.name} is used by no module")
+        used_projections = {m.update.projections for m in self.modules if m.update.type == "vera"}
+        for p in self.projections:
+            if p.name not in used_projections:
+                raise Problem(f"projections {p.name} are used by no module")

@@ -20,17 +20,23 @@ def to_peft(f, framework="numpy"):
     """``(state_dict, config)`` for ``PeftModel.from_pretrained`` (save the dict with safetensors as
     ``adapter_model.safetensors`` and the config as ``adapter_config.json``).
 
-    Low-rank modules keep their stored tensors as they are; joint-train modules give their exact
-    factors in float32. Tensor trains, Tucker slices and dense updates are not LoRA: ValueError names
-    them (``tlora convert to-lora`` makes them LoRA exactly). Each module's rank and scale are
-    reproduced with ``rank_pattern``/``alpha_pattern``; DoRA magnitudes and replaced tensors
-    (``modules_to_save``, saved biases) are included.
+    Low-rank modules keep their stored tensors as they are; the other forms whose ΔW is a product of
+    two factors (joint train, Tucker-2 conv, Kronecker, Hadamard, AdaLoRA, VeRA) give their exact LoRA
+    factors in float32, as ``tlora export --format peft`` does. A convolution's factors have PEFT's
+    conv shapes (``lora_A`` ``[r, in_channels, k…]``, ``lora_B`` ``[out, r, 1…]``). Tensor trains,
+    Tucker slices and dense updates are not LoRA: ValueError names them (``tlora convert to-lora``
+    makes them LoRA exactly); so is what PEFT's LoRA cannot hold (IA³, DoRA on the input axis, bias
+    changes). Each module's rank and scale are reproduced with ``rank_pattern``/``alpha_pattern``;
+    DoRA magnitudes and replaced tensors (``modules_to_save``, saved biases) are included.
     """
     sd, ranks, not_lora = {}, {}, []
     layouts = set()
     for name in f.modules:
         m = f.module(name)
         prefix = m.attributes.get("peft.key_prefix", PREFIX) + name
+        if m.update.type == "ia3" or m.bias_delta is not None or (m.dora_magnitude is not None and m.dora_axis == "in"):
+            what = "IA³" if m.update.type == "ia3" else ("a bias change" if m.bias_delta is not None else "DoRA on the input axis")
+            raise ValueError(f"{f.path}: module {name}: a PEFT LoRA adapter cannot hold {what}")
         if m.update.type == "low_rank":
             a, b = f.tensor(m.update.a), f.tensor(m.update.b)
         else:
@@ -39,6 +45,9 @@ def to_peft(f, framework="numpy"):
                 not_lora.append(f"{name} ({m.update.type})")
                 continue
             a, b = ab[0].astype(np.float32), ab[1].astype(np.float32)
+        if m.kernel:
+            a = a.reshape(a.shape[0], m.channels, *m.kernel)
+            b = b.reshape(*b.shape, *([1] * len(m.kernel)))
         if m.kind == "embedding":
             if m.dora_magnitude is not None:
                 raise ValueError(f"{f.path}: module {name}: PEFT has no DoRA for embeddings")
@@ -47,7 +56,9 @@ def to_peft(f, framework="numpy"):
             layouts.add(m.layout)
             sd[prefix + ".lora_A.weight"], sd[prefix + ".lora_B.weight"] = a, b
             if m.dora_magnitude is not None:
-                sd[prefix + ".lora_magnitude_vector"] = f.tensor(m.dora_magnitude)
+                mag = f.tensor(m.dora_magnitude)
+                # PEFT keeps a conv layer's magnitude as [1, out, 1…] (DoraConv2dLayer.get_weight_norm).
+                sd[prefix + ".lora_magnitude_vector"] = mag.reshape(1, -1, *([1] * len(m.kernel))) if m.kernel else mag
         ranks[name] = (a.shape[0], m.scale)
     if not_lora:
         raise ValueError(f"{f.path}: not low-rank, convert with `tlora convert to-lora` first: {', '.join(not_lora)}")

@@ -19,6 +19,7 @@ def kind(cls):
 
 class Update:
     type = None
+    additive = True  # ΔW = scale · U; False for IA³, which multiplies the weight
 
     def tensors(self):
         """Tensor names this update owns."""
@@ -28,16 +29,18 @@ class Update:
         """Required features (§2.1) this update uses."""
         return set()
 
-    def check(self, out, inp, shape_of, groups):
-        """Raises Problem if the shapes do not fit an out × in layer."""
+    def check(self, m, h):
+        """Raises Problem if the shapes (``h.shape_of(tensor)``) do not fit module ``m`` (``m.out`` ×
+        ``m.inp``, ``m.kernel_size``), the groups (``h.group_index``) or projections (``h.projection_index``)."""
 
-    def u(self, read, groups, out, inp):
+    def u(self, read, m, h):
+        """``U`` as a float64 ``m.out × m.inp`` array; ``read(tensor)`` gives a tensor as float64."""
         raise NotImplementedError
 
-    def factors(self, read, groups):
+    def factors(self, read, m, h):
         return {}
 
-    def lora(self, read, groups, out, inp):
+    def lora(self, read, m, h):
         """Exact low-rank factors ``(A [r, in], B [out, r])`` with ``U = B·A``, or None."""
         return None
 
@@ -52,24 +55,24 @@ class LowRank(Update):
     def tensors(self):
         return [self.a, self.b]
 
-    def check(self, out, inp, shape_of, groups):
-        a, b = shape_of(self.a), shape_of(self.b)
+    def check(self, m, h):
+        a, b = h.shape_of(self.a), h.shape_of(self.b)
         if len(a) != 2 or len(b) != 2:
             raise Problem(f"low-rank factors must be matrices, got A {a} and B {b}")
         if a[0] < 1:
             raise Problem("rank 0")
-        if a[1] != inp:
-            raise Problem(f"A is {a} but the layer has {inp} inputs")
-        if b != [out, a[0]]:
-            raise Problem(f"B is {b} but must be [{out}, {a[0]}]")
+        if a[1] != m.inp:
+            raise Problem(f"A is {a} but the layer has {m.inp} inputs")
+        if b != [m.out, a[0]]:
+            raise Problem(f"B is {b} but must be [{m.out}, {a[0]}]")
 
-    def lora(self, read, groups, out, inp):
+    def lora(self, read, m, h):
         return read(self.a), read(self.b)
 
-    def u(self, read, groups, out, inp):
+    def u(self, read, m, h):
         return read(self.b) @ read(self.a)
 
-    def factors(self, read, groups):
+    def factors(self, read, m, h):
         a, b = read(self.a), read(self.b)
         return {"a": a, "b": b}
 
@@ -130,15 +133,15 @@ class TensorTrain(Update):
     def features(self):
         return {"tt-index-order"} if (self.row_order, self.column_order) != ("forward", "forward") else set()
 
-    def check(self, out, inp, shape_of, groups):
-        rows, cols = _chain([shape_of(c) for c in self.cores], "TT")
-        if (rows, cols) != (out, inp):
-            raise Problem(f"TT row modes multiply to {rows} and column modes to {cols}, but ΔW is {out}×{inp}")
+    def check(self, m, h):
+        rows, cols = _chain([h.shape_of(c) for c in self.cores], "TT")
+        if (rows, cols) != (m.out, m.inp):
+            raise Problem(f"TT row modes multiply to {rows} and column modes to {cols}, but ΔW is {m.out}×{m.inp}")
 
-    def u(self, read, groups, out, inp):
+    def u(self, read, m, h):
         return _contract([read(c) for c in self.cores], self.row_order == "reversed", self.column_order == "reversed")
 
-    def factors(self, read, groups):
+    def factors(self, read, m, h):
         return {"cores": [read(c) for c in self.cores], "row_order": self.row_order, "column_order": self.column_order}
 
 
@@ -158,27 +161,27 @@ class JointTrain(Update):
     def features(self):
         return {"joint-train"}
 
-    def check(self, out, inp, shape_of, groups):
-        latent = shape_of(self.latent)
+    def check(self, m, h):
+        latent = h.shape_of(self.latent)
         if not (len(latent) == 1 or (len(latent) == 2 and latent[0] == 1)):
             raise Problem(f"joint-train latent must have shape [N] or [1, N], got {latent}")
-        n, m = _chain([shape_of(c) for c in self.cores], "joint-train")
+        n, g = _chain([h.shape_of(c) for c in self.cores], "joint-train")
         if int(np.prod(latent, dtype=object)) != n:
             raise Problem(f"joint-train latent modes multiply to {n} but the latent holds {int(np.prod(latent, dtype=object))} values")
-        if m != self.rank * (inp + out):
-            raise Problem(f"joint-train generated modes multiply to {m}, need {self.rank} × ({inp} + {out})")
+        if g != self.rank * (m.inp + m.out):
+            raise Problem(f"joint-train generated modes multiply to {g}, need {self.rank} × ({m.inp} + {m.out})")
 
-    def lora(self, read, groups, out, inp):
+    def lora(self, read, m, h):
         # v = Z · (the train read as a latent × generated matrix); W1 = v[:in·r] as in × r, W2 the rest as r × out.
         v = (read(self.latent).reshape(1, -1) @ _contract([read(c) for c in self.cores], False, False)).reshape(-1)
-        r = self.rank
-        return v[: inp * r].reshape(inp, r).T, v[inp * r:].reshape(r, out).T
+        r, inp = self.rank, m.inp
+        return v[: inp * r].reshape(inp, r).T, v[inp * r:].reshape(r, m.out).T
 
-    def u(self, read, groups, out, inp):
-        a, b = self.lora(read, groups, out, inp)
+    def u(self, read, m, h):
+        a, b = self.lora(read, m, h)
         return b @ a
 
-    def factors(self, read, groups):
+    def factors(self, read, m, h):
         return {"cores": [read(c) for c in self.cores], "latent": read(self.latent), "rank": self.rank}
 
 
@@ -190,8 +193,8 @@ class TuckerSlice(Update):
         self.group = u.name("group")
         self.index = u.ints("index", max_count=8)
 
-    def check(self, out, inp, shape_of, groups):
-        g = groups.get(self.group)
+    def check(self, m, h):
+        g = h.group_index.get(self.group)
         if g is None:
             raise Problem(f"refers to Tucker group {self.group}, which does not exist")
         dims = g.member_dims()
@@ -199,14 +202,14 @@ class TuckerSlice(Update):
             raise Problem(f"slice index {self.index} has {len(self.index)} entries but group {self.group} has {len(dims)} member modes")
         if any(i >= d for i, d in zip(self.index, dims)):
             raise Problem(f"slice index {self.index} is outside group {self.group}'s member sizes {dims}")
-        if (g.out, g.inp) != (out, inp):
-            raise Problem(f"group {self.group} holds {g.out}×{g.inp} slices but the module is {out}×{inp}")
+        if (g.out, g.inp) != (m.out, m.inp):
+            raise Problem(f"group {self.group} holds {g.out}×{g.inp} slices but the module is {m.out}×{m.inp}")
 
-    def u(self, read, groups, out, inp):
-        return groups[self.group].slice(read, self.index)
+    def u(self, read, m, h):
+        return h.group_index[self.group].slice(read, self.index)
 
-    def factors(self, read, groups):
-        g = groups[self.group]
+    def factors(self, read, m, h):
+        g = h.group_index[self.group]
         return {"group": g.name, "index": list(self.index), "core": read(g.core), "factors": [read(f) for f in g.factors],
                 "roles": [m[0] for m in g.modes]}
 
@@ -221,14 +224,14 @@ class Dense(Update):
     def tensors(self):
         return [self.delta]
 
-    def check(self, out, inp, shape_of, groups):
-        if shape_of(self.delta) != [out, inp]:
-            raise Problem(f"dense ΔW is {shape_of(self.delta)} but must be [{out}, {inp}]")
+    def check(self, m, h):
+        if h.shape_of(self.delta) != [m.out, m.inp]:
+            raise Problem(f"dense ΔW is {h.shape_of(self.delta)} but must be [{m.out}, {m.inp}]")
 
-    def u(self, read, groups, out, inp):
+    def u(self, read, m, h):
         return read(self.delta)
 
-    def factors(self, read, groups):
+    def factors(self, read, m, h):
         return {"delta": read(self.delta)}
 
 
