@@ -278,28 +278,23 @@ class Header:
 
         shape_of = self.shape_of
 
-        self.group_index = {}
-        for g in self.groups:
-            for t in g.tensors():
-                use(t, f"Tucker group {g.name}")
-            try:
-                g.check(shape_of)
-            except Problem as e:
-                raise Problem(f"Tucker group {g.name}: {e}") from None
-            if g.name in self.group_index:
-                raise Problem(f"Tucker group {g.name}: name used twice")
-            self.group_index[g.name] = g
-        self.projection_index = {}
-        for p in self.projections:
-            for t in p.tensors():
-                use(t, f"projections {p.name}")
-            try:
-                p.check(shape_of)
-            except Problem as e:
-                raise Problem(f"projections {p.name}: {e}") from None
-            if p.name in self.projection_index:
-                raise Problem(f"projections {p.name}: name used twice")
-            self.projection_index[p.name] = p
+        def index(entries, what):
+            """Named entries (Tucker groups, projections): tensors claimed, shapes checked, names unique."""
+            out = {}
+            for e in entries:
+                for t in e.tensors():
+                    use(t, f"{what} {e.name}")
+                try:
+                    e.check(shape_of)
+                except Problem as err:
+                    raise Problem(f"{what} {e.name}: {err}") from None
+                if e.name in out:
+                    raise Problem(f"{what} {e.name}: name used twice")
+                out[e.name] = e
+            return out
+
+        self.group_index = index(self.groups, "Tucker group")
+        self.projection_index = index(self.projections, "projections")
         if self.projections and "vera" not in self.required_features:
             raise Problem("projections are listed but the file does not list the required feature vera")
         names, targets, slices = {}, {}, set()
