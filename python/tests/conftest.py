@@ -47,7 +47,8 @@ KINDS = {
     **{f"gguf-{t}": ["convert", "import", fx("gguf", f"tiny-llama-lora.llamacpp.{t}.gguf"), "--base-config", LLAMA, "-o", "OUT"]
        for t in ["f32", "f16", "q8_0"]},
     "gguf-ggufpy": ["convert", "import", fx("gguf", "tiny-llama-lora.ggufpy.f16.gguf"), "-o", "OUT"],
-    "ttlora": ["convert", "import", fx("research", "ttlora-llama", "adapter.pt"), "--alpha", "4", "--base-config", LLAMA, "-o", "OUT"],
+    "ttlora": ["convert", "import", fx("research", "ttlora-llama", "adapter.pt"), "--alpha", "4", "--base-config", LLAMA,
+               "--ttlora-layout", "contraction", "-o", "OUT"],  # the wrapper that wrote it (Fixtures/README.md)
     "tt2lora": ["convert", "import", fx("research", "tt2lora-llama", "adapter.safetensors"), "--alpha", "0.5", "--base-config", LLAMA, "-o", "OUT"],
     **{f"tenslora-{c}": ["convert", "import", fx("research", f"tenslora-roberta-{c}.pt"), "--alpha", "2", "--construction", c, "-o", "OUT"]
        for c in ["att", "qkv", "depth", "att-qkv", "att-depth", "qkv-depth", "att-qkv-depth"]},
