@@ -1,4 +1,5 @@
 import ArgumentParser
+import TLoRAConvert
 import TLoRAFormat
 import TLoRAInterop
 import TLoRAIO
@@ -77,9 +78,18 @@ public struct TLoRACommand: ParsableCommand {
                 Console.err(fullMessage(for: error))
                 return 2
             }
-            Console.err("error: \(oneLine(error))")
+            Console.err("error: \(oneLine(error, of: command))")
             return 1
         }
+    }
+
+    /// A conversion error names a module, not a file: the command's adapter goes in front unless
+    /// the message already starts with a path.
+    static func oneLine(_ error: any Error, of command: ParsableCommand) -> String {
+        let line = oneLine(error)
+        guard error is ConvertError, let source = (command as? ReadsAnAdapter)?.adapterPath else { return line }
+        if let first = line.split(separator: ":").first, access(String(first), F_OK) == 0 { return line }
+        return "\(source): \(line)"
     }
 
     /// Errors become exactly one line.

@@ -147,4 +147,28 @@ import _TLoRATestSupport
         #expect(r.status == 1 && lines.count == 1 && r.stderr.contains(h.expected) && r.stderr.contains("bad.safetensors"), "\(h.name): \(r.stderr)")
         #expect(pathKind(dir.file("m")) == .missing)
     }
+
+    /// IA³ has no ΔW without the base: conversions refuse it with one line naming the adapter.
+    @Test func ia3ConversionsRefuseNamingTheFile() throws {
+        let dir = TemporaryDirectory()
+        let ia3 = Fixtures.peft("llama-ia3"), config = Fixtures.model("tiny-llama")
+        for args in [["convert", "to-lora", ia3, "--base-config", config, "-o", dir.file("l.tlora")],
+                     ["convert", "dense-to-tt", ia3, "--base-config", config, "-o", dir.file("t.tlora")],
+                     ["merge", ia3, "--base", config, "--scale", "2", "-o", dir.file("m")]] {
+            let r = try Self.run(args)
+            #expect(r.status == 1 && r.stderr.hasPrefix("error: \(ia3): module ") && r.stderr.contains("IA³")
+                    && r.stderr.split(separator: "\n").count == 1, "\(args[0...1]): \(r.stderr)")
+        }
+        #expect(try directoryEntries(dir.path).isEmpty)
+    }
+
+    /// A LyCORIS file of one model: its own keys without a base (and a note saying so), the base's
+    /// module paths with `--base-config`.
+    @Test func inspectNamesLyCORISModulesByTheBase() throws {
+        let file = Fixtures.path("lycoris/llama-lokr.safetensors")
+        let flat = try Self.run(["inspect", file, "--json"])
+        #expect(flat.status == 0 && flat.stdout.contains("\"lycoris_model_layers_0_mlp_down_proj\"") && flat.stdout.contains("resolves them"), "\(flat.stdout.prefix(600))")
+        let named = try Self.run(["inspect", file, "--json", "--base-config", Fixtures.model("tiny-llama")])
+        #expect(named.status == 0 && named.stdout.contains("\"model.layers.0.mlp.down_proj\"") && !named.stdout.contains("lycoris_model"), "\(named.stdout.prefix(600))")
+    }
 }

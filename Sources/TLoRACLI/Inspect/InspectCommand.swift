@@ -3,6 +3,7 @@ import TLoRAFormat
 import TLoRAIO
 import TLoRAInputs
 import TLoRAInterop
+import TLoRAModel
 
 /// `tlora inspect PATH [--json]`: what a file or directory holds, from headers only.
 struct InspectCommand: ParsableCommand {
@@ -37,11 +38,18 @@ struct InspectCommand: ParsableCommand {
         case .pipeline:
             return InspectReport(base: try ModelBase(path: path))
         case .diffusionAdapter:
-            let adapter = try DiffusionAdapter.read(path: path)
+            var adapter = try DiffusionAdapter.read(path: path)
+            // A LyCORIS file of one model gets the base's module paths when a base config is given.
+            let isLyCORIS = { (m: AdapterModule) in m.attributes["kohya.prefix"] == "lycoris_" }
+            var resolved = false
+            if let base = try options?.resolvedResearch().baseShapes, adapter.modules.contains(where: isLyCORIS) {
+                try LyCORISNames.resolve(&adapter, tensorNames: base.tensorNames, path: path)
+                resolved = true
+            }
             var report = InspectReport(adapter: adapter, path: path, format: adapter.metadata.sourceFormat ?? "diffusers",
                                        fileBytes: pathKind(path) == .directory ? try directorySize(path) : try fileSize(path: path))
-            if adapter.modules.contains(where: { $0.attributes["diffusion.flat"] != nil }) {
-                report.notes.append("module names are the file's own keys; `merge --base` resolves them against the base's tensors")
+            if adapter.modules.contains(where: { $0.attributes["diffusion.flat"] != nil && !(resolved && isLyCORIS($0)) }) {
+                report.notes.append("module names are the file's own keys; `merge --base` (or `--base-config` for a LyCORIS file of one model) resolves them against the base's tensors")
             }
             return report
         case .checkpoint:

@@ -16,3 +16,18 @@ struct CommandFailure: Error, CustomStringConvertible {
 struct ExitStatus: Error {
     let code: Int32
 }
+
+/// A command whose adapter a path-less conversion error (`ConvertError` names only the module) is
+/// about: `tlora` puts that path in front, so the error line still names a file.
+protocol ReadsAnAdapter {
+    var adapterPath: String { get }
+}
+
+extension InspectCommand: ReadsAnAdapter { var adapterPath: String { path } }
+extension ImportCommand: ReadsAnAdapter { var adapterPath: String { source } }
+extension ToLoRACommand: ReadsAnAdapter { var adapterPath: String { source } }
+extension DenseToTTCommand: ReadsAnAdapter { var adapterPath: String { source } }
+extension DenseToTuckerCommand: ReadsAnAdapter { var adapterPath: String { source } }
+extension ExportCommand: ReadsAnAdapter { var adapterPath: String { source } }
+extension MergeCommand: ReadsAnAdapter { var adapterPath: String { adapter } }
+extension VerifyCommand: ReadsAnAdapter { var adapterPath: String { file } }
