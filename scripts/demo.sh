@@ -2,7 +2,8 @@
 # The main job on the bundled fixtures: import a real PEFT adapter (trained on all-MiniLM-L6-v2
 # when the base is available, else PEFT's tiny Llama adapter), convert it to TT and Tucker form,
 # inspect, verify, back to LoRA, and merge into the base checkpoint; then import a research-format
-# adapter (TensLoRA); export for mlx-lm and vLLM; read a container from Python. Outputs go to .demo/.
+# adapter (TensLoRA); export for mlx-lm and vLLM; read a container from Python; structured adapters
+# (PEFT LoKr, AdaLoRA, conv LoHa, a LyCORIS file, IA³). Outputs go to .demo/.
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 tlora="$root/.build/release/tlora"
@@ -72,5 +73,12 @@ step "$tlora" export "$out/lokr.tlora" --format peft -o "$out/lokr-peft"
 step cmp "$lokr/adapter_model.safetensors" "$out/lokr-peft/adapter_model.safetensors"
 step "$tlora" inspect "$root/Fixtures/peft/llama-adalora"
 step "$tlora" merge "$root/Fixtures/peft/convnet-loha" --base "$root/Fixtures/models/tiny-convnet" -o "$out/convnet-merged"
+# A LyCORIS file of one model: keys named by the base's tensors, exported back with every tensor kept;
+# the PEFT LoKr as a LyCORIS file; an IA³ adapter has no ΔW without its base, so to-lora refuses it.
+lycoris="$root/Fixtures/lycoris/llama-lokr-w1-dora.safetensors"
+step "$tlora" inspect "$lycoris" --base-config "$root/Fixtures/models/tiny-llama"
+step "$tlora" export "$lycoris" --format lycoris -o "$out/lycoris-again.safetensors"
+step "$tlora" export "$lokr" --format lycoris -o "$out/lokr-lycoris.safetensors"
+refused "$tlora" convert to-lora "$root/Fixtures/peft/llama-ia3" --base-config "$root/Fixtures/models/tiny-llama" -o "$out/ia3-lora.tlora"
 echo
 echo "demo outputs in $out"
