@@ -301,6 +301,18 @@ RESEARCH_GAPS = {"ttlora_reconstruction": dict(qshape=[8, 8, 8, 8], vshape=[4, 8
                  "tt2lora_boundary": dict(r=4, in_dims=[2, 2], out_dims=[16, 32], ranks=[2, 3, 2], scale=0.5)}
 
 
+def lightning_checkpoint(adapter_pt, out):
+    """The same tensors as a PyTorch Lightning checkpoint saves them (TTLoRAMoE trains with Lightning):
+    the module's state dict under "state_dict" with the LightningModule's `model.` prefix, beside the
+    epoch, step and loop state."""
+    import torch
+    sd = torch.load(adapter_pt, weights_only=True)
+    torch.save({"epoch": 2, "global_step": 40, "pytorch-lightning_version": "2.5.0",
+                "state_dict": {"model." + k: v for k, v in sd.items()},
+                "loops": {"fit_loop": {"epoch_progress": {"total": {"ready": 3, "completed": 2}}}},
+                "callbacks": {}, "optimizer_states": [], "lr_schedulers": []}, out)
+
+
 def make_research_gaps(ttloramoe, tt2lora):
     """Research adapters in configurations the `research` step does not use, from the repositories'
     own code (checkouts given as in generate.py):
@@ -331,6 +343,7 @@ def make_research_gaps(ttloramoe, tt2lora):
     d = os.path.join(out_dir, "ttlora-reconstruction-llama")
     clean(d)
     torch.save(sd, os.path.join(d, "adapter.pt"))
+    lightning_checkpoint(os.path.join(d, "adapter.pt"), os.path.join(d, "adapter.ckpt"))
     model = model.double()
     for i, layer in enumerate(model.model.layers):
         for name in ["q_proj", "v_proj"]:

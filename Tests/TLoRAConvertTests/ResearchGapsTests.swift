@@ -46,6 +46,13 @@ import _TLoRATestSupport
         }
     }
 
+    /// A Lightning `.ckpt` (epoch, step, loops beside the tensors): its `state_dict` is the adapter.
+    @Test func lightningCheckpointsAreReadFromTheirStateDict() throws {
+        let path = Fixtures.path("research/ttlora-reconstruction-llama/adapter.ckpt")
+        let adapter = try ResearchStateDict.read(path: path, options: ResearchOptions(alpha: 2, stripPrefix: "model.", baseShapes: Self.base, ttLoRALayout: .reconstruction))
+        try Self.check(adapter, prefix: "ttlora-reconstruction-llama")
+    }
+
     @Test func boundaryRanksAreFoldedExactly() throws {
         let adapter = try ResearchStateDict.read(path: Fixtures.path("research/tt2lora-boundary-llama/adapter.safetensors"),
                                                  options: ResearchOptions(alpha: 0.5, baseShapes: Self.base))

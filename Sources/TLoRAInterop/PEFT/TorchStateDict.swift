@@ -23,7 +23,13 @@ public enum TorchStateDict {
             guard text == "little" else { throw InteropError(path, "byte order \"\(text)\" is not supported") }
         }
         var unpickler = RestrictedUnpickler(zip.data(pkl), path: path)
-        guard case .dict(let pairs) = try unpickler.run() else { throw InteropError(path, "the pickle is not a state dict") }
+        guard case .dict(var pairs) = try unpickler.run() else { throw InteropError(path, "the pickle is not a state dict") }
+        // A PyTorch Lightning checkpoint (`.ckpt`) keeps the model's tensors under "state_dict",
+        // beside its epoch, step and optimizer states: the adapter is that dict.
+        if let inner = pairs.first(where: { if case .string("state_dict") = $0.0 { return true } else { return false } })?.1,
+           case .dict(let tensors) = inner {
+            pairs = tensors
+        }
         var out: [(String, StoredTensor)] = []
         for (k, v) in pairs {
             guard case .string(let name) = k else { throw InteropError(path, "state dict key is not a string") }
