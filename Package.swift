@@ -46,7 +46,7 @@ let package = Package(
             ]
         ),
         .executableTarget(name: "tlora", dependencies: ["TLoRACLI"]),
-        .executableTarget(name: "tlora-bench", dependencies: ["TLoRANumerics", "TLoRAFormat", "TLoRAIO", "CTLoRAKernels"], swiftSettings: optimizedSwift),
+        .executableTarget(name: "tlora-bench", dependencies: ["TLoRANumerics", "TLoRAFormat", "TLoRAIO", "CTLoRAKernels", "TLoRAConvert", "TLoRAModel"], swiftSettings: optimizedSwift),
         .target(name: "_TLoRATestSupport", dependencies: ["TLoRANumerics", "TLoRAModel", "TLoRAIO"], path: "Sources/_TLoRATestSupport"),
 
         .testTarget(name: "TLoRANumericsTests", dependencies: ["TLoRANumerics", "CTLoRASystem", "_TLoRATestSupport"]),

@@ -65,6 +65,28 @@ def main():
         and a.fields["general.type"].contents() == "adapter" and a.fields["adapter.lora.alpha"].contents() == b.fields["adapter.lora.alpha"].contents()
     failures += not ok
     print(f"{'ok ' if ok else 'FAIL'} gguf    llama-lora               gguf-py reads tlora's export: same names, shapes, values and keys as llama.cpp's converter")
+    # An adapter bank: one member of a lossless bank of three trained MiniLM adapters, written back
+    # as PEFT by `tlora bank get`, loads in PeftModel and gives the original member's outputs.
+    try:
+        base_dir = gen.minilm_dir()
+    except ImportError:
+        base_dir = None
+    if base_dir and os.path.isdir(os.path.join(HERE, "bank", "verb-b")):
+        from transformers import AutoTokenizer
+        members = [os.path.join(HERE, "bank", n) for n in ("place-a", "verb-b", "negation-a")]
+        bank = os.path.join(tmp, "bank.tlora")
+        subprocess.run([tlora, "bank", "build", *members, "-o", bank], check=True, capture_output=True)
+        member_dir = os.path.join(tmp, "bank-verb-b")
+        subprocess.run([tlora, "bank", "get", bank, "--member", "verb-b", "--format", "peft", "-o", member_dir], check=True, capture_output=True)
+        batch = AutoTokenizer.from_pretrained(base_dir)(gen.SENTENCES, padding=True, return_tensors="pt")
+        def hidden(adapter):
+            model = PeftModel.from_pretrained(AutoModel.from_pretrained(base_dir), adapter).eval()
+            with torch.no_grad():
+                return model(**batch).last_hidden_state
+        err = (hidden(member_dir) - hidden(members[1])).abs().max().item()
+        ok = err <= 1e-4
+        failures += not ok
+        print(f"{'ok ' if ok else 'FAIL'} bank    verb-b                   PeftModel loads a bank member (lossless bank), max |Δhidden| {err:.2e}")
     # Diffusion merges and exports against diffusers and LyCORIS (check_diffusion.py).
     if importlib.util.find_spec("diffusers") and importlib.util.find_spec("lycoris"):
         sys.path.insert(0, HERE)

@@ -80,5 +80,17 @@ step "$tlora" inspect "$lycoris" --base-config "$root/Fixtures/models/tiny-llama
 step "$tlora" export "$lycoris" --format lycoris -o "$out/lycoris-again.safetensors"
 step "$tlora" export "$lokr" --format lycoris -o "$out/lokr-lycoris.safetensors"
 refused "$tlora" convert to-lora "$root/Fixtures/peft/llama-ia3" --base-config "$root/Fixtures/models/tiny-llama" -o "$out/ia3-lora.tlora"
+# An adapter bank: the 16 LoRAs trained on all-MiniLM-L6-v2 (8 tasks × 2 data slices) in one file,
+# every member within 5 % on every module; one member back as a PEFT adapter, one merged, and a
+# new member added by projection (refused above the bound, so with --rebuild).
+bank_members=("$root"/Fixtures/bank/*-a "$root"/Fixtures/bank/*-b)
+step "$tlora" bank build "${bank_members[@]:0:15}" -o "$out/bank.tlora" --max-rel-error 0.05
+step "$tlora" inspect "$out/bank.tlora"
+step "$tlora" bank get "$out/bank.tlora" --member place-a -o "$out/bank-place-a" --format peft
+step "$tlora" verify "$out/bank-place-a" --against "$root/Fixtures/bank/place-a" --max-rel-error 0.05
+step "$tlora" bank add "$out/bank.tlora" "${bank_members[15]}" -o "$out/bank-16.tlora" --rebuild
+if [ -f "$base/model.safetensors" ] && [ "$adapter" = "$root/Fixtures/peft/minilm-trained" ]; then
+  step "$tlora" merge "$out/bank-16.tlora" --member place-b --base "$base" -o "$out/merged-bank-place-b"
+fi
 echo
 echo "demo outputs in $out"

@@ -83,15 +83,14 @@ extension ContainerHeader {
         let tensors = try root.objects("tensors").map(parseTensor)
         let modules = try root.isPresent("modules") ? root.objects("modules").map(parseModule) : []
         let groups = try root.isPresent("tucker_groups") ? root.objects("tucker_groups").map(parseGroup) : []
-        let replaced = try root.isPresent("replaced_tensors") ? root.objects("replaced_tensors").map { f in
-            ReplacedRecord(target: try parseName(f, "target"), tensor: try parseName(f, "tensor"), sourceName: try f.optionalString("source_name"))
-        } : []
+        let replaced = try root.isPresent("replaced_tensors") ? root.objects("replaced_tensors").map(parseReplaced) : []
         let projections = try root.isPresent("projections") ? root.objects("projections").map { f in
             ProjectionRecord(name: try parseName(f, "name"), a: try parseName(f, "a"), b: try parseName(f, "b"))
         } : []
+        let bank = try root.optionalObject("bank").map(parseBank)
 
         var header = ContainerHeader(majorVersion: major, minorVersion: minor, requiredFeatures: required, metadata: metadata,
-                                     tensors: tensors, modules: modules, tuckerGroups: groups, replaced: replaced,
+                                     tensors: tensors, modules: modules, tuckerGroups: groups, replaced: replaced, bank: bank,
                                      dataStart: 0, fileLength: 0, headerLength: 0)
         header.projections = projections
         for (i, t) in tensors.enumerated() {
@@ -99,6 +98,27 @@ extension ContainerHeader {
             header.tensorIndex[t.name] = i
         }
         return header
+    }
+
+    private static func parseReplaced(_ f: JSONFields) throws -> ReplacedRecord {
+        ReplacedRecord(target: try parseName(f, "target"), tensor: try parseName(f, "tensor"), sourceName: try f.optionalString("source_name"))
+    }
+
+    /// The `bank` object (§2.8): bases, then members, each member a name, metadata and module entries.
+    private static func parseBank(_ f: JSONFields) throws -> BankRecord {
+        let bases = try f.objects("bases").map { b in
+            BankRecord.Basis(name: try parseName(b, "name"), module: try parseName(b, "module"), cluster: try b.int("cluster", min: 0),
+                             outBasis: try parseName(b, "out"), inBasis: try parseName(b, "in"),
+                             conversion: try parseConversion(b.optionalObject("conversion")))
+        }
+        let members = try f.objects("members").map { m in
+            BankRecord.Member(name: try parseName(m, "name"), cluster: try m.optionalInt("cluster", min: 0) ?? 0,
+                              metadata: AdapterMetadata(try m.isPresent("metadata") ? m.stringMap("metadata") : []),
+                              modules: try m.objects("modules").map(parseModule),
+                              replaced: try m.isPresent("replaced_tensors") ? m.objects("replaced_tensors").map(parseReplaced) : [],
+                              sourceBytes: try m.optionalInt("source_bytes", min: 0))
+        }
+        return BankRecord(bases: bases, members: members, conversion: try parseConversion(f.optionalObject("conversion")))
     }
 
     private static func parseName(_ f: JSONFields, _ key: String) throws -> String {
@@ -177,6 +197,7 @@ extension ContainerHeader {
         case .vera:
             update = .vera(projections: try parseName(u, "projections"), lambdaB: try parseName(u, "lambda_b"), lambdaD: try parseName(u, "lambda_d"))
         case .featureScale: update = .featureScale(vector: try parseName(u, "vector"), axis: try parseAxis(u, "axis") ?? .out)
+        case .bankCore: update = .bankCore(basis: try parseName(u, "basis"), core: try parseName(u, "core"))
         }
         let kernel = f.isPresent("kernel") ? try f.intArray("kernel", min: 1, maxCount: 3) : []
         if f.isPresent("kernel"), kernel.isEmpty { throw f.problem("kernel", "must list 1 to 3 sizes") }
@@ -257,6 +278,51 @@ extension ContainerHeader {
         }
     }
 
+    /// A bank file holds nothing but the bank and lists the feature (checked before anything else).
+    private func checkBankAlone() throws {
+        guard modules.isEmpty, tuckerGroups.isEmpty, replaced.isEmpty else {
+            throw ModelError("bank", "a bank file holds every module in its members; modules, tucker_groups and replaced_tensors must be empty")
+        }
+        guard requiredFeatures.contains(ContainerLayout.bankFeature) else {
+            throw ModelError("bank", "the file does not list the required feature \(ContainerLayout.bankFeature)")
+        }
+    }
+
+    /// A bank (§2.8): every member module is a `bank_core`, each tensor is used once, and the shapes
+    /// fit (`AdapterRules.check(bank:)`).
+    private func checkBank(_ bank: BankRecord, use: (String, String) throws -> Void, shape: (String) -> [Int]) throws {
+        for b in bank.bases {
+            try use(b.outBasis, "bank basis \(b.name)")
+            try use(b.inBasis, "bank basis \(b.name)")
+        }
+        var members: [BankShape.Member] = []
+        for member in bank.members {
+            var modules: [BankShape.Module] = []
+            for m in member.modules {
+                guard case .bankCore(let basis, let core) = m.update else {
+                    throw ModelError("bank member \(member.name): \(m.name)", "a bank member's updates must be bank_core, not \(FormatVocabulary.name(of: m.update.kind))")
+                }
+                guard m.kernel.isEmpty, m.biasDelta == nil, m.doraAxis == .out, m.doraEpsilon == 0 else {
+                    throw ModelError("bank member \(member.name): \(m.name)", "a bank member's module has no kernel, bias_delta, dora_axis or dora_epsilon")
+                }
+                for t in m.tensorNames { try use(t, "module \(m.name) of bank member \(member.name)") }
+                modules.append(BankShape.Module(name: m.name, target: m.target, outFeatures: m.outFeatures, inFeatures: m.inFeatures, scale: m.scale,
+                                                basis: basis, core: shape(core), doraMagnitude: m.doraMagnitude.map(shape)))
+            }
+            for r in member.replaced { try use(r.tensor, "replaced tensor \(r.target) of bank member \(member.name)") }
+            do {
+                try AdapterRules.checkReplacements(modules: member.modules.map { ($0.name, $0.target, $0.layout, $0.outFeatures, $0.inFeatures) },
+                                                   replaced: member.replaced.map { ($0.target, shape($0.tensor)) })
+            } catch let e as ModelError {
+                throw ModelError("bank member \(member.name): \(e.subject)", e.problem)
+            }
+            members.append(BankShape.Member(name: member.name, cluster: member.cluster, modules: modules, replacedTargets: member.replaced.map(\.target)))
+        }
+        try AdapterRules.check(bank: BankShape(bases: bank.bases.map {
+            BankShape.Basis(name: $0.name, module: $0.module, cluster: $0.cluster, outBasis: shape($0.outBasis), inBasis: shape($0.inBasis))
+        }, members: members))
+    }
+
     /// Every referenced tensor exists and is referenced exactly once; shapes fit (`AdapterRules`).
     func checkSemantics(path: String) throws {
         var uses: [String: String] = [:]
@@ -267,6 +333,7 @@ extension ContainerHeader {
         }
         func shape(_ name: String) -> [Int] { entry(name)?.shape ?? [] }
         do {
+            if bank != nil { try checkBankAlone() }
             var groupShapes: [String: TuckerGroupShape] = [:]
             for g in tuckerGroups {
                 for t in g.tensorNames { try use(t, by: "Tucker group \(g.name)") }
@@ -291,6 +358,9 @@ extension ContainerHeader {
             }, replacedTargets: replaced.map(\.target), groupNames: tuckerGroups.map(\.name), projectionNames: projections.map(\.name))
             for m in modules {
                 for t in m.tensorNames { try use(t, by: "module \(m.name)") }
+                if case .bankCore = m.update {
+                    throw ModelError(m.name, "a bank_core update belongs in a bank member, not in the file's modules")
+                }
                 if case .tensorTrain(_, let rowOrder, let columnOrder) = m.update, rowOrder != .forward || columnOrder != .forward,
                    !requiredFeatures.contains(ContainerLayout.ttIndexOrderFeature) {
                     throw ModelError(m.name, "uses row_order/column_order but the file does not list the required feature \(ContainerLayout.ttIndexOrderFeature)")
@@ -324,11 +394,12 @@ extension ContainerHeader {
             if let idle = projections.first(where: { !usedPairs.contains($0.name) }) {
                 throw ModelError("projections \(idle.name)", "are used by no module")
             }
+            if let bank { try checkBank(bank, use: use, shape: shape) }
         } catch let e as ModelError {
             throw FormatError.invalidAdapter(path: path, problem: e.description)
         }
         if let unused = tensors.first(where: { uses[$0.name] == nil }) {
-            throw FormatError.invalidAdapter(path: path, problem: "tensor \(unused.name) is not used by any module, group, projections or replaced tensor")
+            throw FormatError.invalidAdapter(path: path, problem: "tensor \(unused.name) is not used by any module, group, projections, bank entry or replaced tensor")
         }
     }
 }

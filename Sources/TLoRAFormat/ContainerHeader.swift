@@ -49,6 +49,8 @@ public struct ModuleRecord: Sendable, Equatable {
         case diagonalLowRank(a: String, b: String, e: String)
         case vera(projections: String, lambdaB: String, lambdaD: String)
         case featureScale(vector: String, axis: FeatureAxis)
+        /// Only inside a bank member (§2.8): `U = basis.out · core · basis.inᵀ`.
+        case bankCore(basis: String, core: String)
 
         /// Which form this is (the header's `update.type`).
         public var kind: UpdateKind {
@@ -64,6 +66,7 @@ public struct ModuleRecord: Sendable, Equatable {
             case .diagonalLowRank: return .diagonalLowRank
             case .vera: return .vera
             case .featureScale: return .featureScale
+            case .bankCore: return .bankCore
             }
         }
 
@@ -80,6 +83,7 @@ public struct ModuleRecord: Sendable, Equatable {
             case .diagonalLowRank(let a, let b, let e): return [a, b, e]
             case .vera(_, let lb, let ld): return [lb, ld]
             case .featureScale(let v, _): return [v]
+            case .bankCore(_, let core): return [core]
             }
         }
 
@@ -104,6 +108,7 @@ public struct ModuleRecord: Sendable, Equatable {
             case .diagonalLowRank(let a, let b, let e): return [(a, "A of"), (b, "B of"), (e, "diagonal E of")]
             case .vera(_, let lb, let ld): return [(lb, "λ_b of"), (ld, "λ_d of")]
             case .featureScale(let v, _): return [(v, "IA³ vector of")]
+            case .bankCore(_, let core): return [(core, "bank core of")]
             }
         }
     }
@@ -154,6 +159,36 @@ public struct ReplacedRecord: Sendable, Equatable {
     public var sourceName: String?
 }
 
+/// An adapter bank as the header describes it (docs/FORMAT.md §2.8).
+public struct BankRecord: Sendable, Equatable {
+    public struct Basis: Sendable, Equatable {
+        public var name: String
+        public var module: String
+        public var cluster: Int
+        public var outBasis: String
+        public var inBasis: String
+        public var conversion: ConversionRecord?
+    }
+
+    public struct Member: Sendable, Equatable {
+        public var name: String
+        public var cluster: Int
+        public var metadata: AdapterMetadata
+        /// Module entries whose updates are all `bank_core`.
+        public var modules: [ModuleRecord]
+        public var replaced: [ReplacedRecord]
+        public var sourceBytes: Int?
+
+        public var tensorNames: [String] { modules.flatMap(\.tensorNames) + replaced.map(\.tensor) }
+    }
+
+    public var bases: [Basis]
+    public var members: [Member]
+    public var conversion: ConversionRecord?
+
+    public func member(named name: String) -> Member? { members.first { $0.name == name } }
+}
+
 /// Everything in a `.tlora` file except the tensor data, validated.
 public struct ContainerHeader: Sendable, Equatable {
     public var majorVersion: Int
@@ -165,6 +200,8 @@ public struct ContainerHeader: Sendable, Equatable {
     public var tuckerGroups: [TuckerGroupRecord]
     public var replaced: [ReplacedRecord]
     public var projections: [ProjectionRecord] = []
+    /// The bank, when the file is one (then `modules`, `tuckerGroups` and `replaced` are empty).
+    public var bank: BankRecord?
     /// Absolute offset of the data section.
     public var dataStart: Int
     /// Total file length the preamble declares.
@@ -178,6 +215,19 @@ public struct ContainerHeader: Sendable, Equatable {
             if let role = m.update.roles.first(where: { $0.tensor == tensor }) { return "\(tensor) (\(role.role) module \(m.name))" }
             if tensor == m.doraMagnitude { return "\(tensor) (DoRA magnitude of module \(m.name))" }
             if tensor == m.biasDelta { return "\(tensor) (bias change of module \(m.name))" }
+        }
+        if let bank {
+            for b in bank.bases {
+                if tensor == b.outBasis { return "\(tensor) (out basis \(b.name) of the bank)" }
+                if tensor == b.inBasis { return "\(tensor) (in basis \(b.name) of the bank)" }
+            }
+            for member in bank.members {
+                for m in member.modules {
+                    if m.update.tensorNames.contains(tensor) { return "\(tensor) (core of module \(m.name) of bank member \(member.name))" }
+                    if tensor == m.doraMagnitude { return "\(tensor) (DoRA magnitude of module \(m.name) of bank member \(member.name))" }
+                }
+                for r in member.replaced where r.tensor == tensor { return "\(tensor) (replacement for \(r.target) of bank member \(member.name))" }
+            }
         }
         for g in tuckerGroups where g.tensorNames.contains(tensor) { return "\(tensor) (of Tucker group \(g.name))" }
         for p in projections where p.tensorNames.contains(tensor) { return "\(tensor) (of projections \(p.name))" }
@@ -207,6 +257,9 @@ public struct ContainerHeader: Sendable, Equatable {
         case .diagonalLowRank(let a, let b, let e): return .diagonalLowRank(a: shape(a), b: shape(b), e: shape(e))
         case .vera(let p, let lb, let ld): return .vera(projections: p, lambdaB: shape(lb), lambdaD: shape(ld))
         case .featureScale(let v, let axis): return .featureScale(vector: shape(v), axis: axis)
+        // A bank core's shape is checked against its bank basis (`AdapterRules.check(bank:)`);
+        // `checkSemantics` refuses one anywhere else before asking for this.
+        case .bankCore(_, let core): return .dense(shape(core))
         }
     }
 

@@ -39,8 +39,11 @@ public enum ContainerLayout {
         case .diagonalLowRank: return "low-rank-diagonal"
         case .vera: return "vera"
         case .featureScale: return "ia3"
+        case .bankCore: return bankFeature
         }
     }
+    /// `adapter-bank`: the file is a bank of many adapters (a `bank` object, §2.8), not one adapter.
+    public static let bankFeature = "adapter-bank"
     public static let knownFeatures: Set<String> = Set([ttIndexOrderFeature, convKernelFeature, doraInAxisFeature, biasDeltaFeature]
         + UpdateKind.allCases.compactMap(feature(of:)))
 

@@ -42,6 +42,20 @@ public enum ContainerWriter {
         // Fail before the expensive encoding if the output exists.
         let output = try AtomicFileWriter(destination: path, overwrite: options.overwrite, kind: .tloraFile)
         let (document, named) = HeaderEncoding.layout(adapter)
+        return try write(document, named, to: output, path: path, options: options)
+    }
+
+    /// Writes an adapter bank (docs/FORMAT.md §2.8) the same way.
+    @discardableResult
+    public static func write(_ bank: AdapterBank, to path: String, options: WriteOptions = WriteOptions()) throws -> WriteReport {
+        try bank.validate()
+        let output = try AtomicFileWriter(destination: path, overwrite: options.overwrite)
+        let (document, named) = HeaderEncoding.layout(bank)
+        return try write(document, named, to: output, path: path, options: options)
+    }
+
+    private static func write(_ document: HeaderEncoding.Document, _ named: [HeaderEncoding.NamedTensor], to output: AtomicFileWriter,
+                              path: String, options: WriteOptions) throws -> WriteReport {
         let totalBytes = named.reduce(0) { $0 + $1.tensor.bytes.count }
         let counter = ProgressCounter(total: totalBytes, report: options.progress)
         let encoded = try Parallel.map(count: named.count, worthIt: totalBytes > 256 << 10) { i in

@@ -17,6 +17,9 @@ public enum FormatError: Error, CustomStringConvertible, Equatable, Sendable {
     case invalidAdapter(path: String, problem: String)
     case nonFiniteValues(path: String, tensor: String)
     case noSuchTensor(path: String, tensor: String)
+    /// The file is an adapter bank and an adapter was asked for without saying which member.
+    case bankNeedsMember(path: String, members: [String])
+    case noSuchMember(path: String, member: String, members: [String])
     case fileSystem(IOError)
 
     public var description: String {
@@ -51,8 +54,17 @@ public enum FormatError: Error, CustomStringConvertible, Equatable, Sendable {
             return "\(p): tensor \(t) holds NaN or infinite values"
         case .noSuchTensor(let p, let t):
             return "\(p): no tensor named \(t)"
+        case .bankNeedsMember(let p, let members):
+            return "\(p): an adapter bank of \(members.count) members (\(Self.list(members))); choose one with --member NAME"
+        case .noSuchMember(let p, let member, let members):
+            return "\(p): the bank has no member \(member) (members: \(Self.list(members)))"
         case .fileSystem(let e):
             return e.description
         }
+    }
+
+    /// The first few names, for messages about banks of thousands.
+    static func list(_ names: [String]) -> String {
+        names.prefix(6).joined(separator: ", ") + (names.count > 6 ? ", … (\(names.count) in all)" : "")
     }
 }

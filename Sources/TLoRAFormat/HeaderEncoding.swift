@@ -14,16 +14,15 @@ enum HeaderEncoding {
         var groups: [TuckerGroupRecord]
         var replaced: [ReplacedRecord]
         var projections: [ProjectionRecord]
+        var bank: BankRecord? = nil
     }
 
-    /// Names every tensor in file order: groups (`g<j>.core`, `g<j>.f<k>`), shared projections
-    /// (`p<j>.a`, `p<j>.b`), modules (`m<i>.a`, `m<i>.b`, `m<i>.tt<k>`, `m<i>.delta`, `m<i>.dora`,
-    /// `m<i>.w1.a`, …), replaced tensors (`r<i>`). Short names keep the header
-    /// small (it is ~1% of a typical adapter file); the records say what each tensor is.
-    static func layout(_ adapter: Adapter) -> (Document, [NamedTensor]) {
+    /// Hands out unique tensor names and collects the tensors in file order.
+    struct Namer {
         var named: [NamedTensor] = []
         var used = Set<String>()
-        func add(_ base: String, _ t: StoredTensor) -> String {
+
+        mutating func add(_ base: String, _ t: StoredTensor) -> String {
             var name = base
             var n = 1
             while used.contains(name) {
@@ -34,15 +33,33 @@ enum HeaderEncoding {
             named.append(NamedTensor(name: name, tensor: t))
             return name
         }
+    }
+
+    /// Names every tensor in file order: groups (`g<j>.core`, `g<j>.f<k>`), shared projections
+    /// (`p<j>.a`, `p<j>.b`), modules (`m<i>.a`, `m<i>.b`, `m<i>.tt<k>`, `m<i>.delta`, `m<i>.dora`,
+    /// `m<i>.w1.a`, …), replaced tensors (`r<i>`). Short names keep the header
+    /// small (it is ~1% of a typical adapter file); the records say what each tensor is.
+    static func layout(_ adapter: Adapter) -> (Document, [NamedTensor]) {
+        var namer = Namer()
         var groups: [TuckerGroupRecord] = []
         for (j, g) in adapter.tuckerGroups.enumerated() {
-            let core = add("g\(j).core", g.core)
-            let factors = g.factors.enumerated().map { add("g\(j).f\($0.offset)", $0.element) }
+            let core = namer.add("g\(j).core", g.core)
+            let factors = g.factors.enumerated().map { namer.add("g\(j).f\($0.offset)", $0.element) }
             groups.append(TuckerGroupRecord(name: g.name, core: core, factors: factors, modes: g.modes, conversion: g.conversion))
         }
         let projections = adapter.projections.enumerated().map { j, p in
-            ProjectionRecord(name: p.name, a: add("p\(j).a", p.a), b: add("p\(j).b", p.b))
+            ProjectionRecord(name: p.name, a: namer.add("p\(j).a", p.a), b: namer.add("p\(j).b", p.b))
         }
+        let modules = adapter.modules.enumerated().map { i, m in record(m, prefix: "m\(i)", namer: &namer) }
+        let replaced = adapter.replacedTensors.enumerated().map { i, r in
+            ReplacedRecord(target: r.target, tensor: namer.add("r\(i)", r.value), sourceName: r.sourceName)
+        }
+        return (Document(metadata: adapter.metadata, modules: modules, groups: groups, replaced: replaced, projections: projections), namer.named)
+    }
+
+    /// A module's record, naming its tensors `<prefix>.a`, `<prefix>.b`, `<prefix>.tt<k>`, ….
+    static func record(_ m: AdapterModule, prefix i: String, namer: inout Namer) -> ModuleRecord {
+        func add(_ base: String, _ t: StoredTensor) -> String { namer.add(base, t) }
         func factor(_ f: FactorMatrix, _ base: String) -> ModuleRecord.Factor {
             switch f {
             case .full(let m): return .full(add(base, m))
@@ -50,39 +67,57 @@ enum HeaderEncoding {
             case .tucker(let t): return .tucker(core: add(base + ".core", t.core), a: add(base + ".a", t.a), b: add(base + ".b", t.b))
             }
         }
-        var modules: [ModuleRecord] = []
-        for (i, m) in adapter.modules.enumerated() {
-            let update: ModuleRecord.Update
-            switch m.update {
-            case .lowRank(let a, let b): update = .lowRank(a: add("m\(i).a", a), b: add("m\(i).b", b))
-            case .tensorTrain(let tt):
-                update = .tensorTrain(cores: tt.cores.enumerated().map { add("m\(i).tt\($0.offset)", $0.element) },
-                                      rowOrder: tt.rowOrder, columnOrder: tt.columnOrder)
-            case .tuckerSlice(let g, let index): update = .tuckerSlice(group: g, index: index)
-            case .dense(let d): update = .dense(delta: add("m\(i).delta", d))
-            case .jointTrain(let j):
-                update = .jointTrain(cores: j.cores.enumerated().map { add("m\(i).jt\($0.offset)", $0.element) },
-                                     latent: add("m\(i).z", j.latent), rank: j.rank)
-            case .convTucker(let t):
-                update = .convTucker(core: add("m\(i).core", t.core), a: add("m\(i).a", t.a), b: add("m\(i).b", t.b))
-            case .kronecker(let k): update = .kronecker(w1: factor(k.w1, "m\(i).w1"), w2: factor(k.w2, "m\(i).w2"))
-            case .hadamard(let h): update = .hadamard(p1: factor(h.p1, "m\(i).p1"), p2: factor(h.p2, "m\(i).p2"))
-            case .diagonalLowRank(let a, let b, let e): update = .diagonalLowRank(a: add("m\(i).a", a), b: add("m\(i).b", b), e: add("m\(i).e", e))
-            case .vera(let v):
-                update = .vera(projections: v.projections, lambdaB: add("m\(i).lambda_b", v.lambdaB), lambdaD: add("m\(i).lambda_d", v.lambdaD))
-            case .featureScale(let f): update = .featureScale(vector: add("m\(i).v", f.vector), axis: f.axis)
+        let update: ModuleRecord.Update
+        switch m.update {
+        case .lowRank(let a, let b): update = .lowRank(a: add("\(i).a", a), b: add("\(i).b", b))
+        case .tensorTrain(let tt):
+            update = .tensorTrain(cores: tt.cores.enumerated().map { add("\(i).tt\($0.offset)", $0.element) },
+                                  rowOrder: tt.rowOrder, columnOrder: tt.columnOrder)
+        case .tuckerSlice(let g, let index): update = .tuckerSlice(group: g, index: index)
+        case .dense(let d): update = .dense(delta: add("\(i).delta", d))
+        case .jointTrain(let j):
+            update = .jointTrain(cores: j.cores.enumerated().map { add("\(i).jt\($0.offset)", $0.element) },
+                                 latent: add("\(i).z", j.latent), rank: j.rank)
+        case .convTucker(let t):
+            update = .convTucker(core: add("\(i).core", t.core), a: add("\(i).a", t.a), b: add("\(i).b", t.b))
+        case .kronecker(let k): update = .kronecker(w1: factor(k.w1, "\(i).w1"), w2: factor(k.w2, "\(i).w2"))
+        case .hadamard(let h): update = .hadamard(p1: factor(h.p1, "\(i).p1"), p2: factor(h.p2, "\(i).p2"))
+        case .diagonalLowRank(let a, let b, let e): update = .diagonalLowRank(a: add("\(i).a", a), b: add("\(i).b", b), e: add("\(i).e", e))
+        case .vera(let v):
+            update = .vera(projections: v.projections, lambdaB: add("\(i).lambda_b", v.lambdaB), lambdaD: add("\(i).lambda_d", v.lambdaD))
+        case .featureScale(let f): update = .featureScale(vector: add("\(i).v", f.vector), axis: f.axis)
+        }
+        let dora = m.doraMagnitude.map { add("\(i).dora", $0) }
+        let bias = m.biasDelta.map { add("\(i).bias", $0) }
+        return ModuleRecord(name: m.name, target: m.target, kind: m.kind, layout: m.layout, outFeatures: m.outFeatures,
+                            inFeatures: m.inFeatures, scale: m.scale, update: update, doraMagnitude: dora,
+                            doraAxis: m.doraAxis, doraEpsilon: m.doraEpsilon, kernel: m.kernel, biasDelta: bias,
+                            conversion: m.conversion, attributes: m.attributes)
+    }
+
+    /// A bank's records: bases first (`k<j>.u`, `k<j>.v`), then each member's tensors together
+    /// (`b<i>.m<j>.c`, `b<i>.m<j>.dora`, `b<i>.r<j>`), so one member's cores are contiguous.
+    static func layout(_ bank: AdapterBank) -> (Document, [NamedTensor]) {
+        var namer = Namer()
+        let bases = bank.bases.enumerated().map { j, b in
+            BankRecord.Basis(name: b.name, module: b.module, cluster: b.cluster, outBasis: namer.add("k\(j).u", b.outBasis),
+                             inBasis: namer.add("k\(j).v", b.inBasis), conversion: b.conversion)
+        }
+        let members = bank.members.enumerated().map { i, member in
+            let modules = member.modules.enumerated().map { j, m in
+                ModuleRecord(name: m.name, target: m.target, kind: m.kind, layout: m.layout, outFeatures: m.outFeatures,
+                             inFeatures: m.inFeatures, scale: m.scale, update: .bankCore(basis: m.basis, core: namer.add("b\(i).m\(j).c", m.core)),
+                             doraMagnitude: m.doraMagnitude.map { namer.add("b\(i).m\(j).dora", $0) },
+                             conversion: m.conversion, attributes: m.attributes)
             }
-            let dora = m.doraMagnitude.map { add("m\(i).dora", $0) }
-            let bias = m.biasDelta.map { add("m\(i).bias", $0) }
-            modules.append(ModuleRecord(name: m.name, target: m.target, kind: m.kind, layout: m.layout, outFeatures: m.outFeatures,
-                                        inFeatures: m.inFeatures, scale: m.scale, update: update, doraMagnitude: dora,
-                                        doraAxis: m.doraAxis, doraEpsilon: m.doraEpsilon, kernel: m.kernel, biasDelta: bias,
-                                        conversion: m.conversion, attributes: m.attributes))
+            let replaced = member.replacedTensors.enumerated().map { j, r in
+                ReplacedRecord(target: r.target, tensor: namer.add("b\(i).r\(j)", r.value), sourceName: r.sourceName)
+            }
+            return BankRecord.Member(name: member.name, cluster: member.cluster, metadata: member.metadata, modules: modules,
+                                     replaced: replaced, sourceBytes: member.sourceBytes)
         }
-        let replaced = adapter.replacedTensors.enumerated().map { i, r in
-            ReplacedRecord(target: r.target, tensor: add("r\(i)", r.value), sourceName: r.sourceName)
-        }
-        return (Document(metadata: adapter.metadata, modules: modules, groups: groups, replaced: replaced, projections: projections), named)
+        let record = BankRecord(bases: bases, members: members, conversion: bank.conversion)
+        return (Document(metadata: bank.metadata, modules: [], groups: [], replaced: [], projections: [], bank: record), namer.named)
     }
 
     /// The header JSON document.
@@ -90,7 +125,9 @@ enum HeaderEncoding {
         var root = JSONObject()
         root["format"] = JSONValue("tlora")
         root["version"] = JSONValue("\(ContainerLayout.majorVersion).\(ContainerLayout.minorVersion)")
-        root["required_features"] = JSONValue(requiredFeatures(d.modules))
+        var features = requiredFeatures(d.modules + (d.bank?.members.flatMap(\.modules) ?? []))
+        if d.bank != nil { features = (features + [ContainerLayout.bankFeature]).sorted() }
+        root["required_features"] = JSONValue(features)
         root["metadata"] = .object(JSONObject(d.metadata.entries.map { ($0.key, JSONValue($0.value)) }))
         root["tensors"] = .array(tensors.map { t in
             .object(JSONObject([
@@ -107,12 +144,35 @@ enum HeaderEncoding {
                 .object(JSONObject([("name", JSONValue(p.name)), ("a", JSONValue(p.a)), ("b", JSONValue(p.b))]))
             })
         }
-        root["replaced_tensors"] = .array(d.replaced.map { r in
-            var o = JSONObject([("target", JSONValue(r.target)), ("tensor", JSONValue(r.tensor))])
-            if let s = r.sourceName { o["source_name"] = JSONValue(s) }
-            return .object(o)
-        })
+        root["replaced_tensors"] = .array(d.replaced.map(encode))
+        if let bank = d.bank { root["bank"] = encode(bank) }
         return .object(root)
+    }
+
+    private static func encode(_ r: ReplacedRecord) -> JSONValue {
+        var o = JSONObject([("target", JSONValue(r.target)), ("tensor", JSONValue(r.tensor))])
+        if let s = r.sourceName { o["source_name"] = JSONValue(s) }
+        return .object(o)
+    }
+
+    private static func encode(_ bank: BankRecord) -> JSONValue {
+        var o = JSONObject()
+        if let c = bank.conversion { o["conversion"] = encode(c) }
+        o["bases"] = .array(bank.bases.map { b in
+            var e = JSONObject([("name", JSONValue(b.name)), ("module", JSONValue(b.module)), ("cluster", JSONValue(b.cluster)),
+                                ("out", JSONValue(b.outBasis)), ("in", JSONValue(b.inBasis))])
+            if let c = b.conversion { e["conversion"] = encode(c) }
+            return .object(e)
+        })
+        o["members"] = .array(bank.members.map { m in
+            var e = JSONObject([("name", JSONValue(m.name)), ("cluster", JSONValue(m.cluster))])
+            e["metadata"] = .object(JSONObject(m.metadata.entries.map { ($0.key, JSONValue($0.value)) }))
+            e["modules"] = .array(m.modules.map(encode))
+            if !m.replaced.isEmpty { e["replaced_tensors"] = .array(m.replaced.map(encode)) }
+            if let b = m.sourceBytes { e["source_bytes"] = JSONValue(b) }
+            return .object(e)
+        })
+        return .object(o)
     }
 
     /// The features a reader must know to read these modules correctly (docs/FORMAT.md §2.1).
@@ -190,6 +250,9 @@ enum HeaderEncoding {
         case .featureScale(let v, let axis):
             u["vector"] = JSONValue(v)
             u["axis"] = JSONValue(axis.rawValue)
+        case .bankCore(let basis, let core):
+            u["basis"] = JSONValue(basis)
+            u["core"] = JSONValue(core)
         }
         o["update"] = .object(u)
         if let d = m.doraMagnitude {
@@ -259,6 +322,9 @@ enum HeaderEncoding {
             case .diagonalLowRank(let a, let b, let e): update = .diagonalLowRank(a: try tensor(a), b: try tensor(b), e: try tensor(e))
             case .vera(let p, let lb, let ld): update = .vera(VeRAUpdate(projections: p, lambdaB: try tensor(lb), lambdaD: try tensor(ld)))
             case .featureScale(let v, let axis): update = .featureScale(FeatureScale(vector: try tensor(v), axis: axis))
+            case .bankCore:
+                // Unreachable: `checkSemantics` refuses bank cores outside a bank's members.
+                throw FormatError.invalidAdapter(path: "", problem: "module \(m.name): bank_core outside a bank")
             }
             return AdapterModule(name: m.name, target: m.target, kind: m.kind, layout: m.layout, outFeatures: m.outFeatures,
                                  inFeatures: m.inFeatures, scale: m.scale, update: update,
@@ -267,5 +333,32 @@ enum HeaderEncoding {
         }
         let replaced = try h.replaced.map { ReplacedTensor(target: $0.target, value: try tensor($0.tensor), sourceName: $0.sourceName) }
         return Adapter(metadata: h.metadata, modules: modules, tuckerGroups: groups, replacedTensors: replaced, projections: projections)
+    }
+}
+
+extension HeaderEncoding {
+    /// Rebuilds a bank. `members` limits which members are loaded (nil: all), and then only the
+    /// bases they use: `tlora bank get` reads one member's cores and its bases, nothing else.
+    static func bank(_ h: ContainerHeader, members names: Set<String>? = nil, tensor: (String) throws -> StoredTensor) throws -> AdapterBank {
+        guard let record = h.bank else { return AdapterBank() }
+        let members = try record.members.filter { names?.contains($0.name) ?? true }.map { m in
+            let modules = try m.modules.map { r -> BankModule in
+                guard case .bankCore(let basis, let core) = r.update else {
+                    // Unreachable: `checkSemantics` refuses members with other updates.
+                    throw FormatError.invalidAdapter(path: "", problem: "bank member \(m.name): module \(r.name) is not a bank_core")
+                }
+                return BankModule(name: r.name, target: r.target, kind: r.kind, layout: r.layout, outFeatures: r.outFeatures,
+                                  inFeatures: r.inFeatures, scale: r.scale, basis: basis, core: try tensor(core),
+                                  doraMagnitude: try r.doraMagnitude.map(tensor), conversion: r.conversion, attributes: r.attributes)
+            }
+            let replaced = try m.replaced.map { ReplacedTensor(target: $0.target, value: try tensor($0.tensor), sourceName: $0.sourceName) }
+            return BankMember(name: m.name, cluster: m.cluster, metadata: m.metadata, modules: modules, replacedTensors: replaced, sourceBytes: m.sourceBytes)
+        }
+        let needed = Set(members.flatMap { $0.modules.map(\.basis) })
+        let bases = try record.bases.filter { names == nil || needed.contains($0.name) }.map { b in
+            BankBasis(name: b.name, module: b.module, cluster: b.cluster, outBasis: try tensor(b.outBasis), inBasis: try tensor(b.inBasis),
+                      conversion: b.conversion)
+        }
+        return AdapterBank(metadata: h.metadata, bases: bases, members: members, conversion: record.conversion)
     }
 }

@@ -73,8 +73,14 @@ public final class TLoRAFile: Sendable {
     /// Files smaller than this are decoded on one thread.
     static let parallelThreshold = 1 << 20
 
+    /// Whether the file is an adapter bank (§2.8) rather than one adapter.
+    public var isBank: Bool { header.bank != nil }
+
     /// Reads every tensor (in parallel) and rebuilds the adapter.
+    ///
+    /// - Throws: `FormatError.bankNeedsMember` for a bank (use `loadBank` or `loadBankMember`).
     public func loadAdapter() throws -> Adapter {
+        if let bank = header.bank { throw FormatError.bankNeedsMember(path: path, members: bank.members.map(\.name)) }
         let entries = header.tensors
         let decoded = try Parallel.map(count: entries.count, worthIt: header.fileLength > Self.parallelThreshold) { i in
             try readTensor(entries[i], context: Zstd.DecompressionContext())
@@ -91,5 +97,40 @@ public final class TLoRAFile: Sendable {
             throw FormatError.invalidAdapter(path: path, problem: e.description)
         }
         return adapter
+    }
+
+    /// Reads a bank: every member, or only `members` and the bases they use (each read tensor's
+    /// checksum is checked; the rest of the file is not touched).
+    ///
+    /// - Throws: `FormatError.noSuchMember` for a name the bank lacks, `invalidAdapter` when the file is
+    ///   not a bank.
+    public func loadBank(members: [String]? = nil) throws -> AdapterBank {
+        guard let record = header.bank else {
+            throw FormatError.invalidAdapter(path: path, problem: "not an adapter bank (it holds one adapter; build one with tlora bank build)")
+        }
+        if let missing = members?.first(where: { record.member(named: $0) == nil }) {
+            throw FormatError.noSuchMember(path: path, member: missing, members: record.members.map(\.name))
+        }
+        let context = try Zstd.DecompressionContext()
+        let bank = try HeaderEncoding.bank(header, members: members.map(Set.init)) { name in
+            // Safe: checkSemantics proved every referenced name is in the file.
+            try readTensor(header.entry(name)!, context: context)
+        }
+        do {
+            try bank.validate()
+        } catch let e as ModelError {
+            throw FormatError.invalidAdapter(path: path, problem: e.description)
+        }
+        return bank
+    }
+
+    /// Member `name` of a bank as an ordinary adapter (`AdapterBank.adapter(member:)`: a LoRA of the
+    /// shared rank), reading only its cores and the bases they use.
+    public func loadBankMember(_ name: String, dtype: DType? = nil) throws -> Adapter {
+        do {
+            return try loadBank(members: [name]).adapter(member: name, dtype: dtype)
+        } catch let e as ModelError {
+            throw FormatError.invalidAdapter(path: path, problem: e.description)
+        }
     }
 }

@@ -10,6 +10,7 @@ public struct InputError: Error, CustomStringConvertible, Equatable, Sendable {
         case checkpointNotAdapter
         case notABase(found: String)
         case notABaseConfig(found: String)
+        case notABank
     }
 
     private let kind: Kind
@@ -29,6 +30,8 @@ public struct InputError: Error, CustomStringConvertible, Equatable, Sendable {
     public static func bareArchive(path: String) -> InputError { InputError(.bareArchive, path: path) }
     /// A checkpoint (weights) given where an adapter was meant.
     public static func checkpointNotAdapter(path: String) -> InputError { InputError(.checkpointNotAdapter, path: path) }
+    /// A bank member asked of an input that is not an adapter bank.
+    public static func notABank(path: String) -> InputError { InputError(.notABank, path: path) }
 
     /// Something other than a checkpoint directory given as a base (`found` says what it is).
     public static func notABase(path: String, found: String) -> InputError { InputError(.notABase(found: found), path: path) }
@@ -50,6 +53,8 @@ public struct InputError: Error, CustomStringConvertible, Equatable, Sendable {
             return "\(path): --base-config takes a base checkpoint directory or its config.json; this is \(found)"
         case .checkpointNotAdapter:
             return "\(path): this is a checkpoint, not an adapter (expected a PEFT or MLX-LM directory, a GGUF adapter or a .tlora file)"
+        case .notABank:
+            return "\(path): not an adapter bank, so it has no members (--member applies to banks made by tlora bank build)"
         }
     }
 }

@@ -166,6 +166,9 @@ public enum UpdateKind: String, Sendable, Equatable, CaseIterable {
     case diagonalLowRank = "low_rank_diagonal"
     case vera
     case featureScale = "ia3"
+    /// A core in an adapter bank's shared bases (`BankModule`; only inside a bank's members, so no
+    /// `ModuleUpdate` has this kind).
+    case bankCore = "bank_core"
 }
 
 /// A tensor train for a matrix `ΔW` (out × in).

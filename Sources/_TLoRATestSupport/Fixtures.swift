@@ -36,6 +36,12 @@ public enum Fixtures {
         return peft + lycoris
     }()
 
+    /// The 16 LoRAs trained on all-MiniLM-L6-v2 for adapter banks (`generate.py --only bank`): eight
+    /// tasks × two vocabulary slices.
+    public static let bankMembers: [String] = ["place", "passive", "question", "negation", "subject", "verb", "object", "where"]
+        .flatMap { [$0 + "-a", $0 + "-b"] }
+    public static func bankMember(_ name: String) -> String { path("bank/" + name) }
+
     /// The PEFT fixtures merged against their bases: name, base model.
     public static let peftMerges: [(name: String, base: String)] = [
         ("llama-lora", "tiny-llama"), ("llama-rslora-patterns", "tiny-llama"), ("llama-dora", "tiny-llama"),

@@ -51,3 +51,67 @@ package enum SampleAdapters {
         return Adapter(metadata: AdapterMetadata([("source_format", "test")]), modules: modules)
     }
 }
+
+extension SampleAdapters {
+    /// LoRA adapters of one base whose updates share subspaces, as a bank's members do: in planted
+    /// group `g` (member j is in group `j % groups`), module `i` of member `j` has
+    /// `B = U_gi · X_j + noise · N`, `A = Y_j · V_giᵀ + noise · N` with `U_gi` (`out × shared`) and `V_gi`
+    /// (`in × shared`) common to the group. Scales differ by member (`2^(j mod 7 − 3)`) so that norms
+    /// spread over two orders of magnitude.
+    public static func bankMembers(seed: UInt64, members: Int, modules: Int, out: Int, in inFeatures: Int, rank: Int,
+                                   shared: Int, noise: Double, groups: Int = 1) -> [Adapter] {
+        var g = SeededGenerator(seed: seed)
+        let bases = (0..<groups).map { _ in
+            (0..<modules).map { _ in
+                (RandomTensors.gaussianMatrix(rows: out, cols: shared, using: &g, as: Double.self),
+                 RandomTensors.gaussianMatrix(rows: inFeatures, cols: shared, using: &g, as: Double.self))
+            }
+        }
+        return (0..<members).map { j in
+            let modules = (0..<modules).map { i -> AdapterModule in
+                let (u, v) = bases[j % groups][i]
+                let x = RandomTensors.gaussianMatrix(rows: shared, cols: rank, using: &g, as: Double.self)
+                let y = RandomTensors.gaussianMatrix(rows: rank, cols: shared, using: &g, as: Double.self)
+                var b = matmul(u, x), a = matmul(y, v, transposeB: true)
+                for k in b.storage.indices { b.storage[k] = b.storage[k] * 0.01 + noise * 0.01 * g.gaussian() }
+                for k in a.storage.indices { a.storage[k] = a.storage[k] * 0.01 + noise * 0.01 * g.gaussian() }
+                let scale = Double(sign: .plus, exponent: j % 7 - 3, significand: 1)
+                return AdapterModule(name: "model.layers.\(i).self_attn.q_proj", outFeatures: out, inFeatures: inFeatures, scale: scale,
+                                     update: .lowRank(a: StoredTensor(a, dtype: .f32), b: StoredTensor(b, dtype: .f32)))
+            }
+            return Adapter(metadata: AdapterMetadata([("source_format", "test"), ("base_model", "tiny/base")]), modules: modules)
+        }
+    }
+}
+
+extension SampleAdapters {
+    /// A small adapter bank with random values (not orthonormal bases: the format does not care):
+    /// modules `q` (12×8) and `v` (6×8) in two clusters, three members, one with a DoRA magnitude and
+    /// one with a replaced tensor.
+    public static func bank(seed: UInt64, dtype: DType = .f32) -> AdapterBank {
+        var g = SeededGenerator(seed: seed)
+        var bases: [BankBasis] = []
+        for (cluster, ranks) in [(0, (3, 2)), (1, (2, 2))] {
+            bases.append(BankBasis(name: "q@\(cluster)", module: "layers.0.q", cluster: cluster, outBasis: tensor([12, ranks.0], dtype: dtype, using: &g),
+                                   inBasis: tensor([8, ranks.1], dtype: dtype, using: &g),
+                                   conversion: ConversionRecord(method: "bank", maxRelativeError: 0.05, relativeError: 0.04)))
+        }
+        bases.append(BankBasis(name: "v@0", module: "layers.0.v", cluster: 0, outBasis: tensor([6, 1], dtype: dtype, using: &g),
+                               inBasis: tensor([8, 2], dtype: dtype, using: &g)))
+        func module(_ name: String, out: Int, basis: BankBasis, dora: Bool = false) -> BankModule {
+            BankModule(name: name, outFeatures: out, inFeatures: 8, scale: 2, basis: basis.name,
+                       core: tensor([basis.ranks.out, basis.ranks.in], dtype: dtype, using: &g),
+                       doraMagnitude: dora ? tensor([out], dtype: dtype, scale: 1, using: &g) : nil,
+                       conversion: ConversionRecord(method: "bank", maxRelativeError: 0.05, relativeError: 0.01, sourceParameters: 40),
+                       attributes: ["peft.r": "4"])
+        }
+        let a = BankMember(name: "task-a", cluster: 0, metadata: AdapterMetadata([("source_format", "peft"), ("note", "ünï")]),
+                           modules: [module("layers.0.q", out: 12, basis: bases[0], dora: true), module("layers.0.v", out: 6, basis: bases[2])],
+                           sourceBytes: 512)
+        let b = BankMember(name: "task-b", cluster: 1, modules: [module("layers.0.q", out: 12, basis: bases[1])],
+                           replacedTensors: [ReplacedTensor(target: "head.weight", value: tensor([2, 8], dtype: dtype, using: &g))], sourceBytes: 300)
+        let c = BankMember(name: "task-c", cluster: 0, modules: [module("layers.0.v", out: 6, basis: bases[2])])
+        return AdapterBank(metadata: AdapterMetadata([("base_model", "tiny/base")]), bases: bases, members: [a, b, c],
+                           conversion: ConversionRecord(method: "bank", maxRelativeError: 0.05, relativeError: 0.04))
+    }
+}

@@ -10,6 +10,7 @@
 //   tlora-bench rsvd M N K                milliseconds of a rank-K randomized SVD (f64, p = 10, q = 2)
 //   tlora-bench transpose M N             milliseconds of an f64 matrix transpose
 //   tlora-bench decode FILE.tlora         GB/s of decoding every tensor on one thread
+//   tlora-bench bank M OUT IN R D NOISE E one module of a synthetic adapter bank (seconds per phase, memory)
 // `--check` (svd, eig, rsvd) adds a line of accuracy figures; TLORA_BENCH_SECONDS sets the budget.
 import CTLoRAKernels
 import TLoRAFormat
@@ -73,7 +74,7 @@ func relative(_ x: Matrix<Double>, _ y: Matrix<Double>) -> Double {
 
 let args = Array(CommandLine.arguments.dropFirst())
 func usage() -> Never {
-    let text = "usage: tlora-bench gemm M N K [f32|f64] | gemmcheck M N K | qr M N | svd M N | leftsvd M N | eig N | rsvd M N K | transpose M N | decode FILE\n"
+    let text = "usage: tlora-bench gemm M N K [f32|f64] | gemmcheck M N K | qr M N | svd M N | leftsvd M N | eig N | rsvd M N K | transpose M N | decode FILE | bank MEMBERS OUT IN RANK SHARED NOISE E\n"
     _ = text.withCString { write(2, $0, strlen($0)) }
     exit(2)
 }
@@ -152,6 +153,9 @@ case "eig":
     let t = best { _ = symmetricEigen(a) }
     print("f64 symmetric eigen \(n)x\(n) (values and vectors): \(t * 1e3) ms")
     print(t * 1e3)
+case "bank":
+    guard args.count == 8, let noise = Double(args[6]), let e = Double(args[7]) else { usage() }
+    do { try bankBenchmark(members: int(1), out: int(2), in: int(3), rank: int(4), shared: int(5), noise: noise, bound: e) } catch { print("error: \(error)"); exit(1) }
 case "decode":
     guard args.count == 2 else { usage() }
     do { try decodeBenchmark(path: args[1]) } catch { print("error: \(error)"); exit(1) }

@@ -20,6 +20,23 @@ import Glibc
         ("empty", Adapter(), .automatic),
     ]
 
+    static let bankSeeds: [(String, AdapterBank, CodecChoice)] = [
+        ("bank-f32-auto", SampleAdapters.bank(seed: 8), .automatic),
+        ("bank-bf16-raw", SampleAdapters.bank(seed: 9, dtype: .bf16), .forced(.raw)),
+    ]
+
+    @Test func bankSeedsAreValid() throws {
+        let dir = getenv("TLORA_WRITE_FUZZ_SEEDS").map { String(cString: $0) } ?? "fuzz/corpus/container"
+        for (name, bank, codec) in Self.bankSeeds {
+            if getenv("TLORA_WRITE_FUZZ_SEEDS") != nil {
+                try ContainerWriter.write(bank, to: dir + "/" + name + ".tlora", options: WriteOptions(codec: codec, level: 3, overwrite: true))
+            }
+            let report = TLoRAFile.verify(path: dir + "/" + name + ".tlora")
+            #expect(report.isIntact, "\(name): \(report.problems)")
+            #expect(try TLoRAFile(path: dir + "/" + name + ".tlora").loadBank() == bank)
+        }
+    }
+
     @Test func seedCorpusIsValid() throws {
         let dir: String
         if let target = getenv("TLORA_WRITE_FUZZ_SEEDS").map({ String(cString: $0) }) {

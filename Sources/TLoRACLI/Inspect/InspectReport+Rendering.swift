@@ -9,6 +9,7 @@ extension InspectReport {
         if !modules.isEmpty { summary += ", \(modules.count) modules" }
         if !groups.isEmpty { summary += ", \(groups.count) Tucker groups" }
         if !tensors.isEmpty { summary += ", \(tensors.count) tensors" }
+        if let bank { summary += ", adapter bank of \(bank.members.count) members" }
         summary += ", \(Formatting.bytes(fileBytes))"
         out.append(summary)
         if !metadata.isEmpty {
@@ -47,6 +48,7 @@ extension InspectReport {
             out.append(Formatting.table(header: ["Tucker group", "modes", "dims", "core", "members", "params", "stored", "codec", "vs f32", "bound", "rel.err"],
                                         rows: rows, rightAligned: [4, 5, 6, 8, 9, 10]))
         }
+        if let bank { out += bank.renderText(fileBytes: fileBytes) }
         if !tensors.isEmpty {
             out.append("")
             let rows = tensors.map { t -> [String] in
@@ -54,6 +56,7 @@ extension InspectReport {
             }
             out.append(Formatting.table(header: ["tensor", "dtype", "shape", "stored", "codec", ""], rows: rows, rightAligned: [3]))
         }
+        guard bank == nil else { return out.joined(separator: "\n") }
         out.append("")
         out.append("total: \(totalParameters) parameters; " + Formatting.storage(stored: totalStoredBytes, parameters: totalParameters, file: fileBytes))
         return out.joined(separator: "\n")
@@ -102,6 +105,7 @@ extension InspectReport {
             ]))
         })
         root["notes"] = JSONValue(notes)
+        if let bank { root["bank"] = bank.json(fileBytes: fileBytes) }
         return JSONWriter.string(.object(root), indent: 2)
     }
 }

@@ -60,6 +60,7 @@ extension InspectReport {
                 }
             }
         }
+        if let bank = h.bank { self.bank = BankInfo(bank, header: h) }
         for r in h.replaced {
             if let e = h.entry(r.tensor) {
                 tensors.append(Tensor(name: r.target, dtype: FormatVocabulary.name(of: e.dtype), shape: e.shape, storedBytes: e.length, codec: e.codec.rawValue, location: "replaces base tensor"))

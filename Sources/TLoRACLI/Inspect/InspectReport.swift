@@ -66,6 +66,8 @@ struct InspectReport {
     var tensors: [Tensor] = []
     var fileBytes: Int = 0
     var notes: [String] = []
+    /// Members and shared bases, when the file is an adapter bank.
+    var bank: BankInfo?
 
     var totalParameters: Int {
         modules.filter { $0.update != UpdateKind.tuckerSlice.rawValue }.reduce(0) { $0 + $1.parameters } + groups.reduce(0) { $0 + $1.parameters }

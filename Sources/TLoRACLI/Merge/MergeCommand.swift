@@ -25,6 +25,9 @@ struct MergeCommand: ParsableCommand {
     @Option(name: [.short, .customLong("output")], help: "The output: a directory for a checkpoint or pipeline base, a file for a single-file base.")
     var output: String
 
+    @Option(help: "For an adapter bank: the member to merge.")
+    var member: String?
+
     @Option(help: "Multiply every update by this factor.")
     var scale: Double = 1
 
@@ -61,7 +64,7 @@ struct MergeCommand: ParsableCommand {
         try Merger.outputPlan(adapterPath: adapter, base: modelBase, output: output, options: options).check(writing: !dryRun)
         // GGUF adapters of Llama-family models need head counts: the base's config has them.
         // Research state dicts take their layer shapes from the base too.
-        var loaded = try AdapterLoader.load(adapter, base: base, research: try research.resolved(base: nil))
+        var loaded = try AdapterLoader.load(adapter, base: base, research: try research.resolved(base: nil), member: member)
         // kohya, LyCORIS and diffusers names are looked up among the base's own; nothing is written
         // when some match nothing, unless --skip-unmatched.
         let binding = try DiffusionBinding.bind(&loaded, to: modelBase, adapterPath: adapter, skipUnmatched: skipUnmatched)

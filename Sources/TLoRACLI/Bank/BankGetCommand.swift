@@ -1,0 +1,50 @@
+import ArgumentParser
+import TLoRAConvert
+import TLoRAFormat
+import TLoRAInputs
+import TLoRAInterop
+import TLoRAModel
+
+/// `tlora bank get BANK --member NAME -o OUT [--format peft|tlora]`.
+struct BankGetCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "get",
+        abstract: "Write one member of a bank as an ordinary adapter (a LoRA of the shared rank).",
+        discussion: "Reads only that member's cores and the bases they use.")
+
+    enum Format: String, ExpressibleByArgument, CaseIterable {
+        case tlora, peft
+    }
+
+    @Argument(help: "An adapter bank (.tlora).")
+    var bank: String
+
+    @Option(help: "The member's name (tlora inspect BANK lists them).")
+    var member: String
+
+    @Option(help: "Output: a .tlora file or a PEFT directory.")
+    var format: Format = .tlora
+
+    @Option(help: "Storage dtype of the factors (default: the bank's).")
+    var dtype: StorageDType?
+
+    @OptionGroup var output: ContainerOutputOptions
+
+    func run() throws {
+        try output.check(kind: format == .peft ? .directory : .tloraFile, inputs: [bank])
+        let file = try TLoRAFile(path: bank)
+        guard file.isBank else { throw InputError.notABank(path: bank) }
+        let adapter = try file.loadBankMember(member, dtype: dtype?.dtype)
+        let bytes: Int
+        switch format {
+        case .tlora: bytes = try ContainerWriter.write(adapter, to: output.output, options: output.writeOptions).fileLength
+        case .peft:
+            try PEFTWriter.write(adapter, to: output.output, overwrite: output.force)
+            bytes = try directorySize(output.output)
+        }
+        let ranks = Set(adapter.modules.compactMap { m -> Int? in if case .lowRank(let a, _) = m.update { return a.shape[0] }; return nil }).sorted()
+        let worst = adapter.modules.compactMap { $0.conversion?.relativeError }.max()
+        Console.out("\(output.output): member \(member), \(adapter.modules.count) modules as LoRA of rank \(ranks.map(String.init).joined(separator: ",")), "
+            + "\(Formatting.bytes(bytes))" + (worst.map { "; worst error against the member's own update \(Formatting.scientific($0))" } ?? ""))
+    }
+}
