@@ -126,7 +126,7 @@ enum HeaderEncoding {
         root["format"] = JSONValue("tlora")
         root["version"] = JSONValue("\(ContainerLayout.majorVersion).\(ContainerLayout.minorVersion)")
         var features = requiredFeatures(d.modules + (d.bank?.members.flatMap(\.modules) ?? []))
-        if d.bank != nil { features = (features + [ContainerLayout.bankFeature]).sorted() }
+        if d.bank != nil, !features.contains(ContainerLayout.bankFeature) { features = (features + [ContainerLayout.bankFeature]).sorted() }
         root["required_features"] = JSONValue(features)
         root["metadata"] = .object(JSONObject(d.metadata.entries.map { ($0.key, JSONValue($0.value)) }))
         root["tensors"] = .array(tensors.map { t in

@@ -123,6 +123,16 @@ import _TLoRATestSupport
         #expect(throws: ConvertError.self) { try BankBuilder.build([.init(name: "x", adapter: a), .init(name: "x", adapter: a)], options: .init()) }
     }
 
+    @Test func modulesABankCannotHoldAreRefused() throws {
+        var conv = SampleAdapters.lora(seed: 7, modules: 1, out: 8, in: 6, rank: 2)
+        conv.modules[0].kernel = [3]
+        let message = "\((#expect(throws: ConvertError.self) { try BankBuilder.build(Self.sources([conv]), options: .init()) })!)"
+        #expect(message.contains("module model.layers.0.self_attn.q_proj adapts a convolution, which a bank member cannot hold"), "\(message)")
+        let plain = SampleAdapters.lora(seed: 8, modules: 1, out: 8, in: 6, rank: 2)
+        let (bank, _) = try BankBuilder.build(Self.sources([plain]), options: .init())
+        #expect(throws: ConvertError.self) { try BankAdd.add(.init(name: "conv", adapter: conv), to: bank, options: .init(rebuild: true)) }
+    }
+
     @Test func membersMayHaveDifferentModules() throws {
         let a = SampleAdapters.lora(seed: 3, modules: 2, out: 8, in: 6, rank: 2)
         let b = SampleAdapters.lora(seed: 4, modules: 3, out: 8, in: 6, rank: 2)

@@ -90,6 +90,7 @@ import _TLoRATestSupport
             ("refers to bank basis q@1 of cluster 1 but the member is in cluster 0", { $0.replacingFirst("\"name\":\"task-b\",\"cluster\":1", with: "\"name\":\"task-b\",\"cluster\":0") }),
             ("a bank member's updates must be bank_core", { $0.replacingFirst("\"type\":\"bank_core\",\"basis\":\"q@0\",\"core\":\"b0.m0.c\"", with: "\"type\":\"dense\",\"delta\":\"b0.m0.c\"") }),
             ("already has bases for module layers.0.q", { $0.replacingFirst("\"name\":\"q@1\",\"module\":\"layers.0.q\",\"cluster\":1", with: "\"name\":\"q@1\",\"module\":\"layers.0.q\",\"cluster\":0") }),
+            ("a bank member's module has no kernel, bias_delta, dora_axis or dora_epsilon", { $0.replacingFirst("\"shape\":[6,8],", with: "\"shape\":[6,8],\"kernel\":[2],") }),
             ("must be 1 to 1024 bytes", { $0.replacingFirst("\"name\":\"task-c\"", with: "\"name\":\"\"") }),
             ("modules, tucker_groups and replaced_tensors must be empty", { $0.replacingFirst("\"tucker_groups\":[]", with: "\"tucker_groups\":[{\"name\":\"g\",\"core\":\"k2.u\",\"factors\":[],\"modes\":[]}]") }),
         ]
