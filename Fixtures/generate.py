@@ -250,6 +250,136 @@ def make_minilm():
         f.write(f"{loss.item():.6f}\n")
 
 
+# ---------------------------------------------------------------- a bank of trained MiniLM adapters
+
+# Vocabulary of the synthetic sentences: 16 of each, slice "a" uses the first 8, slice "b" the last 8.
+BANK_SUBJECTS = ["the cat", "a dog", "my neighbour", "the old man", "a child", "the teacher", "our team", "the robot",
+                 "the farmer", "a student", "the doctor", "my sister", "the pilot", "a stranger", "the baker", "our coach"]
+# (third person, base form, past participle)
+BANK_VERBS = [("reads", "read", "read"), ("writes", "write", "written"), ("paints", "paint", "painted"), ("builds", "build", "built"),
+              ("finds", "find", "found"), ("loses", "lose", "lost"), ("cooks", "cook", "cooked"), ("sells", "sell", "sold"),
+              ("buys", "buy", "bought"), ("opens", "open", "opened"), ("cleans", "clean", "cleaned"), ("carries", "carry", "carried"),
+              ("draws", "draw", "drawn"), ("fixes", "fix", "fixed"), ("hides", "hide", "hidden"), ("brings", "bring", "brought")]
+BANK_OBJECTS = ["a book", "the letter", "a house", "the car", "a song", "the map", "dinner", "a ticket",
+                "the door", "a box", "the window", "a picture", "the bike", "a cake", "the key", "a chair"]
+BANK_PLACES = ["at home", "in the park", "at school", "downtown", "by the sea", "in the morning", "at night", "today",
+               "on monday", "after lunch", "in the garden", "at work", "in the city", "near the river", "before dinner", "on the train"]
+# Eight tasks × two vocabulary slices = 16 adapters. Each task is an anchor → positive pair rule for an
+# in-batch contrastive loss: paraphrase-like tasks (the same event in another form) and topic tasks
+# (two different sentences sharing one slot are pulled together).
+BANK_TASKS = ["place", "passive", "question", "negation", "subject", "verb", "object", "where"]
+BANK_STEPS = 200
+
+
+def bank_sentence(s, v, o, p):
+    return f"{BANK_SUBJECTS[s]} {BANK_VERBS[v][0]} {BANK_OBJECTS[o]} {BANK_PLACES[p]}"
+
+
+def bank_pair(task, rng, lo, hi):
+    """One (anchor, positive, hard negative or None) for a task, slots drawn from [lo, hi)."""
+    s, v, o, p = (rng.randrange(lo, hi) for _ in range(4))
+    a = bank_sentence(s, v, o, p)
+    subj, (third, base, part), obj, place = BANK_SUBJECTS[s], BANK_VERBS[v], BANK_OBJECTS[o], BANK_PLACES[p]
+    # Each paraphrase task has a hard negative that differs from the anchor in what the task is about.
+    p2 = lo + (p - lo + 1 + rng.randrange(hi - lo - 1)) % (hi - lo)
+    v2 = lo + (v - lo + 1 + rng.randrange(hi - lo - 1)) % (hi - lo)
+    if task == "place":
+        return a, f"{place}, {subj} {third} {obj}", f"{BANK_PLACES[p2]}, {subj} {third} {obj}"
+    if task == "passive":
+        return a, f"{obj} is {part} by {subj} {place}", f"{subj} is {part} by {obj} {place}"
+    if task == "question":
+        return a, f"does {subj} {base} {obj} {place}?", f"does {subj} {BANK_VERBS[v2][1]} {obj} {place}?"
+    if task == "negation":
+        return a, f"{place}, {subj} {third} {obj}", f"{subj} does not {base} {obj} {place}"
+    # Topic tasks: another sentence sharing one slot.
+    s2, v2, o2, p2 = (rng.randrange(lo, hi) for _ in range(4))
+    slots = {"subject": (s, v2, o2, p2), "verb": (s2, v, o2, p2), "object": (s2, v2, o, p2), "where": (s2, v2, o2, p)}[task]
+    return a, bank_sentence(*slots), None
+
+
+def bank_members():
+    """(name, task, slice bounds, seed) of the 16 bank members."""
+    out = []
+    for t, task in enumerate(BANK_TASKS):
+        for k, (lo, hi) in enumerate([(0, 8), (8, 16)]):
+            out.append((f"{task}-{'ab'[k]}", task, lo, hi, 1000 + 10 * t + k))
+    return out
+
+
+def train_bank_member(base_dir, tok, task, lo, hi, member_seed, steps=BANK_STEPS, init_seed=None):
+    """One member. `init_seed` fixes the LoRA initialization (A) independently of the member's
+    own seed, which then drives only the data: members that share an initialization."""
+    import torch, random
+    from transformers import AutoModel
+    from peft import LoraConfig, get_peft_model
+    seed(member_seed if init_seed is None else init_seed)
+    model = AutoModel.from_pretrained(base_dir)
+    peft_model = get_peft_model(model, LoraConfig(r=8, lora_alpha=16, lora_dropout=0.0, target_modules=["query", "value"]))
+    seed(member_seed)
+    opt = torch.optim.AdamW([p for p in peft_model.parameters() if p.requires_grad], lr=1e-3)
+    peft_model.train()
+    rng = random.Random(member_seed)
+    topic = task in ("subject", "verb", "object", "where")
+    def embed(texts):
+        batch = tok(texts, padding=True, return_tensors="pt")
+        h = peft_model(**batch).last_hidden_state
+        m = batch["attention_mask"].unsqueeze(-1).float()
+        return torch.nn.functional.normalize((h * m).sum(1) / m.sum(1), dim=-1)
+    for step in range(steps):
+        pairs = []
+        used = set()
+        while len(pairs) < (8 if topic else 16):
+            a, b, neg = bank_pair(task, rng, lo, hi)
+            # Topic tasks: one anchor per slot value in a batch, so no in-batch negative is a positive.
+            key = _bank_slot(task, a) if topic else a
+            if key in used:
+                continue
+            used.add(key)
+            pairs.append((a, b, neg))
+        ea = embed([x[0] for x in pairs])
+        cands = [x[1] for x in pairs] + [x[2] for x in pairs if x[2] is not None]
+        eb = embed(cands)
+        loss = torch.nn.functional.cross_entropy(ea @ eb.T / 0.05, torch.arange(len(pairs)))
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    peft_model.eval()
+    return peft_model, loss.item()
+
+
+def _bank_slot(task, sentence):
+    """The slot a topic task keys on, recovered from the generated sentence."""
+    for i, lst in enumerate([BANK_SUBJECTS, [v[0] for v in BANK_VERBS], BANK_OBJECTS, BANK_PLACES]):
+        if ["subject", "verb", "object", "where"][i] == task:
+            return next(w for w in lst if f" {w} " in f" {sentence} ")
+
+
+def make_bank(root=None, init_seed=None):
+    """16 LoRAs (r 8, alpha 16, query/value) really trained on all-MiniLM-L6-v2: 8 tasks × 2 vocabulary
+    slices, each with its own seed. With `init_seed`, every member starts from the same LoRA
+    initialization instead (benchmarks/bank_bench.py --shared-init; not committed)."""
+    import torch
+    from transformers import AutoTokenizer
+    torch.set_num_threads(1)  # deterministic sums, and fair to a shared machine
+    base_dir = minilm_dir()
+    tok = AutoTokenizer.from_pretrained(base_dir)
+    root = root or path("bank")
+    os.makedirs(root, exist_ok=True)
+    losses = {}
+    for name, task, lo, hi, member_seed in bank_members():
+        model, loss = train_bank_member(base_dir, tok, task, lo, hi, member_seed, init_seed=init_seed)
+        out = os.path.join(root, name)
+        clean(out)
+        model.save_pretrained(out)
+        strip_readme(out)
+        cfg = json.load(open(os.path.join(out, "adapter_config.json")))
+        cfg["base_model_name_or_path"] = "sentence-transformers/all-MiniLM-L6-v2"
+        json.dump(cfg, open(os.path.join(out, "adapter_config.json"), "w"), indent=2)
+        losses[name] = {"task": task, "slice": [lo, hi], "seed": member_seed, "init_seed": init_seed, "steps": BANK_STEPS, "final_loss": round(loss, 6)}
+        print(f"   {name}: final loss {loss:.4f}", flush=True)
+    json.dump(losses, open(os.path.join(root, "training.json"), "w"), indent=2)
+
+
 def get_keys(d):
     from safetensors import safe_open
     with safe_open(os.path.join(d, "adapter_model.safetensors"), "pt") as f:
@@ -624,7 +754,7 @@ def main():
     ap.add_argument("--sd-scripts", default="/tmp/sd-scripts", help="checkout of kohya-ss/sd-scripts (diffusion step)")
     args = ap.parse_args()
     steps = {"models": make_models, "peft": make_peft, "unsupported": make_unsupported, "minilm": make_minilm,
-             "gguf": lambda: make_gguf(args.llama_cpp), "archs": make_archs, "mlx": make_mlx,
+             "gguf": lambda: make_gguf(args.llama_cpp), "archs": make_archs, "mlx": make_mlx, "bank": make_bank,
              "research": lambda: make_research({k: getattr(args, k) for k in RESEARCH_REPOS}),
              "diffusion": lambda: make_diffusion(args.diffusers_repo, args.sd_scripts), "kinds": make_kinds,
              "research-gaps": lambda: make_research_gaps(args.ttloramoe, args.tt2lora), "manifest": manifest}
