@@ -9,13 +9,18 @@ For each bound E, side by side in one run:
   baseline  the paper's: each member alone truncated by SVD (`tlora convert to-lora --max-rank r`) to
             the uniform rank r whose 16 adapters hold about as many parameters as the bank (at most
             the bank's), with the same error measure;
-  effect    every member merged into the base (`tlora merge`) from the bank, from the baseline and
-            from its original; sentence embeddings (mean-pooled, normalized, as sentence-transformers
+  effect    every member merged into the base from the bank (written back as PEFT by `tlora bank
+            get`), from the baseline (`--format peft`) and from its original, each merged by PEFT's
+            own `merge_and_unload`; sentence embeddings (mean-pooled, normalized, as sentence-transformers
             does for all-MiniLM-L6-v2) of a fixed set of 64 sentences; the cosine similarity of each
             sentence's embedding with the original member's merge: mean and minimum per member.
 
+With --shared-init DIR the same is done for 16 members trained like the committed ones but all from
+one LoRA initialization (`make_bank(init_seed=7)`: trained into DIR first when it is empty, ~30 min
+of CPU), the case of many adapters made by one recipe with a fixed seed.
+
 Usage: benchmarks/bank_bench.py [--tlora .build/release/tlora] [--work /tmp/tlora-bank-bench]
-       [--members DIR] [--errors 0.01,0.05,0.1] [--clusters 4] [--json OUT.json]
+       [--members DIR | --shared-init DIR] [--errors 0.01,0.05,0.1] [--clusters 4] [--json OUT.json]
 Prints a markdown table (the one in docs/BENCHMARKS.md) and, with --json, every number.
 """
 import argparse, json, os, shutil, subprocess, sys
@@ -53,22 +58,22 @@ def texts():
 
 
 class Embedder:
-    def __init__(self, sentences):
-        from transformers import AutoTokenizer
-        self.sentences = sentences
-        self.tok = None
-        self.AutoTokenizer = AutoTokenizer
-
-    def __call__(self, model_dir):
+    """Mean-pooled, normalized sentence embeddings of a fixed text set, from the base model or from
+    the base with one PEFT adapter merged in by PEFT (`merge_and_unload`)."""
+    def __init__(self, base_dir, sentences):
         import torch
-        from transformers import AutoModel
-        if self.tok is None:
-            self.tok = self.AutoTokenizer.from_pretrained(model_dir)
-        model = AutoModel.from_pretrained(model_dir).eval()
-        batch = self.tok(self.sentences, padding=True, return_tensors="pt")
+        from transformers import AutoModel, AutoTokenizer
+        torch.set_num_threads(1)
+        self.base = AutoModel.from_pretrained(base_dir).eval()
+        self.batch = AutoTokenizer.from_pretrained(base_dir)(sentences, padding=True, return_tensors="pt")
+
+    def __call__(self, peft_dir=None):
+        import copy, torch
+        from peft import PeftModel
+        model = self.base if peft_dir is None else PeftModel.from_pretrained(copy.deepcopy(self.base), peft_dir).merge_and_unload().eval()
         with torch.no_grad():
-            h = model(**batch).last_hidden_state
-        m = batch["attention_mask"].unsqueeze(-1).float()
+            h = model(**self.batch).last_hidden_state
+        m = self.batch["attention_mask"].unsqueeze(-1).float()
         return torch.nn.functional.normalize((h * m).sum(1) / m.sum(1), dim=-1)
 
 
@@ -83,11 +88,16 @@ def main():
     ap.add_argument("--tlora", default=os.path.join(ROOT, ".build/release/tlora"))
     ap.add_argument("--work", default="/tmp/tlora-bank-bench")
     ap.add_argument("--members", default=os.path.join(ROOT, "Fixtures/bank"))
+    ap.add_argument("--shared-init", help="train (if needed) and use members that share one initialization")
     ap.add_argument("--errors", default="0.01,0.05,0.1")
     ap.add_argument("--clusters", type=int, default=4)
     ap.add_argument("--json")
     args = ap.parse_args()
     import generate as g
+    if args.shared_init:
+        if not os.path.exists(os.path.join(args.shared_init, "training.json")):
+            g.make_bank(root=args.shared_init, init_seed=7)
+        args.members = args.shared_init
     tlora = args.tlora
     base = run([os.path.join(ROOT, "scripts/minilm-base.sh")]).strip()
     names = [m[0] for m in g.bank_members()]
@@ -96,19 +106,24 @@ def main():
     os.makedirs(args.work)
     own_bytes = sum(os.path.getsize(os.path.join(p, "adapter_model.safetensors")) for p in paths)
     own_params = None
-    embed = Embedder(texts())
+    embed = Embedder(base, texts())
 
     def merged_embedding(adapter, member=None):
-        out = os.path.join(args.work, "merged")
+        """Embeddings with `adapter` merged; a bank member or a .tlora file is written as PEFT first."""
+        if member is None and os.path.isdir(adapter):
+            return embed(adapter)
+        out = os.path.join(args.work, "peft")
         shutil.rmtree(out, ignore_errors=True)
-        cmd = [tlora, "merge", adapter, "--base", base, "-o", out] + (["--member", member] if member else [])
-        run(cmd)
+        if member:
+            run([tlora, "bank", "get", adapter, "--member", member, "-o", out, "--format", "peft"])
+        else:
+            run([tlora, "export", adapter, "--format", "peft", "-o", out])
         e = embed(out)
         shutil.rmtree(out)
         return e
 
-    originals = {n: merged_embedding(p) for n, p in zip(names, paths)}
-    base_embedding = embed(base)
+    originals = {n: embed(p) for n, p in zip(names, paths)}
+    base_embedding = embed()
 
     def effect(embeddings):
         per = {}
