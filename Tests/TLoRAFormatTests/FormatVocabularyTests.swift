@@ -12,7 +12,7 @@ import TLoRANumerics
     }
 
     @Test func updateWordsAreTheSpecsAndRoundTrip() {
-        #expect(UpdateKind.allCases.map(FormatVocabulary.name(of:)) == ["low_rank", "tensor_train", "tucker_slice", "dense", "joint_train", "conv_tucker", "kronecker", "hadamard", "low_rank_diagonal", "vera", "ia3"])
+        #expect(UpdateKind.allCases.map(FormatVocabulary.name(of:)) == ["low_rank", "tensor_train", "tucker_slice", "dense", "joint_train", "conv_tucker", "kronecker", "hadamard", "low_rank_diagonal", "vera", "ia3", "bank_core"])
         for k in UpdateKind.allCases { #expect(FormatVocabulary.updateKind(named: FormatVocabulary.name(of: k)) == k) }
         #expect(FormatVocabulary.updateKind(named: "lowRank") == nil)
     }
