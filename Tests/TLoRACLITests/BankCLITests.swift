@@ -45,6 +45,12 @@ import _TLoRATestSupport
         let fromPEFT = try PEFTReader.read(directory: peft)
         #expect(fromPEFT.modules.count == 2)
         #expect(try CommandRunner.tlora(["verify", peft, "--against", paths[2], "--max-rel-error", "0.05"]).status == 0)
+        // --json: one document with the member's ranks and its error against its own update.
+        let getJSON = try CommandRunner.tlora(["bank", "get", bank, "--member", "m1", "-o", dir.file("m1-got.tlora"), "--json"])
+        #expect(getJSON.status == 0, "\(getJSON.stderr)")
+        let doc = try JSONParser.parse(getJSON.stdout)
+        #expect(doc["member"]?.stringValue == "m1" && doc["modules"]?.intValue == 2, "\(getJSON.stdout)")
+        #expect((doc["worst_rel_error"]?.doubleValue ?? 1) <= 0.05, "\(getJSON.stdout)")
     }
 
     @Test func losslessMemberIsExact() throws {

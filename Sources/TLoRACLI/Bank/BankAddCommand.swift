@@ -36,7 +36,7 @@ struct BankAddCommand: ParsableCommand {
 
     func validate() throws {
         guard !members.isEmpty else { throw ValidationError("give at least one new member") }
-        if let e = maxRelError, !(e >= 0 && e < 1) { throw ValidationError("--max-rel-error must be in [0, 1)") }
+        try ErrorTargetOptions.checkRange(maxRelError)
     }
 
     func run() throws {
@@ -67,12 +67,12 @@ struct BankAddCommand: ParsableCommand {
                 [l.module, Formatting.scientific(l.projectedError), Formatting.scientific(l.error),
                  l.ranksBefore.map(Formatting.shape) ?? "new", Formatting.shape(l.ranksAfter)]
             }
-            Console.out("\(r.member) (cluster \(r.cluster)):")
+            Console.text("\(r.member) (cluster \(r.cluster)):")
             Console.out(Formatting.table(header: ["module", "projected err", "stored err", "k before", "k after"], rows: rows, rightAligned: [1, 2]))
-            Console.out("\(r.member): worst error \(Formatting.scientific(r.worstError))" + (r.bound.map { " (bound \(Formatting.scientific($0)))" } ?? "")
+            Console.text("\(r.member): worst error \(Formatting.scientific(r.worstError))" + (r.bound.map { " (bound \(Formatting.scientific($0)))" } ?? "")
                 + (r.extended ? "; bases extended, existing members unchanged" : "; projected onto the existing bases"))
         }
-        Console.out("\(output.output): \(current.members.count) members, \(Formatting.bytes(written.fileLength))")
+        Console.text("\(output.output): \(current.members.count) members, \(Formatting.bytes(written.fileLength))")
     }
 
     static func json(_ r: BankAdd.Report) -> JSONValue {

@@ -40,7 +40,8 @@ struct BankBuildCommand: ParsableCommand {
     func validate() throws {
         guard !members.isEmpty else { throw ValidationError("give at least one member") }
         if maxRelError != nil && rank != nil { throw ValidationError("give --max-rel-error or --rank, not both") }
-        if let e = maxRelError, !(e >= 0 && e < 1) { throw ValidationError("--max-rel-error must be in [0, 1)") }
+        try ErrorTargetOptions.checkRange(maxRelError)
+        try ErrorTargetOptions.checkReachable(maxRelError, storedAs: dtype.dtype)
         if let r = rank, r < 1 { throw ValidationError("--rank must be at least 1") }
         if clusters < 1 { throw ValidationError("--clusters must be at least 1") }
     }

@@ -3,6 +3,7 @@ import TLoRAConvert
 import TLoRAFormat
 import TLoRAInputs
 import TLoRAInterop
+import TLoRAIO
 import TLoRAModel
 
 /// `tlora bank get BANK --member NAME -o OUT [--format peft|tlora]`.
@@ -30,21 +31,37 @@ struct BankGetCommand: ParsableCommand {
 
     @OptionGroup var output: ContainerOutputOptions
 
+    @OptionGroup var threads: ThreadOptions
+
     func run() throws {
+        threads.apply()
         try output.check(kind: format == .peft ? .directory : .tloraFile, inputs: [bank])
         let file = try TLoRAFile(path: bank)
         guard file.isBank else { throw InputError.notABank(path: bank) }
         let adapter = try file.loadBankMember(member, dtype: dtype?.dtype)
         let bytes: Int
         switch format {
-        case .tlora: bytes = try ContainerWriter.write(adapter, to: output.output, options: output.writeOptions).fileLength
+        case .tlora: bytes = try output.write(adapter).fileLength
         case .peft:
             try PEFTWriter.write(adapter, to: output.output, overwrite: output.force)
             bytes = try directorySize(output.output)
         }
         let ranks = Set(adapter.modules.compactMap { m -> Int? in if case .lowRank(let a, _) = m.update { return a.shape[0] }; return nil }).sorted()
         let worst = adapter.modules.compactMap { $0.conversion?.relativeError }.max()
-        Console.out("\(output.output): member \(member), \(adapter.modules.count) modules as LoRA of rank \(ranks.map(String.init).joined(separator: ",")), "
+        if output.json {
+            var o = JSONObject()
+            o["output"] = JSONValue(output.output)
+            o["bank"] = JSONValue(bank)
+            o["member"] = JSONValue(member)
+            o["format"] = JSONValue(format.rawValue)
+            o["modules"] = JSONValue(adapter.modules.count)
+            o["ranks"] = JSONValue(ranks)
+            o["bytes"] = JSONValue(bytes)
+            o["worst_rel_error"] = worst.map(JSONValue.init) ?? .null
+            Console.out(JSONWriter.string(.object(o), indent: 2))
+            return
+        }
+        Console.text("\(output.output): member \(member), \(adapter.modules.count) modules as LoRA of rank \(ranks.map(String.init).joined(separator: ",")), "
             + "\(Formatting.bytes(bytes))" + (worst.map { "; worst error against the member's own update \(Formatting.scientific($0))" } ?? ""))
     }
 }

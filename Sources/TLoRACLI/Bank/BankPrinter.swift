@@ -20,12 +20,12 @@ enum BankPrinter {
         let memberHeader = ["member"] + (clustered ? ["cluster"] : []) + ["modules", "own params", "worst module err", "overall err"]
         Console.out(Formatting.table(header: memberHeader, rows: memberRows, rightAligned: Set([1, 2, 3, 4].map { $0 + shift } + (clustered ? [1] : []))))
         for t in s.clusterTrials {
-            Console.out("clusters \(t.clusters): \(t.parameters) parameters, worst error \(Formatting.scientific(t.worstError))")
+            Console.text("clusters \(t.clusters): \(t.parameters) parameters, worst error \(Formatting.scientific(t.worstError))")
         }
-        for n in s.notes { Console.out("note: \(n)") }
+        for n in s.notes { Console.text("note: \(n)") }
         let ratio = s.sourceParameters > 0 ? Double(s.parameters) / Double(s.sourceParameters) : 0
         let bytesRatio = sourceBytes > 0 ? Double(fileBytes) / Double(sourceBytes) : 0
-        Console.out("\(output): \(s.members.count) members in \(Formatting.bytes(fileBytes)) (\(Formatting.fixed(bytesRatio, digits: 3))× their own \(Formatting.bytes(sourceBytes))); "
+        Console.text("\(output): \(s.members.count) members in \(Formatting.bytes(fileBytes)) (\(Formatting.fixed(bytesRatio, digits: 3))× their own \(Formatting.bytes(sourceBytes))); "
             + "\(s.parameters) parameters (\(Formatting.fixed(ratio, digits: 3))× their \(s.sourceParameters)); worst member error \(Formatting.scientific(s.worstError))"
             + (s.pieces.first?.bound.map { " (bound \(Formatting.scientific($0)) per member and module)" } ?? " (fixed rank, no bound)"))
     }

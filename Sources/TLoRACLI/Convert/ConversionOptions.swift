@@ -27,7 +27,11 @@ struct ErrorTargetOptions: ParsableArguments {
 
     /// A bound no result stored in `dtype` can meet is refused before any work (0 means lossless).
     func checkReachable(storedAs dtype: DType) throws {
-        guard let e = maxRelError, e > 0, e < dtype.unitRoundoff else { return }
+        try Self.checkReachable(maxRelError, storedAs: dtype)
+    }
+
+    static func checkReachable(_ e: Double?, storedAs dtype: DType) throws {
+        guard let e, e > 0, e < dtype.unitRoundoff else { return }
         throw ValidationError("--max-rel-error \(e) is below the rounding error of \(dtype.rawValue) storage (\(Formatting.scientific(dtype.unitRoundoff))): "
             + (dtype == .f64 ? "no stored result can meet it; use 0 for an exact conversion" : "use 0 for an exact conversion, or --dtype f64"))
     }
