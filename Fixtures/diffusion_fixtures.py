@@ -542,3 +542,22 @@ def make_diffusion(diffusers_repo, sd_scripts):
         if len([k for k in merged if k.endswith(".weight")]) != modules:
             raise SystemExit(f"{name}: diffusers changed {len(merged)} tensors for {modules} modules")
     make_lycoris()
+
+
+def manifest_items():
+    """The diffusion fixtures for manifest.json."""
+    items = []
+    for base in ("sd-tiny", "sdxl-tiny"):
+        items.append({"name": base, "path": f"diffusion/{base}", "kind": "diffusers-pipeline"})
+        items.append({"name": base + ".safetensors", "path": f"diffusion/{base}.safetensors", "kind": "single-file",
+                      "source": f"diffusion/{base}", "made_by": "diffusers scripts/convert_diffusers_to_original_*.py"})
+    for name in sorted(os.listdir(p("loras"))) if os.path.isdir(p("loras")) else []:
+        stem = name[:-len(".safetensors")] if name.endswith(".safetensors") else name
+        base = "sdxl-tiny" if stem.startswith("sdxl") else "sd-tiny"
+        refs = [f"references/diffusion/{stem}.safetensors"]
+        if os.path.exists(os.path.join(REFS, stem + ".single.safetensors")):
+            refs.append(f"references/diffusion/{stem}.single.safetensors")
+        kind = "lycoris" if "lycoris" in stem else "sd-scripts" if "sdscripts" in stem else "diffusers"
+        items.append({"name": stem, "path": f"diffusion/loras/{name}", "kind": f"diffusion-{kind}", "base": f"diffusion/{base}",
+                      "references": refs})
+    return items

@@ -10,7 +10,7 @@ convert_lora_to_gguf.py and its `conversion/` package and `gguf-py`). Nothing he
 the Swift tests: they read the committed outputs. See Fixtures/README.md for what each file is.
 """
 import argparse, hashlib, json, os, shutil, subprocess, sys
-from diffusion_fixtures import make_diffusion
+from diffusion_fixtures import make_diffusion, manifest_items as diffusion_manifest_items
 from kinds_fixtures import make_kinds, make_research_gaps
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -721,6 +721,7 @@ def manifest():
     for name in ["ttlora-reconstruction-llama", "tt2lora-boundary-llama"]:
         items.append({"name": name, "path": f"research/{name}", "kind": "research-gap", "base": "models/tiny-llama",
                       "references": ["references/research-gaps.delta.safetensors"]})
+    items += diffusion_manifest_items()
     import torch, transformers, peft, safetensors, gguf
     versions = {"torch": torch.__version__, "transformers": transformers.__version__, "peft": peft.__version__,
                 "safetensors": safetensors.__version__, "gguf": getattr(gguf, "__version__", "0.19.0")}
@@ -733,6 +734,13 @@ def manifest():
         import tltorch, tensorly
         versions["tensorly"] = tensorly.__version__
         versions["tensorly-torch"] = tltorch.__version__
+    except ImportError:
+        pass
+    try:
+        import diffusers, lycoris
+        versions["diffusers"] = diffusers.__version__
+        from importlib.metadata import version
+        versions["lycoris-lora"] = version("lycoris-lora")
     except ImportError:
         pass
     try:

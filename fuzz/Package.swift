@@ -3,7 +3,7 @@
 // the main package's build and tests never touch this package.
 import PackageDescription
 
-let harnesses = ["FuzzContainer", "FuzzSafetensors", "FuzzGGUF", "FuzzPickle", "FuzzConfigs", "FuzzCommand", "FuzzResearch", "FuzzPEFT"]
+let harnesses = ["FuzzContainer", "FuzzSafetensors", "FuzzGGUF", "FuzzPickle", "FuzzConfigs", "FuzzCommand", "FuzzResearch", "FuzzPEFT", "FuzzDiffusion", "FuzzDiffusionBase"]
 
 let package = Package(
     name: "tlora-fuzz",

@@ -5,7 +5,7 @@ set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 seconds="${1:-10}"
 status=0
-for target in FuzzContainer FuzzSafetensors FuzzGGUF FuzzPickle FuzzConfigs FuzzCommand FuzzResearch FuzzPEFT; do
+for target in FuzzContainer FuzzSafetensors FuzzGGUF FuzzPickle FuzzConfigs FuzzCommand FuzzResearch FuzzPEFT FuzzDiffusion FuzzDiffusionBase; do
   if out=$("$here/run.sh" "$target" "$seconds" 2>&1); then
     echo "$target: $(echo "$out" | grep -E '^Done' | tail -1)"
   else

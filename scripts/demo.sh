@@ -3,7 +3,8 @@
 # when the base is available, else PEFT's tiny Llama adapter), convert it to TT and Tucker form,
 # inspect, verify, back to LoRA, and merge into the base checkpoint; then import a research-format
 # adapter (TensLoRA); export for mlx-lm and vLLM; read a container from Python; structured adapters
-# (PEFT LoKr, AdaLoRA, conv LoHa, a LyCORIS file, IA³). Outputs go to .demo/.
+# (PEFT LoKr, AdaLoRA, conv LoHa, a LyCORIS file, IA³); merge and export kohya/LyCORIS/diffusers
+# adapters of tiny Stable Diffusion pipelines. Outputs go to .demo/.
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 tlora="$root/.build/release/tlora"
@@ -92,5 +93,19 @@ step "$tlora" bank add "$out/bank.tlora" "${bank_members[15]}" -o "$out/bank-16.
 if [ -f "$base/model.safetensors" ] && [ "$adapter" = "$root/Fixtures/peft/minilm-trained" ]; then
   step "$tlora" merge "$out/bank-16.tlora" --member place-b --base "$base" -o "$out/merged-bank-place-b"
 fi
+# The diffusion world: a kohya LoCon written by sd-scripts (conv layers, fp16, ss_* metadata) merged
+# into a diffusers pipeline (only the changed components rewritten) and into the single-file form of
+# an SDXL-shaped base (OpenCLIP's fused q/k/v), a LyCORIS LoKr with Tucker cores held natively,
+# exports diffusers' load_lora_weights reads, and an SD 1.x file refused by an SDXL base.
+d="$root/Fixtures/diffusion"
+step "$tlora" inspect "$d/sd-tiny"
+step "$tlora" inspect "$d/loras/sd-sdscripts-locon.safetensors"
+step "$tlora" merge "$d/loras/sd-sdscripts-locon.safetensors" --base "$d/sd-tiny" -o "$out/sd-merged"
+step "$tlora" merge "$d/loras/sdxl-kohya-sgm.safetensors" --base "$d/sdxl-tiny.safetensors" -o "$out/sdxl-merged.safetensors"
+step "$tlora" convert import "$d/loras/sd-lycoris-lokr.safetensors" -o "$out/sd-lokr.tlora"
+step "$tlora" export "$out/sd-lokr.tlora" --format peft --base "$d/sd-tiny" -o "$out/sd-lokr-diffusers"
+step "$tlora" export "$d/loras/sdxl-kohya.safetensors" --format kohya --base "$d/sdxl-tiny.safetensors" -o "$out/sdxl-sgm-names.safetensors"
+refused "$tlora" merge "$d/loras/sd-kohya.safetensors" --base "$d/sdxl-tiny" -o "$out/wrong-base"
+test ! -e "$out/wrong-base"
 echo
 echo "demo outputs in $out"

@@ -13,23 +13,36 @@ extension ModelBase {
         public static let indexName = "model_index.json"
         static let stems = ["diffusion_pytorch_model", "model"]
 
-        static func components(of directory: String) throws -> ([Component], [String]) {
-            let indexPath = joinPath(directory, indexName)
+        /// The components `model_index.json` names: `(folder, library, class)` for each `[library, class]`
+        /// pair that is not `[null, null]`; settings (`_class_name`, `requires_safety_checker`, …) skipped.
+        ///
+        /// - Throws: `InteropError` for invalid JSON, a root that is not an object, or a component name
+        ///   that is not a plain folder name.
+        public static func entries(_ bytes: [UInt8], path indexPath: String) throws -> [(name: String, library: String, className: String)] {
             let json: JSONValue
             do {
-                json = try JSONParser.parse(try readWholeFile(path: indexPath, limit: 1 << 20))
+                json = try JSONParser.parse(bytes)
             } catch let e as JSONError {
                 throw InteropError(indexPath, "\(e)")
             }
             guard let root = json.objectValue else { throw InteropError(indexPath, "not a JSON object") }
-            var components: [Component] = []
-            var unreadable: [String] = []
+            var out: [(String, String, String)] = []
             for (name, value) in root.pairs where !name.hasPrefix("_") {
                 guard let pair = value.arrayValue, pair.count == 2 else { continue }  // settings like requires_safety_checker
                 guard let library = pair[0].stringValue, let className = pair[1].stringValue else { continue }
                 guard Self.isComponentName(name) else {
                     throw InteropError(indexPath, "component name \"\(name)\" is not a plain folder name")
                 }
+                out.append((name, library, className))
+            }
+            return out
+        }
+
+        static func components(of directory: String) throws -> ([Component], [String]) {
+            let indexPath = joinPath(directory, indexName)
+            var components: [Component] = []
+            var unreadable: [String] = []
+            for (name, library, className) in try entries(try readWholeFile(path: indexPath, limit: 1 << 20), path: indexPath) {
                 let folder = joinPath(directory, name)
                 guard pathKind(folder) == .directory else { continue }
                 let sets = try weightSets(in: folder)

@@ -53,6 +53,16 @@ public final class Checkpoint: Sendable {
         }
     }
 
+    /// One safetensors file already open, as a one-shard checkpoint.
+    public init(file: SafetensorsFile) {
+        path = file.path
+        shardNames = [baseName(file.path)]
+        shards = [file]
+        indexMetadata = nil
+        indexFileName = nil
+        shardOfTensor = Dictionary(file.tensorNames.map { ($0, 0) }, uniquingKeysWith: { a, _ in a })
+    }
+
     private static func loadIndexed(directory: String, indexPath: String) throws -> ([String], [SafetensorsFile], JSONObject?, [String: Int]) {
         let json: JSONValue
         do {

@@ -47,7 +47,12 @@ public enum DiffusionAdapter {
 
     /// Reads the file, or `pytorch_lora_weights.safetensors` in a folder (tensors stay memory-mapped).
     public static func read(path: String) throws -> Adapter {
-        let file = try SafetensorsFile(path: pathKind(path) == .directory ? joinPath(path, diffusersFileName) : path)
+        try read(file: try SafetensorsFile(path: pathKind(path) == .directory ? joinPath(path, diffusersFileName) : path))
+    }
+
+    /// Reads a safetensors file already open (`file.path` names it in messages).
+    public static func read(file: SafetensorsFile) throws -> Adapter {
+        let path = file.path
         guard let layout = layout(of: file.tensorNames) else {
             let odd = file.tensorNames.first { n in !kohyaPrefixes.contains { n.hasPrefix($0.prefix) } } ?? file.tensorNames.first ?? ""
             throw InteropError(path, "not a kohya, LyCORIS or diffusers LoRA file (tensor \(odd) has none of their names)")
