@@ -190,7 +190,7 @@ public enum DiffusionAdapter {
             guard let down = g.parts[.down], let up = g.parts[.up] else {
                 throw InteropError(file.path, "module \(name) needs both LoRA factors (has \(g.parts.keys.map(\.rawValue).sorted().joined(separator: ", ")))")
             }
-            var tensors = ["lora_down.weight": try file.tensor(down.name), "lora_up.weight": try file.tensor(up.name)]
+            let tensors = ["lora_down.weight": try file.tensor(down.name), "lora_up.weight": try file.tensor(up.name)]
             let rank = tensors["lora_down.weight"]?.shape.first ?? 0
             var alpha: Double? = nil
             if let a = g.parts[.alpha] {
