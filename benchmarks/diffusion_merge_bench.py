@@ -10,6 +10,7 @@ saved in fp16 by its `save_weights`. Then times, in interleaved rounds on this m
 
   floor:     cp -r BASE OUT && sync                                   (the disk's own cost of the output)
   tlora:     tlora merge LOCON --base BASE -o OUT                     (fsyncs what it writes)
+  tlora-avx2: the same with TLORA_SIMD=avx2                           (the AVX2 path on an AVX-512 CPU)
   diffusers: StableDiffusionXLPipeline.from_pretrained(fp16) + load_lora_weights + fuse_lora(scale 1)
              + unload_lora_weights + save_pretrained + sync, in a fresh process
 
@@ -138,12 +139,13 @@ def main():
     locon = os.path.join(args.work, "sdxl-locon-r32.safetensors")
     make_base(base)
     make_locon(base, locon, args.sd_scripts, args.work)
-    outs = {k: os.path.join(args.work, "out-" + k) for k in ("floor", "tlora", "diffusers")}
+    outs = {k: os.path.join(args.work, "out-" + k) for k in ("floor", "tlora", "tlora-avx2", "diffusers")}
     script = os.path.join(args.work, "diffusers_merge.py")
     open(script, "w").write(DIFFUSERS_SCRIPT)
     commands = {
         "floor": ["sh", "-c", f"cp -r '{base}' '{outs['floor']}' && sync"],
         "tlora": [args.tlora, "merge", locon, "--base", base, "-o", outs["tlora"]],
+        "tlora-avx2": ["env", "TLORA_SIMD=avx2", args.tlora, "merge", locon, "--base", base, "-o", outs["tlora-avx2"]],
         "diffusers": [sys.executable, script, base, locon, outs["diffusers"]],
     }
     results = {k: [] for k in commands}
@@ -155,15 +157,20 @@ def main():
             loads.append(os.getloadavg()[0])
             results[k].append(peak_rss_run(cmd))
             print(k, results[k][-1], flush=True)
+            if k in ("floor", "tlora-avx2"):
+                shutil.rmtree(outs[k])  # 5 GB each; only tlora's and diffusers' outputs are compared
     changed, worst = compare(outs["tlora"], outs["diffusers"], base)
     best = {k: min(v, key=lambda t: t[0]) for k, v in results.items()}
     size = sum(os.path.getsize(os.path.join(r, f)) for r, _, fs in os.walk(base) for f in fs)
-    print(f"base {size / 1e9:.2f} GB; LoCon {os.path.getsize(locon) / 1e6:.0f} MB; load average {min(loads):.1f}-{max(loads):.1f}")
+    cpu = next((l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name")), "?")
+    print(f"CPU {cpu}, {os.cpu_count()} cores; base {size / 1e9:.2f} GB; LoCon {os.path.getsize(locon) / 1e6:.0f} MB; "
+          f"load average {min(loads):.1f}-{max(loads):.1f}")
     print(f"{'':10} {'best s':>8} {'runs s':>26} {'peak RSS':>10}")
     for k in commands:
         print(f"{k:10} {best[k][0]:8.2f} {' '.join(f'{t:.2f}' for t, _ in results[k]):>26} {best[k][1] / 1e9:8.2f} GB")
-    print(f"tlora / floor {best['tlora'][0] / best['floor'][0]:.2f}x; diffusers / tlora {best['diffusers'][0] / best['tlora'][0]:.1f}x; "
-          f"RSS tlora / diffusers {best['tlora'][1] / best['diffusers'][1]:.3f}x")
+    for t in ("tlora", "tlora-avx2"):
+        print(f"{t}: / floor {best[t][0] / best['floor'][0]:.2f}x; diffusers / {t} {best['diffusers'][0] / best[t][0]:.1f}x; "
+              f"RSS {t} / diffusers {best[t][1] / best['diffusers'][1]:.3f}x")
     print(f"UNet tensors changed: {changed}; largest difference tlora vs diffusers: {worst} f16 ulp "
           f"(diffusers fuses in f16, tlora in f32 rounded once)")
     print(json.dumps({k: {"best_s": best[k][0], "runs_s": [t for t, _ in results[k]], "peak_rss": best[k][1]} for k in commands}))

@@ -21,10 +21,13 @@ public struct DiffusionBinding: Sendable {
     /// qualified name and, when the base weight is a convolution the file's shapes did not show (LoHa or
     /// LoKr factors keep a conv's kernel folded into their columns), its `kernel` the base's.
     ///
+    /// `index` is `base.nameIndex()`, built here unless the caller binds many adapters to one base.
+    ///
     /// - Throws: `InteropError` naming `adapterPath` and the unmatched or ambiguous keys.
-    public static func bind(_ adapter: inout Adapter, to base: ModelBase, adapterPath: String, skipUnmatched: Bool = false) throws -> DiffusionBinding {
+    public static func bind(_ adapter: inout Adapter, to base: ModelBase, index: ModuleNameIndex? = nil, adapterPath: String,
+                            skipUnmatched: Bool = false) throws -> DiffusionBinding {
         guard adapter.modules.contains(where: { $0.attributes["diffusion.role"] != nil }) else { return DiffusionBinding() }
-        let index = base.nameIndex()
+        let index = index ?? base.nameIndex()
         var binding = DiffusionBinding()
         var unmatched: [String] = [], ambiguous: [String] = []
         var kept: [AdapterModule] = []

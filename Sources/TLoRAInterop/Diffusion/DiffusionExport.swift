@@ -22,25 +22,33 @@ public enum DiffusionExport {
     }
 
     /// Each module's name, from the base it is bound to (`DiffusionBinding`; `rows` for fused targets)
-    /// or, without a base, from the names the file gave it.
-    public static func names(_ adapter: Adapter, base: ModelBase?, rows: [String: Range<Int>] = [:]) -> [Name?] {
-        let unet: UNetNames? = base.flatMap { b -> UNetNames? in
-            switch b.layout {
-            case .singleFile:
-                let prefix = "model.diffusion_model."
-                return UNetNames(sgmNames: b.components[0].checkpoint.tensorNames.filter { $0.hasPrefix(prefix) }.map { String($0.dropFirst(prefix.count)) })
-            case .pipeline:
-                return b.component(named: "unet").flatMap { UNetNames(diffusersNames: $0.checkpoint.tensorNames) }
-            case .checkpoint:
-                return nil
-            }
-        }
+    /// or, without a base, from the names the file gave it. `unet` is `UNetSpellings(of: base)`, built
+    /// here unless the caller names many adapters against one base.
+    public static func names(_ adapter: Adapter, base: ModelBase?, rows: [String: Range<Int>] = [:], unet: UNetSpellings? = nil) -> [Name?] {
+        let unet = (unet ?? base.map(UNetSpellings.init(of:)))?.names
         return adapter.modules.map { m in
             guard let base else {
                 guard let role = m.attributes["diffusion.role"] else { return nil }
                 return Name(role: role, diffusers: m.attributes["diffusion.path"], own: m.attributes["diffusion.path"])
             }
             return name(of: m.target, rows: rows[m.name], in: base, unet: unet)
+        }
+    }
+
+    /// A base's UNet names in both spellings (diffusers and SGM); `names` is nil for a base without a UNet.
+    public struct UNetSpellings: Sendable {
+        let names: UNetNames?
+
+        public init(of base: ModelBase) {
+            switch base.layout {
+            case .singleFile:
+                let prefix = "model.diffusion_model."
+                names = UNetNames(sgmNames: base.components[0].checkpoint.tensorNames.filter { $0.hasPrefix(prefix) }.map { String($0.dropFirst(prefix.count)) })
+            case .pipeline:
+                names = base.component(named: "unet").flatMap { UNetNames(diffusersNames: $0.checkpoint.tensorNames) }
+            case .checkpoint:
+                names = nil
+            }
         }
     }
 

@@ -12,8 +12,10 @@ let fixtures: String = {
     return parts.joined(separator: "/") + "/Fixtures/diffusion/"
 }()
 
-// Safe: the fixtures are committed; without them the harness cannot run at all.
+// Safe: the fixtures are committed; without them the harness cannot run at all. Each base's name
+// index and UNet spellings are built once (building them per input would be most of the work).
 let bases = [try! ModelBase(path: fixtures + "sd-tiny"), try! ModelBase(path: fixtures + "sdxl-tiny.safetensors")]
+    .map { (base: $0, index: $0.nameIndex(), unet: DiffusionExport.UNetSpellings(of: $0)) }
 
 @_cdecl("LLVMFuzzerTestOneInput")
 public func fuzzOneInput(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
@@ -22,11 +24,11 @@ public func fuzzOneInput(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
     for m in adapter.modules { _ = try? LyCORISModule.tensors(for: m, path: "out") }
     let names = DiffusionExport.names(adapter, base: nil)
     _ = try? DiffusionExport.kohyaKeys(adapter, names: names, renamed: false, path: "out")
-    for base in bases {
+    for (base, index, unet) in bases {
         var bound = adapter
-        guard let binding = try? DiffusionBinding.bind(&bound, to: base, adapterPath: "fuzz", skipUnmatched: true) else { continue }
+        guard let binding = try? DiffusionBinding.bind(&bound, to: base, index: index, adapterPath: "fuzz", skipUnmatched: true) else { continue }
         let rows = binding.targets.compactMapValues(\.rows)
-        let named = DiffusionExport.names(bound, base: base, rows: rows)
+        let named = DiffusionExport.names(bound, base: base, rows: rows, unet: unet)
         _ = try? DiffusionExport.kohyaKeys(bound, names: named, renamed: true, path: "out")
         for m in bound.modules { _ = m.targetShape == base.entry(m.target)?.shape }
     }
