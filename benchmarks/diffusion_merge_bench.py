@@ -17,9 +17,12 @@ saved in fp16 by its `save_weights`. Then times, in interleaved rounds on this m
 with each one's peak RSS (GNU time), and compares the two merged UNets.
 
 Usage: benchmarks/diffusion_merge_bench.py --sd-scripts DIR [--work /tmp/tlora-diffusion-bench]
-           [--tlora .build/release/tlora] [--repeat 3] [--clean]
+           [--tlora .build/release/tlora] [--repeat 3] [--only floor tlora tlora-avx2] [--clean]
+(--only: more rounds of some runs without diffusers' nine minutes; the outputs are then not compared.)
 """
 import argparse, json, os, shutil, subprocess, sys
+
+from merge_bench import peak_rss_run  # time and peak RSS of one command alone, by GNU time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 FIXTURES = os.path.join(HERE, "..", "Fixtures")
@@ -33,15 +36,6 @@ SDXL_UNET = dict(
     use_linear_projection=True, addition_embed_type="text_time", addition_time_embed_dim=256,
     projection_class_embeddings_input_dim=2816,
 )
-
-
-def peak_rss_run(cmd):
-    """(seconds, peak RSS bytes) of `cmd` alone, by GNU time."""
-    r = subprocess.run(["/usr/bin/time", "-f", "%e %M"] + cmd, capture_output=True, text=True)
-    if r.returncode != 0:
-        raise SystemExit(f"command failed ({r.returncode}): {' '.join(cmd)}\n{r.stderr[-2000:]}")
-    seconds, kib = r.stderr.strip().splitlines()[-1].split()
-    return float(seconds), int(kib) * 1024
 
 
 def make_base(path):
@@ -100,29 +94,37 @@ def make_locon(base, path, sd_scripts, work):
     subprocess.run([sys.executable, script, base, path, sd_scripts, HERE], check=True)
 
 
-def unet_tensors(d):
-    from safetensors.torch import load_file
+def unet_files(d):
+    """Tensor name → file, over a pipeline's UNet files."""
+    from safetensors import safe_open
     out = {}
     u = os.path.join(d, "unet")
     for f in sorted(os.listdir(u)):
         if f.endswith(".safetensors"):
-            out.update(load_file(os.path.join(u, f)))
+            with safe_open(os.path.join(u, f), "pt") as h:
+                out.update({k: os.path.join(u, f) for k in h.keys()})
     return out
 
 
 def compare(a, b, base):
-    """Per changed tensor: the largest difference in f16 units in the last place between two merged UNets."""
+    """Per changed tensor: the largest difference in f16 units in the last place between two merged UNets
+    (one tensor of each at a time: three 5 GB UNets do not fit beside other work)."""
     import torch
-    ta, tb, t0 = unet_tensors(a), unet_tensors(b), unet_tensors(base)
+    from safetensors import safe_open
+    fa, fb, f0 = unet_files(a), unet_files(b), unet_files(base)
+    def tensor(files, k):
+        with safe_open(files[k], "pt") as h:
+            return h.get_tensor(k)
     def ordered(x):
         i = x.view(torch.int16).to(torch.int32)
         return torch.where(i < 0, -32768 - i, i)
     worst, changed = 0, 0
-    for k, x in ta.items():
-        if torch.equal(x, t0[k]):
+    for k in fa:
+        x = tensor(fa, k)
+        if torch.equal(x, tensor(f0, k)):
             continue
         changed += 1
-        worst = max(worst, (ordered(x) - ordered(tb[k])).abs().max().item())
+        worst = max(worst, (ordered(x) - ordered(tensor(fb, k))).abs().max().item())
     return changed, worst
 
 
@@ -132,6 +134,7 @@ def main():
     p.add_argument("--tlora", default=os.path.join(HERE, "..", ".build", "release", "tlora"))
     p.add_argument("--sd-scripts", required=True)
     p.add_argument("--repeat", type=int, default=3)
+    p.add_argument("--only", nargs="*", default=None, help="run only these (floor, tlora, tlora-avx2, diffusers)")
     p.add_argument("--clean", action="store_true", help="delete the work folder afterwards (about 20 GB)")
     args = p.parse_args()
     os.makedirs(args.work, exist_ok=True)
@@ -148,6 +151,8 @@ def main():
         "tlora-avx2": ["env", "TLORA_SIMD=avx2", args.tlora, "merge", locon, "--base", base, "-o", outs["tlora-avx2"]],
         "diffusers": [sys.executable, script, base, locon, outs["diffusers"]],
     }
+    if args.only:
+        commands = {k: v for k, v in commands.items() if k in args.only}
     results = {k: [] for k in commands}
     loads = []
     for _ in range(args.repeat):
@@ -159,7 +164,9 @@ def main():
             print(k, results[k][-1], flush=True)
             if k in ("floor", "tlora-avx2"):
                 shutil.rmtree(outs[k])  # 5 GB each; only tlora's and diffusers' outputs are compared
-    changed, worst = compare(outs["tlora"], outs["diffusers"], base)
+    compared = "diffusers" in commands and "tlora" in commands
+    if compared:
+        changed, worst = compare(outs["tlora"], outs["diffusers"], base)
     best = {k: min(v, key=lambda t: t[0]) for k, v in results.items()}
     size = sum(os.path.getsize(os.path.join(r, f)) for r, _, fs in os.walk(base) for f in fs)
     cpu = next((l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name")), "?")
@@ -168,11 +175,14 @@ def main():
     print(f"{'':10} {'best s':>8} {'runs s':>26} {'peak RSS':>10}")
     for k in commands:
         print(f"{k:10} {best[k][0]:8.2f} {' '.join(f'{t:.2f}' for t, _ in results[k]):>26} {best[k][1] / 1e9:8.2f} GB")
-    for t in ("tlora", "tlora-avx2"):
+    for t in (t for t in ("tlora", "tlora-avx2") if t in commands and "floor" in commands and "diffusers" in commands):
         print(f"{t}: / floor {best[t][0] / best['floor'][0]:.2f}x; diffusers / {t} {best['diffusers'][0] / best[t][0]:.1f}x; "
               f"RSS {t} / diffusers {best[t][1] / best['diffusers'][1]:.3f}x")
-    print(f"UNet tensors changed: {changed}; largest difference tlora vs diffusers: {worst} f16 ulp "
-          f"(diffusers fuses in f16, tlora in f32 rounded once)")
+    for t in (t for t in ("tlora", "tlora-avx2") if t in commands and "floor" in commands and "diffusers" not in commands):
+        print(f"{t} / floor {best[t][0] / best['floor'][0]:.2f}x")
+    if compared:
+        print(f"UNet tensors changed: {changed}; largest difference tlora vs diffusers: {worst} f16 ulp "
+              f"(diffusers fuses in f16, tlora in f32 rounded once)")
     print(json.dumps({k: {"best_s": best[k][0], "runs_s": [t for t, _ in results[k]], "peak_rss": best[k][1]} for k in commands}))
     if args.clean:
         shutil.rmtree(args.work)
