@@ -84,8 +84,8 @@ public struct TuckerGroupShape: Sendable, Equatable {
 public enum AdapterRules {
     /// Checks one Tucker group's shapes.
     public static func check(group: TuckerGroupShape) throws {
-        func fail(_ problem: String) -> ModelError { ModelError("Tucker group \(group.name)", problem) }
-        guard !group.name.isEmpty else { throw ModelError("Tucker group", "empty name") }
+        func fail(_ problem: String) -> ModelError { ModelError(.shapeMismatch, "Tucker group \(group.name)", problem) }
+        guard !group.name.isEmpty else { throw ModelError(.emptyName, "Tucker group", "empty name") }
         let n = group.core.count
         guard n >= 2 else { throw fail("core must have at least 2 modes, got \(group.core)") }
         guard group.factors.count == n, group.modes.count == n else {
@@ -113,10 +113,11 @@ public enum AdapterRules {
     public static func check(module name: String, outFeatures: Int, inFeatures: Int, scale: Double,
                              update: UpdateShape, extras: ModuleExtras = ModuleExtras(), groups: [String: TuckerGroupShape],
                              projections: [String: ProjectionShape] = [:]) throws {
-        func fail(_ problem: String) -> ModelError { ModelError(name, problem) }
-        guard !name.isEmpty else { throw ModelError("module", "empty module name") }
+        func fail(_ problem: String) -> ModelError { ModelError(.shapeMismatch, name, problem) }
+        func fail(_ code: ModelError.Code, _ problem: String) -> ModelError { ModelError(code, name, problem) }
+        guard !name.isEmpty else { throw ModelError(.emptyName, "module", "empty module name") }
         guard outFeatures > 0, inFeatures > 0 else { throw fail("ΔW shape \(outFeatures)×\(inFeatures) is empty") }
-        guard scale.isFinite else { throw fail("scale \(scale) is not finite") }
+        guard scale.isFinite else { throw fail(.invalidValue, "scale \(scale) is not finite") }
         let kernelSize = try checkKernel(extras.kernel, inFeatures: inFeatures, layout: extras.layout, fail: fail)
         let channels = inFeatures / kernelSize
         // A Tucker factor spans a kernel's positions: only a convolution has one (§2.3.1).
@@ -135,7 +136,7 @@ public enum AdapterRules {
                 throw fail("TT row modes multiply to \(rowProduct) and column modes to \(colProduct), but ΔW is \(outFeatures)×\(inFeatures)")
             }
         case .tuckerSlice(let groupName, let index):
-            guard let group = groups[groupName] else { throw fail("refers to Tucker group \(groupName), which does not exist") }
+            guard let group = groups[groupName] else { throw fail(.unknownReference, "refers to Tucker group \(groupName), which does not exist") }
             let memberDims = group.memberDimensions
             guard index.count == memberDims.count else {
                 throw fail("slice index \(index) has \(index.count) entries but group \(groupName) has \(memberDims.count) member modes")
@@ -151,13 +152,13 @@ public enum AdapterRules {
         case .jointTrain(let cores, let latent, let rank):
             try checkJoint(cores: cores, latent: latent, rank: rank, outFeatures: outFeatures, inFeatures: inFeatures, fail: fail)
         case .convTucker(let core, let a, let b):
-            guard !extras.kernel.isEmpty else { throw fail("a conv_tucker update needs a convolution (the module has no kernel)") }
+            guard !extras.kernel.isEmpty else { throw fail(.invalidForm, "a conv_tucker update needs a convolution (the module has no kernel)") }
             let (rows, cols) = try factorSize(.tucker(core: core, a: a, b: b), kernelSize: tuckerKernel, what: "Tucker factor", fail: fail)
             guard rows == outFeatures, cols == inFeatures else {
                 throw fail("Tucker factors make a \(rows)×\(cols) update but ΔW is \(outFeatures)×\(inFeatures)")
             }
         case .kronecker(let w1, let w2):
-            if case .tucker = w1 { throw fail("the first Kronecker factor cannot carry a Tucker core (the kernel belongs to W2)") }
+            if case .tucker = w1 { throw fail(.invalidForm, "the first Kronecker factor cannot carry a Tucker core (the kernel belongs to W2)") }
             let (a, c) = try factorSize(w1, kernelSize: nil, what: "Kronecker factor W1", fail: fail)
             let (b, e) = try factorSize(w2, kernelSize: tuckerKernel, what: "Kronecker factor W2", fail: fail)
             guard let rows = CheckedSize.multiply(a, b), let cols = CheckedSize.multiply(c, e), rows == outFeatures, cols == inFeatures else {
@@ -166,7 +167,7 @@ public enum AdapterRules {
             guard e % kernelSize == 0 else { throw fail("W2 has \(e) columns, not a multiple of the kernel's \(kernelSize) positions") }
         case .hadamard(let p1, let p2):
             for (k, p) in [p1, p2].enumerated() {
-                if case .full = p { throw fail("Hadamard factor \(k + 1) must be low-rank or Tucker, not a full matrix") }
+                if case .full = p { throw fail(.invalidForm, "Hadamard factor \(k + 1) must be low-rank or Tucker, not a full matrix") }
             }
             // LoHa's two factors are both low-rank or both carry a Tucker core (§2.3, form 8).
             if case .tucker = p1, case .lowRank = p2 { throw fail("the Hadamard factors must have one form, got tucker and low_rank") }
@@ -184,7 +185,7 @@ public enum AdapterRules {
             guard b == [outFeatures, r] else { throw fail("B is \(b[0])×\(b[1]) but must be \(outFeatures)×\(r) (out × rank of A)") }
             guard e == [r] else { throw fail("the diagonal E has shape \(e) but must be [\(r)] (the rank of A)") }
         case .vera(let pairName, let lambdaB, let lambdaD):
-            guard let pair = projections[pairName] else { throw fail("refers to projections \(pairName), which do not exist") }
+            guard let pair = projections[pairName] else { throw fail(.unknownReference, "refers to projections \(pairName), which do not exist") }
             let r = pair.a[0]
             guard lambdaB == [outFeatures] else { throw fail("λ_b has shape \(lambdaB) but must be [\(outFeatures)]") }
             guard lambdaD == [r] else { throw fail("λ_d has shape \(lambdaD) but the projections \(pairName) have rank \(r)") }
@@ -194,17 +195,17 @@ public enum AdapterRules {
         case .featureScale(let vector, let axis):
             let n = axis == .out ? outFeatures : channels
             guard vector == [n] else { throw fail("the IA³ vector has shape \(vector) but must be [\(n)] (\(axis == .out ? "output features" : "input channels"))") }
-            guard scale == 1 else { throw fail("an IA³ rescaling has no scale (got \(scale), must be 1)") }
-            guard extras.doraMagnitude == nil, extras.biasDelta == nil else { throw fail("an IA³ rescaling cannot carry a DoRA magnitude or a bias change") }
+            guard scale == 1 else { throw fail(.invalidValue, "an IA³ rescaling has no scale (got \(scale), must be 1)") }
+            guard extras.doraMagnitude == nil, extras.biasDelta == nil else { throw fail(.invalidForm, "an IA³ rescaling cannot carry a DoRA magnitude or a bias change") }
         }
         if let m = extras.doraMagnitude {
             let n = extras.doraAxis == .out ? outFeatures : channels
             guard m == [n] else {
                 throw fail("DoRA magnitude has shape \(m) but must be [\(n)] (one per \(extras.doraAxis == .out ? "output feature" : "input channel"))")
             }
-            guard extras.doraEpsilon >= 0, extras.doraEpsilon.isFinite else { throw fail("DoRA epsilon \(extras.doraEpsilon) must be finite and ≥ 0") }
+            guard extras.doraEpsilon >= 0, extras.doraEpsilon.isFinite else { throw fail(.invalidValue, "DoRA epsilon \(extras.doraEpsilon) must be finite and ≥ 0") }
         } else if extras.doraAxis != .out || extras.doraEpsilon != 0 {
-            throw fail("DoRA axis or epsilon without a DoRA magnitude")
+            throw fail(.invalidForm, "DoRA axis or epsilon without a DoRA magnitude")
         }
         if let bias = extras.biasDelta, bias != [outFeatures] {
             throw fail("the bias change has shape \(bias) but must be [\(outFeatures)]")
@@ -295,23 +296,23 @@ public enum AdapterRules {
     public static func checkNames(modules: [(name: String, target: String, slice: String?)], replacedTargets: [String], groupNames: [String],
                                   projectionNames: [String] = []) throws {
         var groups = Set<String>()
-        for g in groupNames where !groups.insert(g).inserted { throw ModelError(g, "Tucker group name used twice") }
+        for g in groupNames where !groups.insert(g).inserted { throw ModelError(.duplicateName, g, "Tucker group name used twice") }
         var pairs = Set<String>()
         for p in projectionNames {
-            guard !p.isEmpty else { throw ModelError("projections", "empty name") }
-            guard pairs.insert(p).inserted else { throw ModelError(p, "projection pair name used twice") }
+            guard !p.isEmpty else { throw ModelError(.emptyName, "projections", "empty name") }
+            guard pairs.insert(p).inserted else { throw ModelError(.duplicateName, p, "projection pair name used twice") }
         }
         var names = Set<String>(), targets = Set<String>(), slices = Set<String>()
         for m in modules {
-            guard names.insert(m.name).inserted else { throw ModelError(m.name, "module listed twice") }
-            guard !m.target.isEmpty else { throw ModelError(m.name, "empty target tensor name") }
-            guard targets.insert(m.target).inserted else { throw ModelError(m.name, "another module already updates \(m.target)") }
-            if let s = m.slice, !slices.insert(s).inserted { throw ModelError(m.name, "another module already uses Tucker slice \(s)") }
+            guard names.insert(m.name).inserted else { throw ModelError(.duplicateName, m.name, "module listed twice") }
+            guard !m.target.isEmpty else { throw ModelError(.emptyName, m.name, "empty target tensor name") }
+            guard targets.insert(m.target).inserted else { throw ModelError(.duplicateName, m.name, "another module already updates \(m.target)") }
+            if let s = m.slice, !slices.insert(s).inserted { throw ModelError(.duplicateName, m.name, "another module already uses Tucker slice \(s)") }
         }
         var replaced = Set<String>()
         for t in replacedTargets {
-            guard !t.isEmpty else { throw ModelError("replaced tensor", "empty target name") }
-            guard replaced.insert(t).inserted else { throw ModelError(t, "replaced twice") }
+            guard !t.isEmpty else { throw ModelError(.emptyName, "replaced tensor", "empty target name") }
+            guard replaced.insert(t).inserted else { throw ModelError(.duplicateName, t, "replaced twice") }
         }
     }
 }
@@ -320,7 +321,7 @@ extension AdapterRules {
     /// Checks one pair of shared projections: `A` `[r, maxIn]`, `B` `[maxOut, r]`, all ≥ 1.
     public static func check(projections name: String, _ p: ProjectionShape) throws {
         guard p.a.count == 2, p.b.count == 2, p.a.allSatisfy({ $0 > 0 }), p.b.allSatisfy({ $0 > 0 }), p.b[1] == p.a[0] else {
-            throw ModelError("projections \(name)", "A \(p.a) and B \(p.b) must be non-empty [r, in] and [out, r] matrices of one rank")
+            throw ModelError(.shapeMismatch, "projections \(name)", "A \(p.a) and B \(p.b) must be non-empty [r, in] and [out, r] matrices of one rank")
         }
     }
 
@@ -333,7 +334,7 @@ extension AdapterRules {
             guard let m = byTarget[r.target] else { continue }
             let want = m.layout == .outIn ? [m.outFeatures, m.inFeatures] : [m.inFeatures, m.outFeatures]
             guard r.shape == want else {
-                throw ModelError(r.target, "the replacement is \(r.shape) but module \(m.name) updates it as \(want)")
+                throw ModelError(.shapeMismatch, r.target, "the replacement is \(r.shape) but module \(m.name) updates it as \(want)")
             }
         }
     }

@@ -13,12 +13,14 @@ import _TLoRATestSupport
         AdapterModule(name: name, outFeatures: out, inFeatures: inn, scale: 1, update: .lowRank(a: tensor(a), b: tensor(b)))
     }
 
-    /// `problem` must appear in the message, which must name `subject`.
-    static func expectRejected(_ adapter: Adapter, subject: String, problem: String, sourceLocation: SourceLocation = #_sourceLocation) {
+    /// The error must be of kind `code` and name `subject`; `problem` (which rule of that kind) must appear in the message.
+    static func expectRejected(_ adapter: Adapter, subject: String, problem: String, code: ModelError.Code = .shapeMismatch,
+                               sourceLocation: SourceLocation = #_sourceLocation) {
         do {
             try adapter.validate()
             Issue.record("accepted an adapter that breaks: \(problem)", sourceLocation: sourceLocation)
         } catch let error as ModelError {
+            #expect(error.code == code, "\(error)", sourceLocation: sourceLocation)
             #expect(error.subject == subject, sourceLocation: sourceLocation)
             #expect(error.description.contains(problem), "\(error)", sourceLocation: sourceLocation)
         } catch {
@@ -40,9 +42,9 @@ import _TLoRATestSupport
         Self.expectRejected(Adapter(modules: [Self.lowRank("m", out: 0, b: [0, 2])]), subject: "m", problem: "is empty")
         var m = Self.lowRank("m")
         m.scale = .nan
-        Self.expectRejected(Adapter(modules: [m]), subject: "m", problem: "not finite")
+        Self.expectRejected(Adapter(modules: [m]), subject: "m", problem: "not finite", code: .invalidValue)
         m.scale = -.infinity
-        Self.expectRejected(Adapter(modules: [m]), subject: "m", problem: "not finite")
+        Self.expectRejected(Adapter(modules: [m]), subject: "m", problem: "not finite", code: .invalidValue)
     }
 
     @Test func tensorTrainBondsAndModesMustChain() {
@@ -68,7 +70,7 @@ import _TLoRATestSupport
             AdapterModule(name: "s\(index)", outFeatures: out, inFeatures: inn, scale: 1, update: .tuckerSlice(group: g, index: index))
         }
         #expect(throws: Never.self) { try Adapter(modules: [slice("g", [0]), slice("g", [2])], tuckerGroups: [group]).validate() }
-        Self.expectRejected(Adapter(modules: [slice("h", [0])], tuckerGroups: [group]), subject: "s[0]", problem: "does not exist")
+        Self.expectRejected(Adapter(modules: [slice("h", [0])], tuckerGroups: [group]), subject: "s[0]", problem: "does not exist", code: .unknownReference)
         Self.expectRejected(Adapter(modules: [slice("g", [3])], tuckerGroups: [group]), subject: "s[3]", problem: "outside group g")
         Self.expectRejected(Adapter(modules: [slice("g", [-1])], tuckerGroups: [group]), subject: "s[-1]", problem: "outside group g")
         Self.expectRejected(Adapter(modules: [slice("g", [0, 0])], tuckerGroups: [group]), subject: "s[0, 0]", problem: "has 2 entries")
@@ -76,7 +78,7 @@ import _TLoRATestSupport
         var shared = slice("g", [1])
         shared.name = "other"
         shared.target = "other.weight"
-        Self.expectRejected(Adapter(modules: [slice("g", [1]), shared], tuckerGroups: [group]), subject: "other", problem: "already uses Tucker slice g/1")
+        Self.expectRejected(Adapter(modules: [slice("g", [1]), shared], tuckerGroups: [group]), subject: "other", problem: "already uses Tucker slice g/1", code: .duplicateName)
     }
 
     @Test func tuckerGroupsMustBeConsistent() {
@@ -96,12 +98,12 @@ import _TLoRATestSupport
     }
 
     @Test func namesAndTargetsAreUnique() {
-        Self.expectRejected(Adapter(modules: [Self.lowRank("m"), Self.lowRank("m")]), subject: "m", problem: "listed twice")
+        Self.expectRejected(Adapter(modules: [Self.lowRank("m"), Self.lowRank("m")]), subject: "m", problem: "listed twice", code: .duplicateName)
         var second = Self.lowRank("n")
         second.target = "m.weight"
-        Self.expectRejected(Adapter(modules: [Self.lowRank("m"), second]), subject: "n", problem: "already updates m.weight")
+        Self.expectRejected(Adapter(modules: [Self.lowRank("m"), second]), subject: "n", problem: "already updates m.weight", code: .duplicateName)
         let r = ReplacedTensor(target: "lm_head.weight", value: Self.tensor([2, 2]))
-        Self.expectRejected(Adapter(replacedTensors: [r, r]), subject: "lm_head.weight", problem: "replaced twice")
+        Self.expectRejected(Adapter(replacedTensors: [r, r]), subject: "lm_head.weight", problem: "replaced twice", code: .duplicateName)
         // A target may be replaced and updated (PEFT's adapted embedding with saved base weights).
         let both = Adapter(modules: [Self.lowRank("m")], replacedTensors: [ReplacedTensor(target: "m.weight", value: Self.tensor([6, 4]))])
         #expect(throws: Never.self) { try both.validate() }

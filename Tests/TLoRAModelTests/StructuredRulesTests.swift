@@ -12,8 +12,10 @@ import _TLoRATestSupport
                       kernel: kernel, biasDelta: bias)
     }
 
-    static func rejected(_ m: AdapterModule, _ problem: String, projections: [ProjectionPair] = [], sourceLocation: SourceLocation = #_sourceLocation) {
-        AdapterRulesTests.expectRejected(Adapter(modules: [m], projections: projections), subject: "m", problem: problem, sourceLocation: sourceLocation)
+    static func rejected(_ m: AdapterModule, _ problem: String, projections: [ProjectionPair] = [], code: ModelError.Code = .shapeMismatch,
+                         sourceLocation: SourceLocation = #_sourceLocation) {
+        AdapterRulesTests.expectRejected(Adapter(modules: [m], projections: projections), subject: "m", problem: problem, code: code,
+                                         sourceLocation: sourceLocation)
     }
 
     @Test(arguments: DType.allCases)
@@ -28,7 +30,7 @@ import _TLoRATestSupport
         Self.rejected(Self.module(chain), "Kronecker factor W2: [4, 3] · [2, 4] do not chain (rank 3 vs 2)")
         let tucker1 = ModuleUpdate.kronecker(Kronecker(w1: .tucker(TuckerFactors(core: Self.t([1, 1, 1, 1]), a: Self.t([1, 2]), b: Self.t([3, 1]))),
                                                        w2: .full(Self.t([4, 4]))))
-        Self.rejected(Self.module(tucker1), "the first Kronecker factor cannot carry a Tucker core")
+        Self.rejected(Self.module(tucker1), "the first Kronecker factor cannot carry a Tucker core", code: .invalidForm)
         // The kernel belongs to W2, whose columns must be whole channels of it: 4 × 3 columns, kernel 4.
         let conv = ModuleUpdate.kronecker(Kronecker(w1: .full(Self.t([2, 4])), w2: .full(Self.t([3, 3]))))
         Self.rejected(Self.module(conv, out: 6, in: 12, kernel: [4]), "W2 has 3 columns, not a multiple of the kernel's 4 positions")
@@ -38,7 +40,7 @@ import _TLoRATestSupport
         let h = ModuleUpdate.hadamard(Hadamard(p1: .lowRank(a: Self.t([2, 8]), b: Self.t([12, 2])), p2: .lowRank(a: Self.t([2, 7]), b: Self.t([12, 2]))))
         Self.rejected(Self.module(h), "Hadamard factor 2 is 12×7 but ΔW is 12×8")
         let full = ModuleUpdate.hadamard(Hadamard(p1: .full(Self.t([12, 8])), p2: .lowRank(a: Self.t([2, 8]), b: Self.t([12, 2]))))
-        Self.rejected(Self.module(full), "Hadamard factor 1 must be low-rank or Tucker")
+        Self.rejected(Self.module(full), "Hadamard factor 1 must be low-rank or Tucker", code: .invalidForm)
         // LoHa's factors are both low-rank or both Tucker (form 8): a mixed pair is refused either way round.
         let tucker = FactorMatrix.tucker(TuckerFactors(core: Self.t([2, 2, 3]), a: Self.t([2, 4]), b: Self.t([6, 2])))
         let lowRank = FactorMatrix.lowRank(a: Self.t([2, 12]), b: Self.t([6, 2]))
@@ -64,7 +66,7 @@ import _TLoRATestSupport
 
     @Test func tuckerCoresMatchTheirFactorsAndTheKernel() {
         let ok = TuckerFactors(core: Self.t([2, 3, 3, 3]), a: Self.t([3, 4]), b: Self.t([6, 2]))
-        Self.rejected(Self.module(.convTucker(ok), out: 6, in: 36), "needs a convolution")
+        Self.rejected(Self.module(.convTucker(ok), out: 6, in: 36), "needs a convolution", code: .invalidForm)
         let wrongKernel = TuckerFactors(core: Self.t([2, 3, 1, 3]), a: Self.t([3, 4]), b: Self.t([6, 2]))
         Self.rejected(Self.module(.convTucker(wrongKernel), out: 6, in: 36, kernel: [3, 3]), "does not match the layer's 9 kernel positions")
         let wrongRank = TuckerFactors(core: Self.t([2, 3, 3, 3]), a: Self.t([2, 4]), b: Self.t([6, 2]))
@@ -77,12 +79,12 @@ import _TLoRATestSupport
         let pair = ProjectionPair(name: "p", a: Self.t([4, 6]), b: Self.t([16, 4]))
         let vera = ModuleUpdate.vera(VeRAUpdate(projections: "p", lambdaB: Self.t([12]), lambdaD: Self.t([4])))
         Self.rejected(Self.module(vera), "are smaller than the 12×8 layer", projections: [pair])
-        Self.rejected(Self.module(vera), "refers to projections p, which do not exist")
+        Self.rejected(Self.module(vera), "refers to projections p, which do not exist", code: .unknownReference)
         let wrongRank = ModuleUpdate.vera(VeRAUpdate(projections: "p", lambdaB: Self.t([12]), lambdaD: Self.t([3])))
         Self.rejected(Self.module(wrongRank), "λ_d has shape [3] but the projections p have rank 4",
                       projections: [ProjectionPair(name: "p", a: Self.t([4, 8]), b: Self.t([12, 4]))])
         let ia3 = ModuleUpdate.featureScale(FeatureScale(vector: Self.t([12]), axis: .out))
-        Self.rejected(Self.module(ia3, scale: 2), "an IA³ rescaling has no scale")
+        Self.rejected(Self.module(ia3, scale: 2), "an IA³ rescaling has no scale", code: .invalidValue)
         Self.rejected(Self.module(.featureScale(FeatureScale(vector: Self.t([8]), axis: .out))), "the IA³ vector has shape [8] but must be [12]")
         Self.rejected(Self.module(.featureScale(FeatureScale(vector: Self.t([24]), axis: .in)), in: 24, kernel: [3]), "must be [8] (input channels)")
     }
@@ -91,7 +93,7 @@ import _TLoRATestSupport
         let lr = ModuleUpdate.lowRank(a: Self.t([2, 36]), b: Self.t([6, 2]))
         Self.rejected(Self.module(lr, out: 6, in: 36, kernel: [3, 3], dora: Self.t([36]), axis: .in), "must be [4] (one per input channel)")
         Self.rejected(Self.module(lr, out: 6, in: 36, kernel: [3, 3], dora: Self.t([4])), "must be [6] (one per output feature)")
-        Self.rejected(Self.module(lr, out: 6, in: 36, kernel: [3, 3], axis: .in), "DoRA axis or epsilon without a DoRA magnitude")
+        Self.rejected(Self.module(lr, out: 6, in: 36, kernel: [3, 3], axis: .in), "DoRA axis or epsilon without a DoRA magnitude", code: .invalidForm)
         Self.rejected(Self.module(lr, out: 6, in: 36, kernel: [3, 3], bias: Self.t([36])), "the bias change has shape [36] but must be [6]")
         var transposed = Self.module(lr, out: 6, in: 36, kernel: [3, 3])
         transposed.layout = .inOut
