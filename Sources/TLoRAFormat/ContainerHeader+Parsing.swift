@@ -349,7 +349,7 @@ extension ContainerHeader {
                 pairShapes[p.name] = s
             }
             if !projections.isEmpty, !requiredFeatures.contains("vera") {
-                throw ModelError("projections", "are listed but the file does not list the required feature vera")
+                throw FormatError.missingRequiredFeature(path: path, subject: "projections", uses: "are listed", feature: "vera")
             }
             try AdapterRules.checkNames(modules: modules.map { m in
                 var slice: String? = nil
@@ -363,7 +363,7 @@ extension ContainerHeader {
                 }
                 if case .tensorTrain(_, let rowOrder, let columnOrder) = m.update, rowOrder != .forward || columnOrder != .forward,
                    !requiredFeatures.contains(ContainerLayout.ttIndexOrderFeature) {
-                    throw ModelError(m.name, "uses row_order/column_order but the file does not list the required feature \(ContainerLayout.ttIndexOrderFeature)")
+                    throw FormatError.missingRequiredFeature(path: path, subject: m.name, uses: "uses row_order/column_order", feature: ContainerLayout.ttIndexOrderFeature)
                 }
                 let update = updateShape(m)
                 // A file that uses a form or part a reader must know says so (docs/FORMAT.md §2.1).
@@ -375,7 +375,7 @@ extension ContainerHeader {
                 if m.doraMagnitude != nil, m.doraAxis == .in { needed.append((ContainerLayout.doraInAxisFeature, "has DoRA on the input axis")) }
                 if m.biasDelta != nil { needed.append((ContainerLayout.biasDeltaFeature, "changes a bias")) }
                 for (feature, what) in needed where !requiredFeatures.contains(feature) {
-                    throw ModelError(m.name, "\(what) but the file does not list the required feature \(feature)")
+                    throw FormatError.missingRequiredFeature(path: path, subject: m.name, uses: what, feature: feature)
                 }
                 let extras = ModuleExtras(kernel: m.kernel, layout: m.layout, doraMagnitude: m.doraMagnitude.map(shape), doraAxis: m.doraAxis,
                                           doraEpsilon: m.doraEpsilon, biasDelta: m.biasDelta.map(shape))
@@ -387,7 +387,7 @@ extension ContainerHeader {
                                                replaced: replaced.map { ($0.target, shape($0.tensor)) })
             let usedGroups = Set(modules.compactMap { m -> String? in if case .tuckerSlice(let g, _) = m.update { return g }; return nil })
             if let idle = tuckerGroups.first(where: { !usedGroups.contains($0.name) }) {
-                throw ModelError("Tucker group \(idle.name)", "is used by no module")
+                throw ModelError(.unusedPart, "Tucker group \(idle.name)", "is used by no module")
             }
             // Shared projections no module uses are orphans too (§2.7), like an unused group.
             let usedPairs = Set(modules.compactMap { m -> String? in if case .vera(let p, _, _) = m.update { return p }; return nil })

@@ -40,6 +40,11 @@ enum SpecBuilder {
     /// Writes `adapter` raw, rewrites its header JSON with `edit`, reopens it: "" when the reader
     /// accepts the edited file, its error message otherwise.
     static func reopenEdited(_ adapter: Adapter, _ edit: (String) -> String) throws -> String {
+        try reopenEditedError(adapter, edit).map { "\($0)" } ?? ""
+    }
+
+    /// What opening the edited file throws (nil when it opens).
+    static func reopenEditedError(_ adapter: Adapter, _ edit: (String) -> String) throws -> (any Error)? {
         let dir = TemporaryDirectory("tlora-edited")
         let path = dir.file("a.tlora")
         try ContainerWriter.write(adapter, to: path, options: WriteOptions(codec: .forced(.raw)))
@@ -51,9 +56,9 @@ enum SpecBuilder {
         TestFiles.write(out, file(json: edit(json), blobs: blobs))
         do {
             _ = try TLoRAFile(path: out)
-            return ""
+            return nil
         } catch {
-            return "\(error)"
+            return error
         }
     }
 

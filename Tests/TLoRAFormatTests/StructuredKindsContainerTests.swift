@@ -25,15 +25,20 @@ import _TLoRATestSupport
         try SpecBuilder.reopenEdited(SampleAdapters.structured(seed: 1, dtype: .f32), edit)
     }
 
+    static func editedError(_ edit: (String) -> String) throws -> (any Error)? {
+        try SpecBuilder.reopenEditedError(SampleAdapters.structured(seed: 1, dtype: .f32), edit)
+    }
+
     @Test func aFormUsedWithoutItsFeatureIsRefused() throws {
         for (feature, what) in [("kronecker", "is a kronecker update"), ("hadamard", "is a hadamard update"), ("conv-kernel", "adapts a convolution"),
                                 ("dora-in-axis", "has DoRA on the input axis"), ("bias-delta", "changes a bias"), ("ia3", "is a ia3 update"),
                                 ("low-rank-diagonal", "is a low_rank_diagonal update"), ("conv-tucker", "is a conv_tucker update")] {
-            let message = try Self.edited { $0.replacingFirst("\"\(feature)\",", with: "") }
-            #expect(message.contains(what) && message.contains("does not list the required feature \(feature)"), "\(feature): \(message)")
+            let error = try Self.editedError { $0.replacingFirst("\"\(feature)\",", with: "") }
+            #expect((error as? FormatError)?.code == .missingRequiredFeature, "\(feature): \(String(describing: error))")
+            #expect("\(error.map { "\($0)" } ?? "")".contains("\(what) but the file does not list the required feature \(feature)"))
         }
-        let noVera = try Self.edited { $0.replacingFirst(",\"vera\"", with: "") }
-        #expect(noVera.contains("does not list the required feature vera"), "\(noVera)")
+        let noVera = try Self.editedError { $0.replacingFirst(",\"vera\"", with: "") }
+        #expect((noVera as? FormatError)?.code == .missingRequiredFeature && "\(noVera.map { "\($0)" } ?? "")".hasSuffix("feature vera"))
     }
 
     @Test func anUnknownFeatureOrFactorFormIsRefused() throws {
