@@ -77,13 +77,14 @@ import _TLoRATestSupport
 
     @Test func unsupportedTypeIsRefusedByName() {
         #expect { try PEFTReader.read(directory: Fixtures.peft("llama-oft")) } throws: { error in
-            "\(error)".contains("PEFT adapter type OFT") && "\(error)".contains("adapter_config.json")
+            guard let e = error as? InteropError else { return false }
+            return e.code == .unsupported && e.path.hasSuffix("adapter_config.json") && e.problem.contains("OFT")
         }
     }
 
     @Test func rankThatContradictsTheTensorsIsRefused() {
         #expect { try PEFTReader.read(directory: Fixtures.peft("llama-lora-wrong-rank")) } throws: { error in
-            "\(error)".contains("gives rank 4 but the tensors have rank 8")
+            (error as? InteropError)?.code == .shapeMismatch
         }
     }
 

@@ -133,6 +133,7 @@ import _TLoRATestSupport
             Issue.record("an SD 1.x file bound to an SDXL base")
         } catch let e as InteropError {
             #expect(e.path == path)
+            #expect(e.code == .unmatchedNames)
             #expect(e.problem.contains("lora_unet_down_blocks_0_attentions_0_proj_in"))
             #expect(!e.problem.contains("\n"))
         }

@@ -23,15 +23,15 @@ extension ModelBase {
             do {
                 json = try JSONParser.parse(bytes)
             } catch let e as JSONError {
-                throw InteropError(indexPath, "\(e)")
+                throw InteropError(.invalidConfig, indexPath, "\(e)")
             }
-            guard let root = json.objectValue else { throw InteropError(indexPath, "not a JSON object") }
+            guard let root = json.objectValue else { throw InteropError(.invalidConfig, indexPath, "not a JSON object") }
             var out: [(String, String, String)] = []
             for (name, value) in root.pairs where !name.hasPrefix("_") {
                 guard let pair = value.arrayValue, pair.count == 2 else { continue }  // settings like requires_safety_checker
                 guard let library = pair[0].stringValue, let className = pair[1].stringValue else { continue }
                 guard Self.isComponentName(name) else {
-                    throw InteropError(indexPath, "component name \"\(name)\" is not a plain folder name")
+                    throw InteropError(.malformed, indexPath, "component name \"\(name)\" is not a plain folder name")
                 }
                 out.append((name, library, className))
             }
@@ -56,7 +56,7 @@ extension ModelBase {
                                             weightSets: sets.map(\.checkpoint), variants: sets.map(\.variant)))
             }
             guard !components.isEmpty else {
-                throw InteropError(directory, "a diffusers pipeline without safetensors weights in any component folder")
+                throw InteropError(.missingFile, directory, "a diffusers pipeline without safetensors weights in any component folder")
             }
             return (components, unreadable)
         }
@@ -100,11 +100,11 @@ extension ModelBase {
             for s in sets.dropFirst() {
                 let a = first.checkpoint, b = s.checkpoint
                 guard a.shardOfTensor.count == b.shardOfTensor.count else {
-                    throw InteropError(folder, "variant \(s.variant ?? "(plain)") holds \(b.shardOfTensor.count) tensors but the first weight set holds \(a.shardOfTensor.count)")
+                    throw InteropError(.malformed, folder, "variant \(s.variant ?? "(plain)") holds \(b.shardOfTensor.count) tensors but the first weight set holds \(a.shardOfTensor.count)")
                 }
                 for name in a.tensorNames {
                     guard let x = a.entry(name)?.entry, let y = b.entry(name)?.entry, x.shape == y.shape else {
-                        throw InteropError(folder, "variant \(s.variant ?? "(plain)") differs from the first weight set at tensor \(name)")
+                        throw InteropError(.malformed, folder, "variant \(s.variant ?? "(plain)") differs from the first weight set at tensor \(name)")
                     }
                 }
             }

@@ -44,7 +44,7 @@ public final class Checkpoint: Sendable {
                 indexFileName = nil
                 shardOfTensor = Dictionary(uniqueKeysWithValues: shard.tensorNames.map { ($0, 0) })
             } else {
-                throw InteropError(path, "no \(singleName) or \(indexName) in this directory")
+                throw InteropError(.missingFile, path, "no \(singleName) or \(indexName) in this directory")
             }
         case .missing:
             throw IOError.notFound(path: path)
@@ -68,15 +68,15 @@ public final class Checkpoint: Sendable {
         do {
             json = try JSONParser.parse(try readWholeFile(path: indexPath))
         } catch let e as JSONError {
-            throw InteropError(indexPath, "\(e)")
+            throw InteropError(.malformed, indexPath, "\(e)")
         }
-        guard let map = json["weight_map"]?.objectValue else { throw InteropError(indexPath, "no weight_map object") }
+        guard let map = json["weight_map"]?.objectValue else { throw InteropError(.malformed, indexPath, "no weight_map object") }
         var names: [String] = []
         var number: [String: Int] = [:]
         var shardOf: [String: Int] = [:]
         for (tensor, value) in map.pairs {
             guard let file = value.stringValue, !file.isEmpty, !file.contains("/"), file != "..", file != "." else {
-                throw InteropError(indexPath, "weight_map.\(tensor) must name a shard file in the same directory")
+                throw InteropError(.malformed, indexPath, "weight_map.\(tensor) must name a shard file in the same directory")
             }
             if number[file] == nil {
                 number[file] = names.count
@@ -91,11 +91,11 @@ public final class Checkpoint: Sendable {
         shardOf = shardOf.mapValues { renumber[$0]! }  // safe: every value came from `number`
         let shards = try names.map { try SafetensorsFile(path: joinPath(directory, $0)) }
         for (tensor, s) in shardOf where shards[s].entry(tensor) == nil {
-            throw InteropError(joinPath(directory, names[s]), "the index places \(tensor) in this shard but it is not there")
+            throw InteropError(.malformed, joinPath(directory, names[s]), "the index places \(tensor) in this shard but it is not there")
         }
         for (s, shard) in shards.enumerated() {
             for name in shard.tensorNames where shardOf[name] != s {
-                throw InteropError(joinPath(directory, names[s]), "tensor \(name) is in this shard but the index does not list it here")
+                throw InteropError(.malformed, joinPath(directory, names[s]), "tensor \(name) is in this shard but the index does not list it here")
             }
         }
         return (names, shards, json["metadata"]?.objectValue, shardOf)
@@ -120,7 +120,7 @@ public final class Checkpoint: Sendable {
         do {
             return try JSONParser.parse(try readWholeFile(path: p)).objectValue
         } catch let e as JSONError {
-            throw InteropError(p, "\(e)")
+            throw InteropError(.invalidConfig, p, "\(e)")
         }
     }
 }

@@ -55,7 +55,7 @@ public enum DiffusionAdapter {
         let path = file.path
         guard let layout = layout(of: file.tensorNames) else {
             let odd = file.tensorNames.first { n in !kohyaPrefixes.contains { n.hasPrefix($0.prefix) } } ?? file.tensorNames.first ?? ""
-            throw InteropError(path, "not a kohya, LyCORIS or diffusers LoRA file (tensor \(odd) has none of their names)")
+            throw InteropError(.unrecognized, path, "not a kohya, LyCORIS or diffusers LoRA file (tensor \(odd) has none of their names)")
         }
         var metadata = AdapterMetadata()
         metadata.sourceFormat = layout == .kohya ? (file.tensorNames.first?.hasPrefix("lycoris_") == true ? "lycoris" : "kohya") : "diffusers"
@@ -65,7 +65,7 @@ public enum DiffusionAdapter {
         do {
             try adapter.validate()
         } catch let e as ModelError {
-            throw InteropError(path, e.description)
+            throw InteropError(.invalidAdapter, path, e.description)
         }
         return adapter
     }
@@ -76,12 +76,12 @@ public enum DiffusionAdapter {
         var groups: [String: [String: SafetensorsEntry]] = [:]
         var order: [String] = []
         for e in file.entries {
-            guard let (module, suffix) = LyCORISModule.split(e.name) else { throw InteropError(file.path, "tensor \(e.name) has no module.suffix form") }
+            guard let (module, suffix) = LyCORISModule.split(e.name) else { throw InteropError(.unexpectedTensor, file.path, "tensor \(e.name) has no module.suffix form") }
             if groups[module] == nil {
                 groups[module] = [:]
                 order.append(module)
             }
-            guard groups[module]?[suffix] == nil else { throw InteropError(file.path, "tensor \(e.name) appears twice") }
+            guard groups[module]?[suffix] == nil else { throw InteropError(.unexpectedTensor, file.path, "tensor \(e.name) appears twice") }
             groups[module]?[suffix] = e
         }
         return try order.map { name in
@@ -108,7 +108,7 @@ public enum DiffusionAdapter {
     /// `alpha` as f32/f16/bf16, diffusers' `convert_state_dict_to_kohya` as int64.
     static func scalar(_ e: SafetensorsEntry, in file: SafetensorsFile, module: String) throws -> Double {
         guard e.shape.reduce(1, *) == 1, e.shape.count <= 1 else {
-            throw InteropError(file.path, "module \(module): alpha has shape \(e.shape); it must be a single number")
+            throw InteropError(.shapeMismatch, file.path, "module \(module): alpha has shape \(e.shape); it must be a single number")
         }
         let raw = file.bytes(of: e)
         switch e.dtype {
@@ -120,7 +120,7 @@ public enum DiffusionAdapter {
         case .i16: return Double(raw.loadUnaligned(as: Int16.self).littleEndian)
         case .i8: return Double(raw.loadUnaligned(as: Int8.self))
         case .u8: return Double(raw.loadUnaligned(as: UInt8.self))
-        default: throw InteropError(file.path, "module \(module): alpha has dtype \(e.dtype.rawValue)")
+        default: throw InteropError(.unsupported, file.path, "module \(module): alpha has dtype \(e.dtype.rawValue)")
         }
     }
 
@@ -180,7 +180,7 @@ public enum DiffusionAdapter {
                 groups[name] = (role, path, [:])
                 order.append(name)
             }
-            guard groups[name]?.parts[factor] == nil else { throw InteropError(file.path, "module \(name) has two \(factor.rawValue) tensors (\(e.name))") }
+            guard groups[name]?.parts[factor] == nil else { throw InteropError(.unexpectedTensor, file.path, "module \(name) has two \(factor.rawValue) tensors (\(e.name))") }
             groups[name]?.parts[factor] = e
         }
         let configs = try componentConfigs(file)
@@ -188,7 +188,7 @@ public enum DiffusionAdapter {
             // Safe: every name in `order` has a group.
             let g = groups[name]!
             guard let down = g.parts[.down], let up = g.parts[.up] else {
-                throw InteropError(file.path, "module \(name) needs both LoRA factors (has \(g.parts.keys.map(\.rawValue).sorted().joined(separator: ", ")))")
+                throw InteropError(.missingTensor, file.path, "module \(name) needs both LoRA factors (has \(g.parts.keys.map(\.rawValue).sorted().joined(separator: ", ")))")
             }
             let tensors = ["lora_down.weight": try file.tensor(down.name), "lora_up.weight": try file.tensor(up.name)]
             let rank = tensors["lora_down.weight"]?.shape.first ?? 0
@@ -197,7 +197,7 @@ public enum DiffusionAdapter {
                 alpha = try scalar(a, in: file, module: name)
             } else if let config = configs[g.role] {
                 guard config.rank(for: g.path) == rank else {
-                    throw InteropError(file.path, "module \(name): lora_adapter_metadata gives rank \(config.rank(for: g.path)) but the tensors have rank \(rank)")
+                    throw InteropError(.shapeMismatch, file.path, "module \(name): lora_adapter_metadata gives rank \(config.rank(for: g.path)) but the tensors have rank \(rank)")
                 }
                 alpha = config.scale(for: g.path) * Double(rank)
             }
@@ -206,7 +206,7 @@ public enum DiffusionAdapter {
                 // PEFT's DoRA: one magnitude per output, no epsilon.
                 let t = try file.tensor(mag.name)
                 guard t.elementCount == m.outFeatures else {
-                    throw InteropError(file.path, "module \(name): lora_magnitude_vector has \(t.elementCount) values for \(m.outFeatures) outputs")
+                    throw InteropError(.shapeMismatch, file.path, "module \(name): lora_magnitude_vector has \(t.elementCount) values for \(m.outFeatures) outputs")
                 }
                 m.doraMagnitude = t.reshaped([m.outFeatures])
                 m.doraAxis = .out
@@ -225,9 +225,9 @@ public enum DiffusionAdapter {
         do {
             json = try JSONParser.parse(Array(text.utf8))
         } catch {
-            throw InteropError(file.path, "lora_adapter_metadata is not JSON: \(error)")
+            throw InteropError(.invalidConfig, file.path, "lora_adapter_metadata is not JSON: \(error)")
         }
-        guard let root = json.objectValue else { throw InteropError(file.path, "lora_adapter_metadata is not a JSON object") }
+        guard let root = json.objectValue else { throw InteropError(.invalidConfig, file.path, "lora_adapter_metadata is not a JSON object") }
         var perRole: [String: [(String, JSONValue)]] = [:]
         for (key, value) in root.pairs {
             guard let dot = key.firstIndex(of: ".") else { continue }

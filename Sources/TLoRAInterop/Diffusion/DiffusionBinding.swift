@@ -58,11 +58,11 @@ public struct DiffusionBinding: Sendable {
             }
         }
         if !ambiguous.isEmpty && !skipUnmatched {
-            throw InteropError(adapterPath, "\(ambiguous.count) module\(ambiguous.count == 1 ? "" : "s") match more than one tensor of \(base.path): \(list(ambiguous))")
+            throw InteropError(.unmatchedNames, adapterPath, "\(ambiguous.count) module\(ambiguous.count == 1 ? "" : "s") match more than one tensor of \(base.path): \(list(ambiguous))")
         }
         if !unmatched.isEmpty && !skipUnmatched {
             let kept = adapter.modules.count - unmatched.count - ambiguous.count
-            throw InteropError(adapterPath, "\(unmatched.count) of \(adapter.modules.count) modules match no tensor of \(base.path) (an adapter for another base model?"
+            throw InteropError(.unmatchedNames, adapterPath, "\(unmatched.count) of \(adapter.modules.count) modules match no tensor of \(base.path) (an adapter for another base model?"
                 + "\(kept > 0 ? " --skip-unmatched merges the other \(kept)" : "")): \(list(unmatched))")
         }
         binding.skipped = unmatched + ambiguous

@@ -103,9 +103,9 @@ public enum DiffusionExport {
             } else if let name, let own = name.own, let prefix = kohyaPrefix(role: name.role, twoTextEncoders: twoTextEncoders) {
                 key = prefix + ModuleNameIndex.flatten(own)
             } else {
-                throw InteropError(path, "module \(m.name) has no kohya name: give --base, the base model it was trained for")
+                throw InteropError(.needsOption, path, "module \(m.name) has no kohya name: give --base, the base model it was trained for")
             }
-            guard seen.insert(key).inserted else { throw InteropError(path, "two modules would both be written as \(key)") }
+            guard seen.insert(key).inserted else { throw InteropError(.unmatchedNames, path, "two modules would both be written as \(key)") }
             return key
         }
     }
@@ -137,25 +137,25 @@ public enum DiffusionExport {
         var seen = Set<String>()
         for (m, name) in zip(adapter.modules, names) {
             guard let name, let module = name.diffusers, DiffusionAdapter.diffusersComponents.contains(name.role) else {
-                throw InteropError(path, "module \(m.name) has no diffusers name: give --base, the base model it was trained for")
+                throw InteropError(.needsOption, path, "module \(m.name) has no diffusers name: give --base, the base model it was trained for")
             }
             guard case .lowRank(let a, let b) = m.update else {
-                throw InteropError(path, "module \(m.name) is a \(m.update.kind.rawValue) update; the diffusers layout holds only LoRA")
+                throw InteropError(.unsupported, path, "module \(m.name) is a \(m.update.kind.rawValue) update; the diffusers layout holds only LoRA")
             }
             let key = name.role + "." + module
-            guard seen.insert(key).inserted else { throw InteropError(path, "two modules would both be written as \(key)") }
+            guard seen.insert(key).inserted else { throw InteropError(.unmatchedNames, path, "two modules would both be written as \(key)") }
             let pointwise = [Int](repeating: 1, count: m.kernel.count)
             tensors.append((key + ".lora_A.weight", a.reshaped([a.shape[0], m.inChannels] + m.kernel)))
             tensors.append((key + ".lora_B.weight", b.reshaped(b.shape + pointwise)))
             if let mag = m.doraMagnitude {
-                guard m.doraAxis == .out else { throw InteropError(path, "module \(m.name): PEFT's DoRA has no magnitude over input channels") }
+                guard m.doraAxis == .out else { throw InteropError(.unsupported, path, "module \(m.name): PEFT's DoRA has no magnitude over input channels") }
                 // PEFT keeps a conv layer's magnitude as [1, out, 1, 1]; diffusers loads a text encoder's
                 // under `.weight` (as its kohya conversion writes it), a UNet's without.
                 let suffix = name.role.hasPrefix("text_encoder") ? ".lora_magnitude_vector.weight" : ".lora_magnitude_vector"
                 tensors.append((key + suffix, m.kernel.isEmpty ? mag : mag.reshaped([1, m.outFeatures] + pointwise)))
             }
             guard m.biasDelta == nil else {
-                throw InteropError(path, "module \(m.name) changes its layer's bias, which the diffusers layout cannot hold (--format kohya keeps it)")
+                throw InteropError(.unsupported, path, "module \(m.name) changes its layer's bias, which the diffusers layout cannot hold (--format kohya keeps it)")
             }
             if perRole[name.role] == nil { roles.append(name.role) }
             perRole[name.role, default: []].append((module, a.shape[0], m.scale, m.doraMagnitude != nil))
@@ -190,7 +190,7 @@ public enum DiffusionExport {
         var rankPattern = JSONObject(), alphaPattern = JSONObject()
         for m in modules {
             let a = PEFTWriter.exactAlpha(rank: m.rank, scale: m.scale)
-            guard a / Double(m.rank) == m.scale else { throw InteropError(path, "module \(m.path): no lora_alpha gives scale \(m.scale) at rank \(m.rank) exactly") }
+            guard a / Double(m.rank) == m.scale else { throw InteropError(.unsupported, path, "module \(m.path): no lora_alpha gives scale \(m.scale) at rank \(m.rank) exactly") }
             if m.rank != common.rank { rankPattern[m.path] = JSONValue(m.rank) }
             if m.rank != common.rank || m.scale != common.scale { alphaPattern[m.path] = JSONValue(a) }
         }

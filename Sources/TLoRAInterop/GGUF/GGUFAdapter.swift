@@ -49,13 +49,14 @@ public enum GGUFAdapter {
 
     public static func read(file: GGUFFile, heads: Heads?, headsRequired: Bool = true) throws -> Adapter {
         let path = file.path
-        func fail(_ p: String) -> InteropError { InteropError(path, p) }
+        func fail(_ p: String) -> InteropError { InteropError(.invalidConfig, path, p) }
+        func fail(_ code: InteropError.Code, _ p: String) -> InteropError { InteropError(code, path, p) }
         let type = file.value("general.type")?.stringValue
-        guard type == "adapter" else { throw fail("general.type is \(type.map { "\"\($0)\"" } ?? "missing"), not \"adapter\": this GGUF is not a LoRA adapter") }
-        guard file.value("adapter.type")?.stringValue == "lora" else { throw fail("adapter.type is not \"lora\"") }
+        guard type == "adapter" else { throw fail(.unrecognized, "general.type is \(type.map { "\"\($0)\"" } ?? "missing"), not \"adapter\": this GGUF is not a LoRA adapter") }
+        guard file.value("adapter.type")?.stringValue == "lora" else { throw fail(.unrecognized, "adapter.type is not \"lora\"") }
         guard let arch = file.value("general.architecture")?.stringValue else { throw fail("general.architecture is missing") }
-        guard let table = ArchitectureTable.gguf(arch) else { throw fail("architecture \"\(arch)\" has no name table in tlora (known: \(ArchitectureTable.all.map(\.gguf).joined(separator: ", ")))") }
-        guard table.ggufLoRASupported else { throw fail("LoRA adapters of architecture \"\(arch)\" are not supported in GGUF (not verified against llama.cpp)") }
+        guard let table = ArchitectureTable.gguf(arch) else { throw fail(.unmatchedNames, "architecture \"\(arch)\" has no name table in tlora (known: \(ArchitectureTable.all.map(\.gguf).joined(separator: ", ")))") }
+        guard table.ggufLoRASupported else { throw fail(.unsupported, "LoRA adapters of architecture \"\(arch)\" are not supported in GGUF (not verified against llama.cpp)") }
         let alpha = file.value("adapter.lora.alpha")?.doubleValue ?? 0
         guard alpha.isFinite, alpha >= 0 else { throw fail("adapter.lora.alpha \(alpha) is not a finite non-negative number") }
 
@@ -66,7 +67,7 @@ public enum GGUFAdapter {
             let stem: String
             if t.name.hasSuffix(".lora_a") { role = "a"; stem = String(t.name.dropLast(7)) }
             else if t.name.hasSuffix(".lora_b") { role = "b"; stem = String(t.name.dropLast(7)) }
-            else { throw fail("tensor \(t.name) is not a LoRA factor (.lora_a / .lora_b)") }
+            else { throw fail(.unexpectedTensor, "tensor \(t.name) is not a LoRA factor (.lora_a / .lora_b)") }
             if pairs[stem] == nil { order.append(stem) }
             if role == "a" { pairs[stem, default: (nil, nil)].a = t } else { pairs[stem, default: (nil, nil)].b = t }
         }
@@ -74,12 +75,12 @@ public enum GGUFAdapter {
         var dequantized = false
         var permutedLeftAsIs = false
         for stem in order {
-            guard let a = pairs[stem]?.a, let b = pairs[stem]?.b else { throw fail("\(stem) has only one of lora_a and lora_b") }
-            guard let module = table.hfModule(forGGUF: stem) else { throw fail("\(stem) is not a projection tlora knows for \(arch)") }
-            guard a.ne.count == 2, b.ne.count == 2 else { throw fail("\(stem): LoRA factors must be 2-D") }
+            guard let a = pairs[stem]?.a, let b = pairs[stem]?.b else { throw fail(.missingTensor, "\(stem) has only one of lora_a and lora_b") }
+            guard let module = table.hfModule(forGGUF: stem) else { throw fail(.unmatchedNames, "\(stem) is not a projection tlora knows for \(arch)") }
+            guard a.ne.count == 2, b.ne.count == 2 else { throw fail(.shapeMismatch, "\(stem): LoRA factors must be 2-D") }
             let (inFeatures, rank) = (a.ne[0], a.ne[1])
             let (rankB, out) = (b.ne[0], b.ne[1])
-            guard rank == rankB else { throw fail("\(stem): lora_a has rank \(rank) but lora_b has rank \(rankB)") }
+            guard rank == rankB else { throw fail(.shapeMismatch, "\(stem): lora_a has rank \(rank) but lora_b has rank \(rankB)") }
             var aT = try tensor(a, shape: [rank, inFeatures], file: file)
             var bT = try tensor(b, shape: [out, rank], file: file)
             if a.type == .q8_0 || b.type == .q8_0 { dequantized = true }
@@ -89,7 +90,7 @@ public enum GGUFAdapter {
                     let h = which == .attention ? heads.attention : heads.keyValue
                     bT = try permuteRotaryRows(bT, heads: h, inverse: true, name: stem, path: path)
                 } else if headsRequired {
-                    throw fail("\(stem): llama.cpp permuted lora_b's rows for rotary embeddings; give the base model (--base-config DIR) or --heads and --kv-heads to undo it")
+                    throw fail(.needsOption, "\(stem): llama.cpp permuted lora_b's rows for rotary embeddings; give the base model (--base-config DIR) or --heads and --kv-heads to undo it")
                 } else {
                     permutedLeftAsIs = true
                 }
@@ -123,7 +124,7 @@ public enum GGUFAdapter {
         case .bf16: return StoredTensor(dtype: .bf16, shape: shape, bytes: TensorBytes(file: file.mappedFile, range: start..<(start + t.byteCount)))
         case .f64: return StoredTensor(dtype: .f64, shape: shape, bytes: TensorBytes(file: file.mappedFile, range: start..<(start + t.byteCount)))
         case .q8_0: return StoredTensor(Q8_0.dequantize(raw, count: t.elementCount), shape: shape, dtype: .f32)
-        default: throw InteropError(file.path, "tensor \(t.name) is \(t.type); tlora reads F32, F16, BF16, F64 and Q8_0 adapter tensors")
+        default: throw InteropError(.unsupported, file.path, "tensor \(t.name) is \(t.type); tlora reads F32, F16, BF16, F64 and Q8_0 adapter tensors")
         }
     }
 
@@ -132,7 +133,7 @@ public enum GGUFAdapter {
     public static func permuteRotaryRows(_ t: StoredTensor, heads: Int, inverse: Bool, name: String, path: String) throws -> StoredTensor {
         let rows = t.shape[0], cols = t.shape[1], w = t.dtype.byteWidth
         guard heads > 0, rows % (heads * 2) == 0 else {
-            throw InteropError(path, "\(name): \(rows) rows do not split into \(heads) heads × 2 rotary halves")
+            throw InteropError(.shapeMismatch, path, "\(name): \(rows) rows do not split into \(heads) heads × 2 rotary halves")
         }
         let half = rows / heads / 2
         var out = [UInt8](repeating: 0, count: t.bytes.count)

@@ -58,11 +58,12 @@ public final class GGUFFile: Sendable {
         self.file = file
         path = file.path
         let bytes = file.bytes
-        func fail(_ p: String) -> InteropError { InteropError(file.path, "invalid GGUF: \(p)") }
+        func fail(_ p: String) -> InteropError { InteropError(.malformed, file.path, "invalid GGUF: \(p)") }
+        func fail(_ code: InteropError.Code, _ p: String) -> InteropError { InteropError(code, file.path, "invalid GGUF: \(p)") }
         var r = ByteReader(bytes)
         guard let magic = r.readInteger(as: UInt32.self), magic == 0x4655_4747 else { throw fail("bad magic (not a GGUF file)") }
         guard let v = r.readInteger(as: UInt32.self) else { throw fail("truncated header") }
-        guard v == 2 || v == 3 else { throw fail("version \(v) is not supported (2 or 3)") }
+        guard v == 2 || v == 3 else { throw fail(.unsupported, "version \(v) is not supported (2 or 3)") }
         version = Int(v)
         guard let rawTensors = r.readInteger(as: UInt64.self), let rawKV = r.readInteger(as: UInt64.self) else { throw fail("truncated header") }
         // Every tensor info takes at least 24 bytes and every key-value at least 13: a count that

@@ -15,9 +15,10 @@ public enum GGUFWriter {
     ///     q/k permutation.
     ///   - heads: needed when the architecture permutes q/k.
     public static func write(_ adapter: Adapter, architecture: String, heads: GGUFAdapter.Heads?, to path: String, overwrite: Bool) throws -> Report {
-        func fail(_ p: String) -> InteropError { InteropError(path, p) }
+        func fail(_ p: String) -> InteropError { InteropError(.unsupported, path, p) }
+        func fail(_ code: InteropError.Code, _ p: String) -> InteropError { InteropError(code, path, p) }
         guard let table = ArchitectureTable.gguf(architecture) else {
-            throw fail("architecture \"\(architecture)\" has no GGUF name table (known: \(ArchitectureTable.all.filter(\.ggufLoRASupported).map(\.gguf).joined(separator: ", ")))")
+            throw fail(.unmatchedNames, "architecture \"\(architecture)\" has no GGUF name table (known: \(ArchitectureTable.all.filter(\.ggufLoRASupported).map(\.gguf).joined(separator: ", ")))")
         }
         guard table.ggufLoRASupported else { throw fail("GGUF LoRA export for \(architecture) is not supported") }
         guard adapter.replacedTensors.isEmpty else {
@@ -41,7 +42,7 @@ public enum GGUFWriter {
         for m in adapter.modules {
             guard case .lowRank(let a, var b) = m.update else { continue }
             guard let (stem, projection) = table.ggufTensor(forHF: m.name) else {
-                throw fail("module \(m.name) has no \(architecture) GGUF name (\(table.projections.map(\.hf).joined(separator: ", ")) per layer)")
+                throw fail(.unmatchedNames, "module \(m.name) has no \(architecture) GGUF name (\(table.projections.map(\.hf).joined(separator: ", ")) per layer)")
             }
             let rank = a.shape[0]
             let gguf = alpha == 0 ? 1 : alpha / Double(rank)
@@ -52,7 +53,7 @@ public enum GGUFWriter {
                 baked.append(m.name)
             }
             if let which = table.rotaryPermuted[projection] {
-                guard let heads else { throw fail("\(architecture) permutes \(projection) for rotary embeddings: give --base-config DIR or --heads/--kv-heads") }
+                guard let heads else { throw fail(.needsOption, "\(architecture) permutes \(projection) for rotary embeddings: give --base-config DIR or --heads/--kv-heads") }
                 b = try GGUFAdapter.permuteRotaryRows(b, heads: which == .attention ? heads.attention : heads.keyValue, inverse: false, name: m.name, path: path)
             }
             tensors.append(try encode(stem + ".lora_a", a, quantize: m.attributes["gguf.type.a"] == "q8_0"))

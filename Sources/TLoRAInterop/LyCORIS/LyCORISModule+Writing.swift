@@ -13,7 +13,8 @@ extension LyCORISModule {
     ///
     /// - Throws: `InteropError` naming `path` and the module when the form has no LyCORIS spelling.
     public static func tensors(for m: AdapterModule, path: String) throws -> [(suffix: String, tensor: StoredTensor)] {
-        func fail(_ problem: String) -> InteropError { InteropError(path, "module \(m.name): \(problem)") }
+        func fail(_ problem: String) -> InteropError { InteropError(.unsupported, path, "module \(m.name): \(problem)") }
+        func fail(_ code: InteropError.Code, _ problem: String) -> InteropError { InteropError(code, path, "module \(m.name): \(problem)") }
         let conv = m.kernel.count
         let pointwise = [Int](repeating: 1, count: conv)
         var out: [(String, StoredTensor)] = []

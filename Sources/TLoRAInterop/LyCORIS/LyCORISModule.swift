@@ -49,18 +49,19 @@ public enum LyCORISModule {
     ///
     /// - Throws: `InteropError` naming `path` and the module for a missing, extra or misshapen tensor.
     public static func read(name: String, tensors: [String: StoredTensor], alpha: Double?, path: String) throws -> AdapterModule {
-        func fail(_ problem: String) -> InteropError { InteropError(path, "module \(name): \(problem)") }
+        func fail(_ problem: String) -> InteropError { InteropError(.shapeMismatch, path, "module \(name): \(problem)") }
+        func fail(_ code: InteropError.Code, _ problem: String) -> InteropError { InteropError(code, path, "module \(name): \(problem)") }
         func need(_ s: String) throws -> StoredTensor {
-            guard let t = tensors[s] else { throw fail("has \(tensors.keys.sorted().joined(separator: ", ")) but no \(s)") }
+            guard let t = tensors[s] else { throw fail(.missingTensor, "has \(tensors.keys.sorted().joined(separator: ", ")) but no \(s)") }
             return t
         }
         for s in tensors.keys where !suffixes.contains(s) {
             if let u = unsupported.first(where: { s.hasPrefix($0.suffix) }) {
-                throw fail("\(s) belongs to LyCORIS \(u.algorithm), which tlora does not read")
+                throw fail(.unsupported, "\(s) belongs to LyCORIS \(u.algorithm), which tlora does not read")
             }
-            throw fail("unknown tensor \(s)")
+            throw fail(.unexpectedTensor, "unknown tensor \(s)")
         }
-        if let alpha, !alpha.isFinite { throw fail("alpha is \(alpha)") }
+        if let alpha, !alpha.isFinite { throw fail(.nonFiniteValues, "alpha is \(alpha)") }
         let families = [
             ("lora", tensors.keys.contains { $0.hasPrefix("lora_") }), ("hada", tensors.keys.contains { $0.hasPrefix("hada_") }),
             ("lokr", tensors.keys.contains { $0.hasPrefix("lokr_") }), ("diff", tensors.keys.contains { $0.hasPrefix("diff") }),
@@ -89,7 +90,7 @@ public enum LyCORISModule {
         var axis = FeatureAxis.out
         var epsilon = 0.0
         if let m = tensors["dora_scale"] {
-            guard families[0] != "diff" else { throw fail("dora_scale on a full (diff) update") }
+            guard families[0] != "diff" else { throw fail(.unsupported, "dora_scale on a full (diff) update") }
             let channels = shape.inFeatures / max(shape.kernel.reduce(1, *), 1)
             let trailing = m.shape.dropFirst(2)
             guard m.shape.count >= 2, trailing.allSatisfy({ $0 == 1 }) else { throw fail("dora_scale has shape \(m.shape)") }

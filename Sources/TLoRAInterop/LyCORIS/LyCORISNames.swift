@@ -20,9 +20,9 @@ public enum LyCORISNames {
                 adapter.modules[i].name = String(target.tensor.dropLast(".weight".count))
                 adapter.modules[i].target = target.tensor
             case .missing:
-                throw InteropError(path, "no weight of the base answers to the LyCORIS key lycoris_\(flat) (a base of another model?)")
+                throw InteropError(.unmatchedNames, path, "no weight of the base answers to the LyCORIS key lycoris_\(flat) (a base of another model?)")
             case .ambiguous(let targets):
-                throw InteropError(path, "the LyCORIS key lycoris_\(flat) names \(targets.map(\.description).joined(separator: " and ")) alike")
+                throw InteropError(.unmatchedNames, path, "the LyCORIS key lycoris_\(flat) names \(targets.map(\.description).joined(separator: " and ")) alike")
             }
         }
         adapter.metadata["lycoris.names"] = nil

@@ -24,17 +24,17 @@ public enum MLXAdapter {
 
     public static func parseConfig(_ bytes: [UInt8], path configPath: String) throws -> Config {
         let json: JSONValue
-        do { json = try JSONParser.parse(bytes) } catch { throw InteropError(configPath, error.description) }
-        guard let root = json.objectValue else { throw InteropError(configPath, "not a JSON object") }
+        do { json = try JSONParser.parse(bytes) } catch { throw InteropError(.invalidConfig, configPath, error.description) }
+        guard let root = json.objectValue else { throw InteropError(.invalidConfig, configPath, "not a JSON object") }
         let type = root["fine_tune_type"]?.stringValue ?? (root["use_dora"]?.boolValue == true ? "dora" : "lora")
         guard type == "lora" || type == "dora" else {
-            throw InteropError(configPath, "fine_tune_type \"\(type)\" is not supported (lora or dora)")
+            throw InteropError(.unsupported, configPath, "fine_tune_type \"\(type)\" is not supported (lora or dora)")
         }
-        guard let params = root["lora_parameters"]?.objectValue else { throw InteropError(configPath, "no lora_parameters object") }
-        guard let scale = params["scale"]?.doubleValue else { throw InteropError(configPath, "lora_parameters.scale must be a finite number") }
+        guard let params = root["lora_parameters"]?.objectValue else { throw InteropError(.invalidConfig, configPath, "no lora_parameters object") }
+        guard let scale = params["scale"]?.doubleValue else { throw InteropError(.invalidConfig, configPath, "lora_parameters.scale must be a finite number") }
         let rank = params["rank"]?.intValue
-        if let r = rank, r <= 0 { throw InteropError(configPath, "lora_parameters.rank must be positive, got \(r)") }
-        if let v = params["rank"], rank == nil, !v.isNull { throw InteropError(configPath, "lora_parameters.rank must be an integer") }
+        if let r = rank, r <= 0 { throw InteropError(.invalidConfig, configPath, "lora_parameters.rank must be positive, got \(r)") }
+        if let v = params["rank"], rank == nil, !v.isNull { throw InteropError(.invalidConfig, configPath, "lora_parameters.rank must be an integer") }
         return Config(type: type, scale: scale, rank: rank, model: root["model"]?.stringValue, json: json)
     }
 
@@ -44,7 +44,8 @@ public enum MLXAdapter {
         let type = config.type, scale = config.scale, configRank = config.rank, json = config.json
         let weightsPath = joinPath(directory, weightsName)
         let file = try SafetensorsFile(path: weightsPath)
-        func fail(_ p: String) -> InteropError { InteropError(weightsPath, p) }
+        func fail(_ p: String) -> InteropError { InteropError(.unexpectedTensor, weightsPath, p) }
+        func fail(_ code: InteropError.Code, _ p: String) -> InteropError { InteropError(code, weightsPath, p) }
         var parts: [String: [String: StoredTensor]] = [:]
         var order: [String] = []
         for e in file.entries.sorted(by: { $0.name < $1.name }) {
@@ -62,21 +63,21 @@ public enum MLXAdapter {
         var modules: [AdapterModule] = []
         for name in order {
             let p = parts[name] ?? [:]
-            guard let la = p["lora_a"], let lb = p["lora_b"] else { throw fail("module \(name) lacks lora_a or lora_b") }
+            guard let la = p["lora_a"], let lb = p["lora_b"] else { throw fail(.missingTensor, "module \(name) lacks lora_a or lora_b") }
             guard la.shape.count == 2, lb.shape.count == 2, la.shape[1] == lb.shape[0] else {
-                throw fail("module \(name): lora_a \(la.shape) and lora_b \(lb.shape) do not chain (in × r, r × out)")
+                throw fail(.shapeMismatch, "module \(name): lora_a \(la.shape) and lora_b \(lb.shape) do not chain (in × r, r × out)")
             }
             if let r = configRank, r != la.shape[1] {
-                throw fail("module \(name): adapter_config.json gives rank \(r) but the tensors have rank \(la.shape[1])")
+                throw fail(.shapeMismatch, "module \(name): adapter_config.json gives rank \(r) but the tensors have rank \(la.shape[1])")
             }
             let isEmbedding = name.hasSuffix("embed_tokens") || name.hasSuffix("wte") || name.hasSuffix("word_embeddings")
             var magnitude = p["m"]
             if let m = magnitude {
-                guard !isEmbedding else { throw fail("module \(name): DoRA on embeddings is not supported") }
-                guard m.elementCount == lb.shape[1] else { throw fail("module \(name): m has \(m.elementCount) values for \(lb.shape[1]) outputs") }
+                guard !isEmbedding else { throw fail(.unsupported, "module \(name): DoRA on embeddings is not supported") }
+                guard m.elementCount == lb.shape[1] else { throw fail(.shapeMismatch, "module \(name): m has \(m.elementCount) values for \(lb.shape[1]) outputs") }
                 magnitude = m.reshaped([lb.shape[1]])
             } else if type == "dora" && !isEmbedding {
-                throw fail("module \(name): fine_tune_type is dora but there is no \(name).m")
+                throw fail(.missingTensor, "module \(name): fine_tune_type is dora but there is no \(name).m")
             }
             modules.append(AdapterModule(name: name, target: name + ".weight", kind: isEmbedding ? .embedding : .linear,
                                          layout: isEmbedding ? .inOut : .outIn, outFeatures: lb.shape[1], inFeatures: la.shape[0],

@@ -39,7 +39,8 @@ public enum MLXWriter {
 
     /// The config, the tensors (in module order) and what had to be adapted.
     public static func layout(_ adapter: Adapter, path: String) throws -> (JSONObject, [(name: String, tensor: StoredTensor)], Report) {
-        func fail(_ p: String) -> InteropError { InteropError(path, p) }
+        func fail(_ p: String) -> InteropError { InteropError(.unsupported, path, p) }
+        func fail(_ code: InteropError.Code, _ p: String) -> InteropError { InteropError(code, path, p) }
         guard adapter.replacedTensors.isEmpty else {
             throw fail("the adapter replaces whole tensors (\(adapter.replacedTensors.map(\.target).prefix(3).joined(separator: ", "))); an MLX-LM adapter holds only lora_a, lora_b and m")
         }

@@ -53,7 +53,7 @@ public struct PEFTConfig: Sendable, Equatable {
             peftType = try f.optionalString("peft_type") ?? "LORA"
             guard Self.supportedTypes.contains(peftType) else {
                 let what = Self.otherTypes[peftType].map { " (\($0))" } ?? ""
-                throw InteropError(path, "PEFT adapter type \(peftType)\(what) is not supported; tlora reads \(Self.supportedTypes.sorted().joined(separator: ", ")) adapters")
+                throw InteropError(.unsupported, path, "PEFT adapter type \(peftType)\(what) is not supported; tlora reads \(Self.supportedTypes.sorted().joined(separator: ", ")) adapters")
             }
             let lycorisLike = peftType == "LOKR" || peftType == "LOHA"
             switch peftType {
@@ -134,7 +134,7 @@ public struct PEFTConfig: Sendable, Equatable {
                 throw f.problem("trainable_token_indices", "is set: trainable-token adapters are not supported")
             }
         } catch let p as JSONFields.Problem {
-            throw InteropError(path, "\(p.path): \(p.message)")
+            throw InteropError(.invalidConfig, path, "\(p.path): \(p.message)")
         }
     }
 

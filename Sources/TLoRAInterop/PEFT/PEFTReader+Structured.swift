@@ -27,7 +27,8 @@ extension PEFTReader {
     /// The adapter of a `LOKR`, `LOHA`, `ADALORA`, `VERA` or `IA3` directory.
     static func structuredAdapter(config: PEFTConfig, tensors: [(name: String, tensor: StoredTensor)], weightsPath: String,
                                   base: BaseShapes?) throws -> Adapter {
-        func fail(_ problem: String) -> InteropError { InteropError(weightsPath, problem) }
+        func fail(_ problem: String) -> InteropError { InteropError(.shapeMismatch, weightsPath, problem) }
+        func fail(_ code: InteropError.Code, _ problem: String) -> InteropError { InteropError(code, weightsPath, problem) }
         let type = config.peftType
         let suffixes = structuredSuffixes[type] ?? []
         var parts: [String: [String: StoredTensor]] = [:]
@@ -37,7 +38,7 @@ extension PEFTReader {
         var shared: [String: StoredTensor] = [:]
         for (key, tensor) in tensors {
             if type == "VERA", veraShared.contains(key) {
-                guard shared[key] == nil else { throw fail("\(key) appears twice") }
+                guard shared[key] == nil else { throw fail(.unexpectedTensor, "\(key) appears twice") }
                 shared[key] = tensor
                 continue
             }
@@ -50,10 +51,10 @@ extension PEFTReader {
                     order.append(module)
                     prefixes[module] = hasPrefix ? keyPrefix : ""
                 }
-                guard parts[module]?[suffix] == nil else { throw fail("\(key) appears twice") }
+                guard parts[module]?[suffix] == nil else { throw fail(.unexpectedTensor, "\(key) appears twice") }
                 parts[module]?[suffix] = tensor
             } else if let family = ["lokr_", "hada_", "lora_", "vera_", "ia3_"].first(where: { stripped.contains($0) }) {
-                throw fail("unexpected tensor \(key) in a \(type) adapter (a \(family)… tensor of another adapter type, or of a second adapter)")
+                throw fail(.unexpectedTensor, "unexpected tensor \(key) in a \(type) adapter (a \(family)… tensor of another adapter type, or of a second adapter)")
             } else {
                 replaced.append(replacedTensor(key: key, stripped: stripped, tensor: tensor))
             }
@@ -61,7 +62,7 @@ extension PEFTReader {
         var projections: [ProjectionPair] = []
         if type == "VERA" {
             guard config.saveProjection, let a = shared["base_model.vera_A"], let b = shared["base_model.vera_B"] else {
-                throw fail(config.saveProjection
+                throw fail(.missingTensor, config.saveProjection
                     ? "a VeRA adapter without its shared projections base_model.vera_A and base_model.vera_B"
                     : "this VeRA adapter was saved with save_projection=false: its projections are not in the file (PEFT regenerates them from projection_prng_key with torch's random generator, which tlora does not reproduce); save it again with save_projection=True")
             }
@@ -72,7 +73,7 @@ extension PEFTReader {
         for name in order {
             let p = parts[name] ?? [:]
             func need(_ s: String) throws -> StoredTensor {
-                guard let t = p[s] else { throw fail("module \(name) has \(p.keys.sorted().joined(separator: ", ")) but no \(s)") }
+                guard let t = p[s] else { throw fail(.missingTensor, "module \(name) has \(p.keys.sorted().joined(separator: ", ")) but no \(s)") }
                 return t
             }
             var module: AdapterModule
@@ -94,7 +95,7 @@ extension PEFTReader {
         do {
             try adapter.validate()
         } catch let e as ModelError {
-            throw fail(e.description)
+            throw fail(.invalidAdapter, e.description)
         }
         return adapter
     }
@@ -103,13 +104,13 @@ extension PEFTReader {
     /// PEFT's `alpha / r` from the config, whatever the factors — LyCORIS would use 1 for a LoKr of two
     /// full factors, PEFT does not.
     static func lycorisFamilyModule(_ name: String, tensors: [String: StoredTensor], config: PEFTConfig, base: BaseShapes?, path: String,
-                                    fail: (String) -> InteropError) throws -> AdapterModule {
+                                    fail: (InteropError.Code, String) -> InteropError) throws -> AdapterModule {
         var m = try LyCORISModule.read(name: name, tensors: tensors, alpha: nil, path: path)
         m.target = name + ".weight"
         m.attributes = [:]
         let r = config.rank(for: name)
         if let decomposed = PEFTWriter.peftRank(m), decomposed != r {
-            throw fail("module \(name): adapter_config.json gives rank \(r) but the tensors have rank \(decomposed)")
+            throw fail(.shapeMismatch, "module \(name): adapter_config.json gives rank \(r) but the tensors have rank \(decomposed)")
         }
         m.scale = config.scale(for: name)
         // A conv whose factors are flattened over in · kernel (1×1, or LoKr/LoHa without Tucker cores)
@@ -122,38 +123,38 @@ extension PEFTReader {
     }
 
     static func adaLoRAModule(_ name: String, a: StoredTensor, b: StoredTensor, e: StoredTensor, config: PEFTConfig,
-                              fail: (String) -> InteropError) throws -> AdapterModule {
+                              fail: (InteropError.Code, String) -> InteropError) throws -> AdapterModule {
         guard a.shape.count == 2, b.shape.count == 2, e.shape.count == 2, e.shape[1] == 1 else {
-            throw fail("module \(name): AdaLoRA factors must be lora_A [r, in], lora_B [out, r], lora_E [r, 1]; got \(a.shape), \(b.shape), \(e.shape)")
+            throw fail(.shapeMismatch, "module \(name): AdaLoRA factors must be lora_A [r, in], lora_B [out, r], lora_E [r, 1]; got \(a.shape), \(b.shape), \(e.shape)")
         }
         let r = a.shape[0]
-        guard b.shape[1] == r, e.shape[0] == r else { throw fail("module \(name): lora_A, lora_B and lora_E disagree on the rank (\(a.shape), \(b.shape), \(e.shape))") }
+        guard b.shape[1] == r, e.shape[0] == r else { throw fail(.shapeMismatch, "module \(name): lora_A, lora_B and lora_E disagree on the rank (\(a.shape), \(b.shape), \(e.shape))") }
         let expected = config.adaLoRAMasks[name]?.kept ?? config.r
         guard expected == r else {
-            throw fail("module \(name): adapter_config.json gives rank \(expected) (init_r and rank_pattern) but the tensors have rank \(r)")
+            throw fail(.shapeMismatch, "module \(name): adapter_config.json gives rank \(expected) (init_r and rank_pattern) but the tensors have rank \(r)")
         }
         return AdapterModule(name: name, layout: config.fanInFanOut ? .inOut : .outIn, outFeatures: b.shape[0], inFeatures: a.shape[1],
                              scale: config.adaLoRAScale(module: name, savedRank: r), update: .diagonalLowRank(a: a, b: b, e: e.reshaped([r])))
     }
 
     /// The layer's `[out, in]` in the canonical orientation, from the base's weights.
-    static func layerShape(_ name: String, config: PEFTConfig, base: BaseShapes?, type: String, fail: (String) -> InteropError) throws -> [Int] {
+    static func layerShape(_ name: String, config: PEFTConfig, base: BaseShapes?, type: String, fail: (InteropError.Code, String) -> InteropError) throws -> [Int] {
         guard let base else {
-            throw fail("module \(name): \(type) adapters do not record every dimension of their layers; give the base model (--base, or --base-config with its config.json)")
+            throw fail(.needsOption, "module \(name): \(type) adapters do not record every dimension of their layers; give the base model (--base, or --base-config with its config.json)")
         }
-        guard let s = base.tensorShape(of: name), s.count >= 2 else { throw fail("module \(name): the base \(base.path) has no weight \(name).weight") }
+        guard let s = base.tensorShape(of: name), s.count >= 2 else { throw fail(.unmatchedNames, "module \(name): the base \(base.path) has no weight \(name).weight") }
         return config.fanInFanOut && s.count == 2 ? [s[1], s[0]] + s.dropFirst(2) : s
     }
 
     static func veraModule(_ name: String, lambdaB: StoredTensor, lambdaD: StoredTensor, pair: ProjectionPair, config: PEFTConfig, base: BaseShapes?,
-                           fail: (String) -> InteropError) throws -> AdapterModule {
+                           fail: (InteropError.Code, String) -> InteropError) throws -> AdapterModule {
         let shape = try layerShape(name, config: config, base: base, type: "VeRA", fail: fail)
-        guard shape.count == 2 else { throw fail("module \(name): VeRA adapts linear layers, but \(name).weight is \(shape)") }
+        guard shape.count == 2 else { throw fail(.unsupported, "module \(name): VeRA adapts linear layers, but \(name).weight is \(shape)") }
         return AdapterModule(name: name, layout: config.fanInFanOut ? .inOut : .outIn, outFeatures: shape[0], inFeatures: shape[1], scale: 1,
                              update: .vera(VeRAUpdate(projections: pair.name, lambdaB: lambdaB, lambdaD: lambdaD)))
     }
 
-    static func ia3Module(_ name: String, vector: StoredTensor, config: PEFTConfig, base: BaseShapes?, fail: (String) -> InteropError) throws -> AdapterModule {
+    static func ia3Module(_ name: String, vector: StoredTensor, config: PEFTConfig, base: BaseShapes?, fail: (InteropError.Code, String) -> InteropError) throws -> AdapterModule {
         let shape = try layerShape(name, config: config, base: base, type: "IA³", fail: fail)
         let kernel = Array(shape.dropFirst(2))
         let (out, channels) = (shape[0], shape[1])
@@ -166,10 +167,10 @@ extension PEFTReader {
         } else if v.count == shape.count, v[0] == 1, v[1] == channels, v.dropFirst(2).allSatisfy({ $0 == 1 }) {
             axis = .in
         } else {
-            throw fail("module \(name): ia3_l has shape \(vector.shape), which fits neither the \(out) outputs nor the \(channels) inputs of \(name).weight \(shape)")
+            throw fail(.shapeMismatch, "module \(name): ia3_l has shape \(vector.shape), which fits neither the \(out) outputs nor the \(channels) inputs of \(name).weight \(shape)")
         }
         let n = axis == .out ? out : channels
-        guard let k = CheckedSize.product(kernel), let inn = CheckedSize.multiply(channels, k) else { throw fail("module \(name): weight shape \(shape) overflows") }
+        guard let k = CheckedSize.product(kernel), let inn = CheckedSize.multiply(channels, k) else { throw fail(.shapeMismatch, "module \(name): weight shape \(shape) overflows") }
         return AdapterModule(name: name, layout: config.fanInFanOut ? .inOut : .outIn, outFeatures: out, inFeatures: inn, scale: 1,
                              update: .featureScale(FeatureScale(vector: vector.reshaped([n]), axis: axis)), kernel: kernel)
     }

@@ -32,7 +32,7 @@ public enum PEFTReader {
         do {
             return try PEFTConfig(json: try JSONParser.parse(bytes), path: path)
         } catch let e as JSONError {
-            throw InteropError(path, "\(e)")
+            throw InteropError(.invalidConfig, path, "\(e)")
         }
     }
 
@@ -47,7 +47,7 @@ public enum PEFTReader {
         if pathKind(bin) == .file {
             return (try TorchStateDict.read(path: bin), bin)
         }
-        throw InteropError(directory, "no \(safetensorsName) or \(legacyName) in this PEFT adapter directory")
+        throw InteropError(.missingFile, directory, "no \(safetensorsName) or \(legacyName) in this PEFT adapter directory")
     }
 
     private enum Role: String {
@@ -71,7 +71,8 @@ public enum PEFTReader {
         guard config.peftType == "LORA" else {
             return try structuredAdapter(config: config, tensors: tensors, weightsPath: weightsPath, base: base)
         }
-        func fail(_ problem: String) -> InteropError { InteropError(weightsPath, problem) }
+        func fail(_ problem: String) -> InteropError { InteropError(.shapeMismatch, weightsPath, problem) }
+        func fail(_ code: InteropError.Code, _ problem: String) -> InteropError { InteropError(code, weightsPath, problem) }
         var parts: [String: [Role: StoredTensor]] = [:]
         var order: [String] = []
         var replaced: [ReplacedTensor] = []
@@ -85,10 +86,10 @@ public enum PEFTReader {
                     order.append(module)
                     prefixes[module] = hasPrefix ? keyPrefix : ""
                 }
-                guard parts[module]?[role] == nil else { throw fail("\(key) appears twice") }
+                guard parts[module]?[role] == nil else { throw fail(.unexpectedTensor, "\(key) appears twice") }
                 parts[module]?[role] = tensor
             } else if stripped.contains("lora_") {
-                throw fail("unexpected LoRA tensor \(key) (multi-adapter files and LoRA variants other than plain LoRA/DoRA are not supported)")
+                throw fail(.unexpectedTensor, "unexpected LoRA tensor \(key) (multi-adapter files and LoRA variants other than plain LoRA/DoRA are not supported)")
             } else {
                 replaced.append(replacedTensor(key: key, stripped: stripped, tensor: tensor))
             }
@@ -99,9 +100,9 @@ public enum PEFTReader {
             let isEmbedding = p[.embeddingA] != nil || p[.embeddingB] != nil
             guard var a = p[isEmbedding ? .embeddingA : .a], var b = p[isEmbedding ? .embeddingB : .b] else {
                 let have = p.keys.map(\.rawValue).sorted().joined(separator: ", ")
-                throw fail("module \(name) has \(have) but not both LoRA factors")
+                throw fail(.missingTensor, "module \(name) has \(have) but not both LoRA factors")
             }
-            if isEmbedding, p[.a] != nil || p[.b] != nil { throw fail("module \(name) mixes embedding and linear LoRA factors") }
+            if isEmbedding, p[.a] != nil || p[.b] != nil { throw fail(.unexpectedTensor, "module \(name) mixes embedding and linear LoRA factors") }
             // A convolution: lora_A is [r, in, k…] (the kernel), lora_B [out, r, 1…] (pointwise).
             var kernel: [Int] = []
             if a.shape.count > 2, !isEmbedding {
@@ -125,11 +126,11 @@ public enum PEFTReader {
             let scale = config.scale(for: name)
             var magnitude = p[.magnitude]
             if let m = magnitude {
-                guard !isEmbedding else { throw fail("module \(name): DoRA on embedding layers is not supported") }
+                guard !isEmbedding else { throw fail(.unsupported, "module \(name): DoRA on embedding layers is not supported") }
                 guard m.elementCount == b.shape[0] else { throw fail("module \(name): DoRA magnitude has \(m.elementCount) values for \(b.shape[0]) outputs") }
                 magnitude = m.reshaped([b.shape[0]])
             } else if config.useDoRA && !isEmbedding {
-                throw fail("module \(name): use_dora is set but there is no lora_magnitude_vector")
+                throw fail(.missingTensor, "module \(name): use_dora is set but there is no lora_magnitude_vector")
             }
             var attributes: [String: String] = [:]
             if let prefix = prefixes[name], prefix != keyPrefix { attributes["peft.key_prefix"] = prefix }
@@ -144,7 +145,7 @@ public enum PEFTReader {
         do {
             try adapter.validate()
         } catch let e as ModelError {
-            throw fail(e.description)
+            throw fail(.invalidAdapter, e.description)
         }
         return adapter
     }

@@ -33,7 +33,7 @@ extension PEFTWriter {
     }
 
     static func structuredLayout(_ adapter: Adapter, type: String, path: String) throws -> (JSONObject, [(name: String, tensor: StoredTensor)]) {
-        func fail(_ m: AdapterModule, _ problem: String) -> InteropError { InteropError(path, "module \(m.name): \(problem)") }
+        func fail(_ m: AdapterModule, _ problem: String) -> InteropError { InteropError(.unsupported, path, "module \(m.name): \(problem)") }
         var tensors: [(name: String, tensor: StoredTensor)] = []
         for m in adapter.modules {
             let prefix = (m.attributes["peft.key_prefix"] ?? PEFTReader.keyPrefix) + m.name + "."
@@ -76,7 +76,7 @@ extension PEFTWriter {
         }
         if type == "VERA" {
             guard let pair = adapter.projections.first, adapter.projections.count == 1 else {
-                throw InteropError(path, "PEFT's VeRA has exactly one pair of shared projections; this adapter has \(adapter.projections.count)")
+                throw InteropError(.unsupported, path, "PEFT's VeRA has exactly one pair of shared projections; this adapter has \(adapter.projections.count)")
             }
             tensors.append((PEFTReader.veraShared[0], pair.a))
             tensors.append((PEFTReader.veraShared[1], pair.b))
@@ -121,11 +121,11 @@ extension PEFTWriter {
         o["inference_mode"] = JSONValue(true)
         let fanInFanOut = adapter.modules.contains { $0.layout == .inOut }
         if fanInFanOut, adapter.modules.contains(where: { $0.layout == .outIn }) {
-            throw InteropError(path, "PEFT's fan_in_fan_out applies to all layers; this adapter mixes Conv1D-style and Linear layers")
+            throw InteropError(.unsupported, path, "PEFT's fan_in_fan_out applies to all layers; this adapter mixes Conv1D-style and Linear layers")
         }
         switch type {
         case "LOKR", "LOHA":
-            guard !fanInFanOut else { throw InteropError(path, "PEFT's \(type) has no fan_in_fan_out") }
+            guard !fanInFanOut else { throw InteropError(.unsupported, path, "PEFT's \(type) has no fan_in_fan_out") }
             // A LoKr with two full factors takes any r that keeps them full: one as large as its factors.
             let ranks = adapter.modules.map { m -> (name: String, rank: Int, scale: Double) in
                 if let r = peftRank(m) { return (m.name, r, m.scale) }
@@ -152,14 +152,14 @@ extension PEFTWriter {
             if type == "LOKR" {
                 let config = try PEFTConfig(json: .object(o), path: path)
                 guard let (factor, both) = LoKrShapes.settings(for: adapter.modules, config: config, tucker: tucker) else {
-                    throw InteropError(path, "no PEFT LoKr configuration (decompose_factor, decompose_both, r) makes PEFT create these Kronecker factor shapes")
+                    throw InteropError(.unsupported, path, "no PEFT LoKr configuration (decompose_factor, decompose_both, r) makes PEFT create these Kronecker factor shapes")
                 }
                 o["decompose_factor"] = JSONValue(factor)
                 o["decompose_both"] = JSONValue(both)
                 o["rank_dropout_scale"] = JSONValue(false)
             }
         case "ADALORA":
-            throw InteropError(path, "an AdaLoRA adapter's config cannot be rebuilt (its rank allocator's masks are gone); export to PEFT needs its own adapter_config.json")
+            throw InteropError(.unsupported, path, "an AdaLoRA adapter's config cannot be rebuilt (its rank allocator's masks are gone); export to PEFT needs its own adapter_config.json")
         case "VERA":
             o["r"] = JSONValue(adapter.projections.first?.rank ?? 0)
             o["save_projection"] = JSONValue(true)
@@ -176,7 +176,7 @@ extension PEFTWriter {
         }
         // The config just built must read back as these modules.
         guard try describes(try PEFTConfig(json: .object(o), path: path), adapter) else {
-            throw InteropError(path, "no PEFT \(type) configuration reproduces every module's rank and scale exactly")
+            throw InteropError(.unsupported, path, "no PEFT \(type) configuration reproduces every module's rank and scale exactly")
         }
         return o
     }

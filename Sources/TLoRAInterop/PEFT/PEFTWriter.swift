@@ -30,17 +30,17 @@ public enum PEFTWriter {
         var ranks: [(String, Int, Double)] = []
         for m in adapter.modules {
             guard case .lowRank(let a, let b) = m.update else {
-                throw InteropError(path, "module \(m.name) is a \(m.update.kind.rawValue) update; PEFT holds only low-rank ones (run `tlora convert to-lora` first)")
+                throw InteropError(.unsupported, path, "module \(m.name) is a \(m.update.kind.rawValue) update; PEFT holds only low-rank ones (run `tlora convert to-lora` first)")
             }
             let prefix = (m.attributes["peft.key_prefix"] ?? PEFTReader.keyPrefix) + m.name
             switch m.kind {
             case .embedding:
-                guard m.doraMagnitude == nil else { throw InteropError(path, "module \(m.name): PEFT has no DoRA for embeddings") }
+                guard m.doraMagnitude == nil else { throw InteropError(.unsupported, path, "module \(m.name): PEFT has no DoRA for embeddings") }
                 tensors.append((prefix + ".lora_embedding_A", a))
                 tensors.append((prefix + ".lora_embedding_B", b))
             case .linear:
                 guard m.doraAxis == .out, m.biasDelta == nil else {
-                    throw InteropError(path, "module \(m.name): PEFT has neither DoRA on the input axis nor bias changes (export with --format lycoris)")
+                    throw InteropError(.unsupported, path, "module \(m.name): PEFT has neither DoRA on the input axis nor bias changes (export with --format lycoris)")
                 }
                 // A convolution's factors as PEFT's conv layers hold them: [r, in, k…] and [out, r, 1…].
                 let ones = [Int](repeating: 1, count: m.kernel.count)
@@ -71,7 +71,7 @@ public enum PEFTWriter {
         }
         let patterns = try rankAndAlphaPatterns(ranks, path: path)
         if fanInFanOut, adapter.modules.contains(where: { $0.kind == .linear && $0.layout == .outIn }) {
-            throw InteropError(path, "PEFT's fan_in_fan_out applies to all layers; this adapter mixes Conv1D-style and Linear layers")
+            throw InteropError(.unsupported, path, "PEFT's fan_in_fan_out applies to all layers; this adapter mixes Conv1D-style and Linear layers")
         }
         // Keep everything else the original said (target_modules, bias, modules_to_save, task…).
         var o = (fresh ? nil : original?.json) ?? JSONObject()
@@ -124,7 +124,7 @@ public enum PEFTWriter {
             // Some scales (α/√r after a rank change) are no double α divided by r: the nearest is within
             // 2 ulp, 1e-16 relative, far below the factors' own rounding.
             guard abs(a / Double(r.rank) - r.scale) <= 2 * r.scale.ulp else {
-                throw InteropError(path, "module \(r.name): no alpha gives scale \(r.scale) at rank \(r.rank)")
+                throw InteropError(.unsupported, path, "module \(r.name): no alpha gives scale \(r.scale) at rank \(r.rank)")
             }
         }
         return (common.rank, alpha, rankPattern, alphaPattern)

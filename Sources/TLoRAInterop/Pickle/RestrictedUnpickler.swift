@@ -54,7 +54,8 @@ struct RestrictedUnpickler {
         self.path = path
     }
 
-    private func fail(_ p: String) -> InteropError { InteropError(path, "refused pickle: \(p) at byte \(reader.offset)") }
+    private func fail(_ p: String) -> InteropError { InteropError(.malformed, path, "refused pickle: \(p) at byte \(reader.offset)") }
+    private func fail(_ code: InteropError.Code, _ p: String) -> InteropError { InteropError(code, path, "refused pickle: \(p) at byte \(reader.offset)") }
 
     private mutating func pop() throws -> Value {
         guard let v = stack.popLast() else { throw fail("stack underflow") }

@@ -20,7 +20,8 @@ struct ZipArchive {
     init(path: String, bytes: UnsafeRawBufferPointer) throws {
         self.path = path
         self.bytes = bytes
-        func fail(_ p: String) -> InteropError { InteropError(path, "not a valid PyTorch archive: \(p)") }
+        func fail(_ p: String) -> InteropError { InteropError(.malformed, path, "not a valid PyTorch archive: \(p)") }
+        func fail(_ code: InteropError.Code, _ p: String) -> InteropError { InteropError(code, path, "not a valid PyTorch archive: \(p)") }
         // End of central directory: 22 bytes plus a comment of at most 65535, at the end.
         guard bytes.count >= 22 else { throw fail("\(bytes.count) bytes is too short for a zip file") }
         var eocd: Int? = nil
@@ -37,9 +38,9 @@ struct ZipArchive {
               let cdSize = r.readInteger(as: UInt32.self), let cdOffset = r.readInteger(as: UInt32.self) else {
             throw fail("truncated end-of-central-directory record")
         }
-        guard disk == 0, cdDisk == 0, countHere == count else { throw fail("multi-disk archives are not supported") }
+        guard disk == 0, cdDisk == 0, countHere == count else { throw fail(.unsupported, "multi-disk archives are not supported") }
         if count == 0xFFFF || cdSize == 0xFFFF_FFFF || cdOffset == 0xFFFF_FFFF {
-            throw fail("zip64 archives (files over 4 GB) are not supported")
+            throw fail(.unsupported, "zip64 archives (files over 4 GB) are not supported")
         }
         let cdStart = Int(cdOffset), cdEnd = cdStart + Int(cdSize)
         guard cdEnd <= e else { throw fail("central directory at \(cdStart)+\(cdSize) runs past its end record") }
@@ -62,7 +63,7 @@ struct ZipArchive {
             guard flags & 1 == 0 else { throw fail("entry \(name) is encrypted") }
             guard method == 0 else { throw fail("entry \(name) is compressed (method \(method)); torch.save writes stored entries") }
             guard compressed == size else { throw fail("entry \(name) has stored size \(compressed) but size \(size)") }
-            guard compressed != 0xFFFF_FFFF, localOffset != 0xFFFF_FFFF else { throw fail("zip64 entries are not supported") }
+            guard compressed != 0xFFFF_FFFF, localOffset != 0xFFFF_FFFF else { throw fail(.unsupported, "zip64 entries are not supported") }
             // The local header says where the data starts.
             var local = ByteReader(bytes, offset: Int(localOffset))
             guard local.readInteger(as: UInt32.self) == 0x0403_4B50, let _ = local.skip(22),

@@ -36,7 +36,7 @@ public enum ResearchStateDict {
         let path = file.path
         let tensors = try tensors(file: file)
         guard let format = ResearchFormat.detect(names: tensors.map(\.name)) else {
-            throw InteropError(path, "not a TT-LoRA, TensorGuide or TensLoRA state dict (no tt_cores, tt_layer/z_latent or tucker_core tensors)")
+            throw InteropError(.unrecognized, path, "not a TT-LoRA, TensorGuide or TensLoRA state dict (no tt_cores, tt_layer/z_latent or tucker_core tensors)")
         }
         var adapter: Adapter
         switch format {
@@ -49,7 +49,7 @@ public enum ResearchStateDict {
         do {
             try adapter.validate()
         } catch let e as ModelError {
-            throw InteropError(path, e.description)
+            throw InteropError(.invalidAdapter, path, e.description)
         }
         return adapter
     }
@@ -58,39 +58,39 @@ public enum ResearchStateDict {
 
     static func alpha(_ options: ResearchOptions, _ format: ResearchFormat, path: String, hint: String) throws -> Double {
         guard let a = options.alpha else {
-            throw InteropError(path, "\(format.sourceName) state dicts do not record the update's scale; give --alpha (\(hint))")
+            throw InteropError(.needsOption, path, "\(format.sourceName) state dicts do not record the update's scale; give --alpha (\(hint))")
         }
-        guard a.isFinite else { throw InteropError(path, "--alpha \(a) is not finite") }
+        guard a.isFinite else { throw InteropError(.nonFiniteValues, path, "--alpha \(a) is not finite") }
         return a
     }
 
     static func moduleName(_ raw: String, options: ResearchOptions, path: String) throws -> String {
         guard let p = options.stripPrefix, !p.isEmpty else { return raw }
-        guard raw.hasPrefix(p), raw.count > p.count else { throw InteropError(path, "module \(raw) does not start with --strip-prefix \(p)") }
+        guard raw.hasPrefix(p), raw.count > p.count else { throw InteropError(.unmatchedNames, path, "module \(raw) does not start with --strip-prefix \(p)") }
         return String(raw.dropFirst(p.count))
     }
 
     static func baseShape(_ module: String, _ format: ResearchFormat, options: ResearchOptions, path: String) throws -> [Int] {
         guard let base = options.baseShapes else {
-            throw InteropError(path, "\(format.sourceName) state dicts do not record the layers' in/out sizes; give the base model with --base-config DIR")
+            throw InteropError(.needsOption, path, "\(format.sourceName) state dicts do not record the layers' in/out sizes; give the base model with --base-config DIR")
         }
         guard let s = base.weightShape(of: module) else {
-            throw InteropError(path, "module \(module): the base \(base.path) has no 2-D weight \(module).weight")
+            throw InteropError(.unmatchedNames, path, "module \(module): the base \(base.path) has no 2-D weight \(module).weight")
         }
         return s
     }
 
     static func checkFinite(_ t: StoredTensor, _ what: String, path: String) throws {
-        guard t.allFinite else { throw InteropError(path, "\(what) holds NaN or infinite values") }
+        guard t.allFinite else { throw InteropError(.nonFiniteValues, path, "\(what) holds NaN or infinite values") }
     }
 
     /// `prefix.<k>` indices 0…d−1 with none missing, in order.
     static func ordered<T>(_ items: [Int: T], module: String, what: String, path: String) throws -> [T] {
         let keys = items.keys.sorted()
-        guard let last = keys.last else { throw InteropError(path, "module \(module) has no \(what)") }
+        guard let last = keys.last else { throw InteropError(.missingTensor, path, "module \(module) has no \(what)") }
         if keys != Array(0...last) {
             let missing = (0...last).filter { items[$0] == nil }
-            throw InteropError(path, "module \(module): \(what) \(missing.map(String.init).joined(separator: ", ")) missing (found \(keys.map(String.init).joined(separator: ", ")))")
+            throw InteropError(.missingTensor, path, "module \(module): \(what) \(missing.map(String.init).joined(separator: ", ")) missing (found \(keys.map(String.init).joined(separator: ", ")))")
         }
         return keys.compactMap { items[$0] }
     }

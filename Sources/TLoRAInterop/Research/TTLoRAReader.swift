@@ -37,11 +37,11 @@ enum TTLoRAReader {
         var order: [String] = []
         for (key, t) in tensors {
             guard let (stem, k) = ResearchStateDict.indexed(key, marker: ".tt_cores.") else {
-                throw InteropError(path, "unexpected tensor \(key) in a TT-LoRA state dict (only <module>.tt_cores.<k> belong to the adapter)")
+                throw InteropError(.unexpectedTensor, path, "unexpected tensor \(key) in a TT-LoRA state dict (only <module>.tt_cores.<k> belong to the adapter)")
             }
             let module = try ResearchStateDict.moduleName(stem, options: options, path: path)
             if cores[module] == nil { order.append(module) }
-            guard cores[module, default: [:]][k] == nil else { throw InteropError(path, "\(key) appears twice") }
+            guard cores[module, default: [:]][k] == nil else { throw InteropError(.unexpectedTensor, path, "\(key) appears twice") }
             cores[module, default: [:]][k] = t
         }
         var modules: [AdapterModule] = []
@@ -50,16 +50,16 @@ enum TTLoRAReader {
             var previous = 1
             for (k, c) in list.enumerated() {
                 guard c.shape.count == 3, c.shape.allSatisfy({ $0 > 0 }) else {
-                    throw InteropError(path, "module \(name): core \(k) has shape \(c.shape), but TT-LoRA cores are 3-D [r, n, r'] with no empty dimension")
+                    throw InteropError(.shapeMismatch, path, "module \(name): core \(k) has shape \(c.shape), but TT-LoRA cores are 3-D [r, n, r'] with no empty dimension")
                 }
                 guard c.shape[0] == previous else {
-                    throw InteropError(path, "module \(name): core \(k) starts with rank \(c.shape[0]) but core \(k - 1) ends with rank \(previous)")
+                    throw InteropError(.shapeMismatch, path, "module \(name): core \(k) starts with rank \(c.shape[0]) but core \(k - 1) ends with rank \(previous)")
                 }
                 previous = c.shape[2]
                 try ResearchStateDict.checkFinite(c, "module \(name): core \(k)", path: path)
             }
             guard list.first?.shape[0] == 1, previous == 1 else {
-                throw InteropError(path, "module \(name): the train must start and end with rank 1, got \(list.first?.shape[0] ?? 0) and \(previous)")
+                throw InteropError(.shapeMismatch, path, "module \(name): the train must start and end with rank 1, got \(list.first?.shape[0] ?? 0) and \(previous)")
             }
             let shape = try ResearchStateDict.baseShape(name, .ttLoRA, options: options, path: path)
             let (out, inn) = (shape[0], shape[1])
@@ -70,10 +70,10 @@ enum TTLoRAReader {
             case (.contraction?, .some, _), (nil, .some, nil): layout = .contraction
             case (.reconstruction?, _, .some), (nil, nil, .some): layout = .reconstruction
             case (nil, .some, .some):
-                throw InteropError(path, "module \(name): TT modes \(modes) fit both TTLoRAMoE wrappers for the \(out)×\(inn) weight; give --ttlora-layout contraction (TTLoRALinearWrapper_Contraction) or reconstruction (TTLoRALinearWrapper_Reconstruction)")
+                throw InteropError(.needsOption, path, "module \(name): TT modes \(modes) fit both TTLoRAMoE wrappers for the \(out)×\(inn) weight; give --ttlora-layout contraction (TTLoRALinearWrapper_Contraction) or reconstruction (TTLoRALinearWrapper_Reconstruction)")
             default:
                 let wanted = options.ttLoRALayout.map { " as --ttlora-layout \($0.rawValue) says" } ?? ""
-                throw InteropError(path, "module \(name): TT modes \(modes) do not split into input modes multiplying to \(inn) then output modes multiplying to \(out)\(wanted) (the base's weight is \(out)×\(inn))")
+                throw InteropError(.shapeMismatch, path, "module \(name): TT modes \(modes) do not split into input modes multiplying to \(inn) then output modes multiplying to \(out)\(wanted) (the base's weight is \(out)×\(inn))")
             }
             let ours: [StoredTensor]
             let train: TensorTrain

@@ -32,14 +32,14 @@ enum TensLoRAReader {
         let scaling = try ResearchStateDict.alpha(options, .tensLoRA, path: path, hint: "TensLoRA's scaling, 1 by default in its code")
         guard let method = options.construction?.replacingHyphens, let kind = constructions[method] else {
             let given = options.construction.map { "--construction \($0) is not one of" } ?? "TensLoRA state dicts do not say which construction made them; give --construction, one of"
-            throw InteropError(path, "\(given) att, qkv, depth, att-qkv, att-depth, qkv-depth, att-qkv-depth")
+            throw InteropError(.needsOption, path, "\(given) att, qkv, depth, att-qkv, att-depth, qkv-depth, att-qkv-depth")
         }
         let marker = ".adapter.tensor_lora_module."
         var parts: [String: Parts] = [:]
         var order: [String] = []
         for (key, t) in tensors {
             guard let r = key.ranges(of: marker).last else {
-                throw InteropError(path, "unexpected tensor \(key) in a TensLoRA state dict (only <module>.adapter.tensor_lora_module.* belong to the adapter)")
+                throw InteropError(.unexpectedTensor, path, "unexpected tensor \(key) in a TensLoRA state dict (only <module>.adapter.tensor_lora_module.* belong to the adapter)")
             }
             let module = try ResearchStateDict.moduleName(String(key[..<r.lowerBound]), options: options, path: path)
             let leaf = String(key[r.upperBound...])
@@ -48,16 +48,16 @@ enum TensLoRAReader {
             if leaf == "tucker_core" {
                 p.core = t
             } else if let (_, i) = ResearchStateDict.indexed("." + leaf, marker: ".tucker_factors.") {
-                guard p.factors[i] == nil else { throw InteropError(path, "\(key) appears twice") }
+                guard p.factors[i] == nil else { throw InteropError(.unexpectedTensor, path, "\(key) appears twice") }
                 p.factors[i] = t
             } else if leaf == "tltorch_tensor.core" {
                 p.aliasCore = t
             } else if let (_, i) = ResearchStateDict.indexed(leaf, marker: "factor_"), leaf.hasPrefix("tltorch_tensor.factors.factor_") {
                 p.aliasFactors[i] = t
             } else if leaf.hasPrefix("cp_") || leaf.contains(".cp_") {
-                throw InteropError(path, "\(key): CP TensLoRA adapters are not supported (Tucker only)")
+                throw InteropError(.unsupported, path, "\(key): CP TensLoRA adapters are not supported (Tucker only)")
             } else {
-                throw InteropError(path, "unexpected TensLoRA tensor \(key)")
+                throw InteropError(.unexpectedTensor, path, "unexpected TensLoRA tensor \(key)")
             }
             parts[module] = p
         }
@@ -68,18 +68,18 @@ enum TensLoRAReader {
         var modules: [AdapterModule] = []
         for name in order {
             let p = parts[name] ?? Parts()
-            guard let core = p.core else { throw InteropError(path, "module \(name) has TensLoRA factors but no tucker_core") }
+            guard let core = p.core else { throw InteropError(.missingTensor, path, "module \(name) has TensLoRA factors but no tucker_core") }
             let factors = try ResearchStateDict.ordered(p.factors, module: name, what: "tucker_factors", path: path)
-            if let alias = p.aliasCore, alias != core { throw InteropError(path, "module \(name): tltorch_tensor.core differs from tucker_core") }
+            if let alias = p.aliasCore, alias != core { throw InteropError(.shapeMismatch, path, "module \(name): tltorch_tensor.core differs from tucker_core") }
             for (i, alias) in p.aliasFactors where i >= factors.count || alias != factors[i] {
-                throw InteropError(path, "module \(name): tltorch_tensor.factors.factor_\(i) differs from tucker_factors.\(i)")
+                throw InteropError(.shapeMismatch, path, "module \(name): tltorch_tensor.factors.factor_\(i) differs from tucker_factors.\(i)")
             }
             guard factors.count == modeCount, core.shape.count == modeCount else {
-                throw InteropError(path, "module \(name): a \(method) tensor has \(modeCount) modes, but the core is \(core.shape) with \(factors.count) factors (is --construction right?)")
+                throw InteropError(.shapeMismatch, path, "module \(name): a \(method) tensor has \(modeCount) modes, but the core is \(core.shape) with \(factors.count) factors (is --construction right?)")
             }
             for (i, f) in factors.enumerated() {
                 guard f.shape.count == 2, f.shape[1] == core.shape[i], f.shape[0] > 0 else {
-                    throw InteropError(path, "module \(name): tucker_factors.\(i) has shape \(f.shape) but the core's mode \(i) has rank \(core.shape[i])")
+                    throw InteropError(.shapeMismatch, path, "module \(name): tucker_factors.\(i) has shape \(f.shape) but the core's mode \(i) has rank \(core.shape[i])")
                 }
                 try ResearchStateDict.checkFinite(f, "module \(name): tucker_factors.\(i)", path: path)
             }
@@ -91,9 +91,9 @@ enum TensLoRAReader {
             var projections: [String] = []
             var cursor = 2 + (kind.heads ? 1 : 0)
             if kind.qkv {
-                guard dims[cursor] == 3 else { throw InteropError(path, "module \(name): the q/k/v mode of a \(method) tensor must have size 3, got \(dims[cursor])") }
+                guard dims[cursor] == 3 else { throw InteropError(.shapeMismatch, path, "module \(name): the q/k/v mode of a \(method) tensor must have size 3, got \(dims[cursor])") }
                 guard let family = families.first(where: { $0.contains(path_.projection) }), let q = family.firstIndex(of: path_.projection) else {
-                    throw InteropError(path, "module \(name): \(path_.projection) is not a query, key or value projection")
+                    throw InteropError(.unmatchedNames, path, "module \(name): \(path_.projection) is not a query, key or value projection")
                 }
                 index.append(q)
                 projections = family
@@ -102,8 +102,8 @@ enum TensLoRAReader {
                 groupKey += "|" + path_.projection
             }
             if kind.depth {
-                guard let l = path_.layer else { throw InteropError(path, "module \(name) has no layer number to stack along") }
-                guard l < dims[cursor] else { throw InteropError(path, "module \(name): layer \(l) is outside the tensor's \(dims[cursor]) layers") }
+                guard let l = path_.layer else { throw InteropError(.missingTensor, path, "module \(name) has no layer number to stack along") }
+                guard l < dims[cursor] else { throw InteropError(.shapeMismatch, path, "module \(name): layer \(l) is outside the tensor's \(dims[cursor]) layers") }
                 index.append(l)
             } else {
                 groupKey += "|" + String(path_.layer ?? -1)
@@ -111,11 +111,11 @@ enum TensLoRAReader {
             groupKey += "|" + path_.prefix
             let rows = kind.heads ? dims[1] * dims[2] : dims[1]
             if let base = options.baseShapes, let s = base.weightShape(of: name), s != [rows, dims[0]] {
-                throw InteropError(path, "module \(name): the TensLoRA tensor holds \(rows)×\(dims[0]) updates but the base's weight is \(s[0])×\(s[1]) (TensLoRA's Llama path averages GQA k/v outputs, which tlora does not represent)")
+                throw InteropError(.shapeMismatch, path, "module \(name): the TensLoRA tensor holds \(rows)×\(dims[0]) updates but the base's weight is \(s[0])×\(s[1]) (TensLoRA's Llama path averages GQA k/v outputs, which tlora does not represent)")
             }
             if let g = groups[groupKey] {
                 guard g.core == core, g.factors == factors else {
-                    throw InteropError(path, "module \(name): construction \(method) shares one tensor between \(g.members[0].0) and \(name), but theirs differ (is --construction right?)")
+                    throw InteropError(.shapeMismatch, path, "module \(name): construction \(method) shares one tensor between \(g.members[0].0) and \(name), but theirs differ (is --construction right?)")
                 }
                 groups[groupKey]?.members.append((name, index))
             } else {

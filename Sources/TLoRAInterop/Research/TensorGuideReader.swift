@@ -39,26 +39,26 @@ enum TensorGuideReader {
             let module: String
             if let (stem, k) = ResearchStateDict.indexed(key, marker: ".tt_layer.tt_cores.") {
                 module = try ResearchStateDict.moduleName(stem, options: options, path: path)
-                guard cores[module, default: [:]][k] == nil else { throw InteropError(path, "\(key) appears twice") }
+                guard cores[module, default: [:]][k] == nil else { throw InteropError(.unexpectedTensor, path, "\(key) appears twice") }
                 cores[module, default: [:]][k] = t
             } else if key.hasSuffix(".z_latent") {
                 module = try ResearchStateDict.moduleName(String(key.dropLast(".z_latent".count)), options: options, path: path)
                 latents[module] = t
             } else {
-                throw InteropError(path, "unexpected tensor \(key) in a TensorGuide state dict (only <module>.tt_layer.tt_cores.<k> and <module>.z_latent belong to the adapter)")
+                throw InteropError(.unexpectedTensor, path, "unexpected tensor \(key) in a TensorGuide state dict (only <module>.tt_layer.tt_cores.<k> and <module>.z_latent belong to the adapter)")
             }
             if !order.contains(module) { order.append(module) }
         }
         var modules: [AdapterModule] = []
         for name in order {
             var list = try ResearchStateDict.ordered(cores[name] ?? [:], module: name, what: "tt_layer cores", path: path)
-            guard let z = latents[name] else { throw InteropError(path, "module \(name) has tt_layer cores but no z_latent") }
+            guard let z = latents[name] else { throw InteropError(.missingTensor, path, "module \(name) has tt_layer cores but no z_latent") }
             for (k, c) in list.enumerated() {
                 guard c.shape.count == 4, c.shape.allSatisfy({ $0 > 0 }) else {
-                    throw InteropError(path, "module \(name): core \(k) has shape \(c.shape), but TensorGuide cores are 4-D [r, n, m, r'] with no empty dimension")
+                    throw InteropError(.shapeMismatch, path, "module \(name): core \(k) has shape \(c.shape), but TensorGuide cores are 4-D [r, n, m, r'] with no empty dimension")
                 }
                 if k > 0, c.shape[0] != list[k - 1].shape[3] {
-                    throw InteropError(path, "module \(name): core \(k) starts with rank \(c.shape[0]) but core \(k - 1) ends with rank \(list[k - 1].shape[3])")
+                    throw InteropError(.shapeMismatch, path, "module \(name): core \(k) starts with rank \(c.shape[0]) but core \(k - 1) ends with rank \(list[k - 1].shape[3])")
                 }
                 try ResearchStateDict.checkFinite(c, "module \(name): core \(k)", path: path)
             }
@@ -76,10 +76,10 @@ enum TensorGuideReader {
             let shape = try ResearchStateDict.baseShape(name, .tensorGuide, options: options, path: path)
             let (out, inn) = (shape[0], shape[1])
             guard let generated = CheckedSize.product(list.map { $0.shape[2] }), let sides = CheckedSize.add(inn, out) else {
-                throw InteropError(path, "module \(name): generated mode sizes overflow")
+                throw InteropError(.shapeMismatch, path, "module \(name): generated mode sizes overflow")
             }
             guard generated % sides == 0, generated > 0 else {
-                throw InteropError(path, "module \(name): the generator's modes multiply to \(generated), which is not r × (in + out) = r × \(sides) for the base's \(out)×\(inn) weight")
+                throw InteropError(.shapeMismatch, path, "module \(name): the generator's modes multiply to \(generated), which is not r × (in + out) = r × \(sides) for the base's \(out)×\(inn) weight")
             }
             modules.append(AdapterModule(name: name, outFeatures: out, inFeatures: inn, scale: alpha,
                                          update: .jointTrain(JointTrain(cores: list, latent: z, rank: generated / sides)), attributes: attributes))

@@ -43,22 +43,22 @@ public final class SafetensorsFile: Sendable {
         let bytes = file.bytes
         var reader = ByteReader(bytes)
         guard let rawLength = reader.readInteger(as: UInt64.self) else {
-            throw InteropError(path, "not a safetensors file: \(bytes.count) bytes is shorter than the 8-byte header length")
+            throw InteropError(.unrecognized, path, "not a safetensors file: \(bytes.count) bytes is shorter than the 8-byte header length")
         }
         guard rawLength <= UInt64(Self.maxHeaderLength) else {
-            throw InteropError(path, "not a safetensors file: header length \(rawLength) exceeds 100 MB")
+            throw InteropError(.unrecognized, path, "not a safetensors file: header length \(rawLength) exceeds 100 MB")
         }
         let headerLength = Int(rawLength)  // safe: ≤ 100 MB
         guard headerLength >= 2, 8 + headerLength <= bytes.count else {
-            throw InteropError(path, "truncated safetensors file: header needs \(headerLength) bytes, \(bytes.count - 8) present")
+            throw InteropError(.malformed, path, "truncated safetensors file: header needs \(headerLength) bytes, \(bytes.count - 8) present")
         }
         let json: JSONValue
         do {
             json = try JSONParser.parse(UnsafeRawBufferPointer(rebasing: bytes[8..<(8 + headerLength)]))
         } catch {
-            throw InteropError(path, "not a safetensors file: header is \(error)")
+            throw InteropError(.unrecognized, path, "not a safetensors file: header is \(error)")
         }
-        guard let root = json.objectValue else { throw InteropError(path, "safetensors header is not a JSON object") }
+        guard let root = json.objectValue else { throw InteropError(.malformed, path, "safetensors header is not a JSON object") }
         dataStart = 8 + headerLength
         let dataLength = bytes.count - dataStart
         var entries: [SafetensorsEntry] = []
@@ -67,9 +67,9 @@ public final class SafetensorsFile: Sendable {
             if key == "__metadata__" {
                 // MLX writes null here; the reference implementation reads it as "no metadata".
                 if value.isNull { continue }
-                guard let m = value.objectValue else { throw InteropError(path, "__metadata__ is not an object") }
+                guard let m = value.objectValue else { throw InteropError(.malformed, path, "__metadata__ is not an object") }
                 for (k, v) in m.pairs {
-                    guard let s = v.stringValue else { throw InteropError(path, "__metadata__.\(k) is not a string") }
+                    guard let s = v.stringValue else { throw InteropError(.malformed, path, "__metadata__.\(k) is not a string") }
                     metadata.append((k, s))
                 }
                 continue
@@ -82,17 +82,17 @@ public final class SafetensorsFile: Sendable {
         for e in entries {
             guard e.dataRange.lowerBound == expected else {
                 if e.dataRange.lowerBound < expected {
-                    throw InteropError(path, "tensor \(e.name) overlaps the previous tensor (data_offsets start \(e.dataRange.lowerBound) < \(expected))")
+                    throw InteropError(.malformed, path, "tensor \(e.name) overlaps the previous tensor (data_offsets start \(e.dataRange.lowerBound) < \(expected))")
                 }
-                throw InteropError(path, "gap before tensor \(e.name): data_offsets start at \(e.dataRange.lowerBound), expected \(expected)")
+                throw InteropError(.malformed, path, "gap before tensor \(e.name): data_offsets start at \(e.dataRange.lowerBound), expected \(expected)")
             }
             expected = e.dataRange.upperBound
         }
         guard expected <= dataLength else {
-            throw InteropError(path, "truncated safetensors file: tensors need \(expected) data bytes, \(dataLength) present")
+            throw InteropError(.malformed, path, "truncated safetensors file: tensors need \(expected) data bytes, \(dataLength) present")
         }
         guard expected == dataLength else {
-            throw InteropError(path, "\(dataLength - expected) unexpected bytes after the last tensor")
+            throw InteropError(.malformed, path, "\(dataLength - expected) unexpected bytes after the last tensor")
         }
         self.entries = entries
         self.metadata = metadata
@@ -119,7 +119,7 @@ public final class SafetensorsFile: Sendable {
             }
             return SafetensorsEntry(name: name, dtype: dtype, shape: shape, dataRange: offsets[0]..<offsets[1])
         } catch let p as JSONFields.Problem {
-            throw InteropError(path, "tensor \(p.description)")
+            throw InteropError(.malformed, path, "tensor \(p.description)")
         }
     }
 
@@ -135,9 +135,9 @@ public final class SafetensorsFile: Sendable {
 
     /// A floating tensor as a `StoredTensor` that references the mapping (no copy).
     public func tensor(_ name: String) throws -> StoredTensor {
-        guard let e = entry(name) else { throw InteropError(path, "no tensor named \(name)") }
+        guard let e = entry(name) else { throw InteropError(.missingTensor, path, "no tensor named \(name)") }
         guard let dtype = e.dtype.floatType else {
-            throw InteropError(path, "tensor \(name) has dtype \(e.dtype.rawValue); only F32, F64, F16 and BF16 tensors can be adapter weights")
+            throw InteropError(.unsupported, path, "tensor \(name) has dtype \(e.dtype.rawValue); only F32, F64, F16 and BF16 tensors can be adapter weights")
         }
         let start = dataStart + e.dataRange.lowerBound
         return StoredTensor(dtype: dtype, shape: e.shape, bytes: TensorBytes(file: file, range: start..<(start + e.dataRange.count)))
