@@ -47,10 +47,10 @@ struct MergePlan: Sendable {
                 continue
             }
             guard let name = resolve(m.target) else {
-                throw ConvertError("\(base.path): the base has no tensor \(m.target) for adapter module \(m.name) (wrong base model?)")
+                throw ConvertError(.missingBaseTensor, "\(base.path): the base has no tensor \(m.target) for adapter module \(m.name) (wrong base model?)")
             }
             let e = entry(name)
-            guard e.dtype.floatType != nil else { throw ConvertError("\(base.path): tensor \(name) is \(e.dtype.rawValue), not a floating weight") }
+            guard e.dtype.floatType != nil else { throw ConvertError(.notSupported, "\(base.path): tensor \(name) is \(e.dtype.rawValue), not a floating weight") }
             // A conv update read without its kernel (a LoKr or LoHa flattened over in · kernel, a
             // .tlora of one) is the same flattened matrix: the base's weight says the kernel.
             // (Per-input-channel parts — DoRA on the input axis, IA³ on the inputs — were read one
@@ -64,9 +64,9 @@ struct MergePlan: Sendable {
             }
             guard e.shape == m.targetShape else {
                 let hint = e.shape == m.targetShape.reversed() ? " (the transpose: is fan_in_fan_out set right?)" : ""
-                throw ConvertError("\(adapterPath): module \(m.name) updates a \(Formatting.shape(m.targetShape)) weight but the base's \(name) is \(Formatting.shape(e.shape))\(hint)")
+                throw ConvertError(.shapeMismatch, "\(adapterPath): module \(m.name) updates a \(Formatting.shape(m.targetShape)) weight but the base's \(name) is \(Formatting.shape(e.shape))\(hint)")
             }
-            guard actions[name] == nil else { throw ConvertError("\(adapterPath): two adapter entries update \(name)") }
+            guard actions[name] == nil else { throw ConvertError(.conflictingUpdates, "\(adapterPath): two adapter entries update \(name)") }
             try Self.checkFinite(m, adapter: adapter, path: adapterPath)
             actions[name] = .update(m, replacement: nil)
             // A bias change needs the bias; IA³ on the outputs rescales one if the layer has it.
@@ -76,37 +76,37 @@ struct MergePlan: Sendable {
                 if let biasName = resolve(m.biasTarget) {
                     let b = entry(biasName)
                     guard b.shape == [m.outFeatures], b.dtype.floatType != nil else {
-                        throw ConvertError("\(base.path): \(biasName) is \(Formatting.shape(b.shape)) \(b.dtype.rawValue), not the [\(m.outFeatures)] bias of module \(m.name)")
+                        throw ConvertError(.shapeMismatch, "\(base.path): \(biasName) is \(Formatting.shape(b.shape)) \(b.dtype.rawValue), not the [\(m.outFeatures)] bias of module \(m.name)")
                     }
-                    guard actions[biasName] == nil else { throw ConvertError("\(adapterPath): two adapter entries update \(biasName)") }
+                    guard actions[biasName] == nil else { throw ConvertError(.conflictingUpdates, "\(adapterPath): two adapter entries update \(biasName)") }
                     actions[biasName] = .bias(m)
                 } else if m.biasDelta != nil {
-                    throw ConvertError("\(base.path): the base has no tensor \(m.biasTarget) for the bias change of module \(m.name)")
+                    throw ConvertError(.missingBaseTensor, "\(base.path): the base has no tensor \(m.biasTarget) for the bias change of module \(m.name)")
                 }
             }
         }
         for p in adapter.projections where !(p.a.allFinite && p.b.allFinite) {
-            throw ConvertError("\(adapterPath): projections \(p.name) hold NaN or infinite values")
+            throw ConvertError(.nonFiniteValues, "\(adapterPath): projections \(p.name) hold NaN or infinite values")
         }
         for r in adapter.replacedTensors {
             guard let name = resolve(r.target) else {
-                throw ConvertError("\(base.path): the base has no tensor \(r.target), which the adapter replaces")
+                throw ConvertError(.missingBaseTensor, "\(base.path): the base has no tensor \(r.target), which the adapter replaces")
             }
             let e = entry(name)
             guard e.shape == r.value.shape else {
-                throw ConvertError("\(adapterPath): replacement for \(name) is \(Formatting.shape(r.value.shape)) but the base's is \(Formatting.shape(e.shape))")
+                throw ConvertError(.shapeMismatch, "\(adapterPath): replacement for \(name) is \(Formatting.shape(r.value.shape)) but the base's is \(Formatting.shape(e.shape))")
             }
-            guard r.value.allFinite else { throw ConvertError("\(adapterPath): replacement for \(r.target) holds NaN or infinite values") }
+            guard r.value.allFinite else { throw ConvertError(.nonFiniteValues, "\(adapterPath): replacement for \(r.target) holds NaN or infinite values") }
             switch actions[name] {
             case .update(let m, nil): actions[name] = .update(m, replacement: r.value)
             case nil: actions[name] = .replace(r.value)
-            case .updateRows: throw ConvertError("\(adapterPath): \(name) is both replaced and updated by fused-projection modules")
-            case .bias(let m): throw ConvertError("\(adapterPath): \(name) is both replaced and changed by module \(m.name)")
-            default: throw ConvertError("\(adapterPath): \(name) is replaced twice")
+            case .updateRows: throw ConvertError(.conflictingUpdates, "\(adapterPath): \(name) is both replaced and updated by fused-projection modules")
+            case .bias(let m): throw ConvertError(.conflictingUpdates, "\(adapterPath): \(name) is both replaced and changed by module \(m.name)")
+            default: throw ConvertError(.conflictingUpdates, "\(adapterPath): \(name) is replaced twice")
             }
         }
         for g in adapter.tuckerGroups where !([g.core] + g.factors).allSatisfy(\.allFinite) {
-            throw ConvertError("\(adapterPath): Tucker group \(g.name) holds NaN or infinite values")
+            throw ConvertError(.nonFiniteValues, "\(adapterPath): Tucker group \(g.name) holds NaN or infinite values")
         }
         touchedComponents = Set(actions.keys.compactMap { base.locate($0).map { base.components[$0.component].name } })
     }
@@ -115,30 +115,30 @@ struct MergePlan: Sendable {
     /// `[rows.count, C]`); modules on one weight may not overlap.
     private mutating func planRows(_ m: AdapterModule, rows: Range<Int>, base: ModelBase, adapter: Adapter, adapterPath: String) throws {
         guard let e = base.entry(m.target) else {
-            throw ConvertError("\(base.path): the base has no tensor \(m.target) for adapter module \(m.name)")
+            throw ConvertError(.missingBaseTensor, "\(base.path): the base has no tensor \(m.target) for adapter module \(m.name)")
         }
         guard e.dtype.floatType != nil, e.shape.count == 2, rows.lowerBound >= 0, rows.upperBound <= e.shape[0], m.layout == .outIn,
               m.biasDelta == nil, m.targetShape == [rows.count, e.shape[1]] else {
-            throw ConvertError("\(adapterPath): module \(m.name) updates a \(Formatting.shape(m.targetShape)) weight but rows \(rows.lowerBound)..<\(rows.upperBound) of the base's \(m.target) are \(Formatting.shape([rows.count] + e.shape.dropFirst()))")
+            throw ConvertError(.shapeMismatch, "\(adapterPath): module \(m.name) updates a \(Formatting.shape(m.targetShape)) weight but rows \(rows.lowerBound)..<\(rows.upperBound) of the base's \(m.target) are \(Formatting.shape([rows.count] + e.shape.dropFirst()))")
         }
-        guard m.update.isAdditive else { throw ConvertError("\(adapterPath): module \(m.name) rescales rows of the fused \(m.target), which tlora does not merge") }
+        guard m.update.isAdditive else { throw ConvertError(.notSupported, "\(adapterPath): module \(m.name) rescales rows of the fused \(m.target), which tlora does not merge") }
         try Self.checkFinite(m, adapter: adapter, path: adapterPath)
         var list: [(module: AdapterModule, rows: Range<Int>)] = []
         switch actions[m.target] {
         case nil: break
         case .updateRows(let existing): list = existing
-        default: throw ConvertError("\(adapterPath): two adapter entries update \(m.target)")
+        default: throw ConvertError(.conflictingUpdates, "\(adapterPath): two adapter entries update \(m.target)")
         }
         if let other = list.first(where: { $0.rows.overlaps(rows) }) {
-            throw ConvertError("\(adapterPath): modules \(other.module.name) and \(m.name) both update rows of \(m.target)")
+            throw ConvertError(.conflictingUpdates, "\(adapterPath): modules \(other.module.name) and \(m.name) both update rows of \(m.target)")
         }
         actions[m.target] = .updateRows(list + [(m, rows)])
     }
 
     private static func checkFinite(_ m: AdapterModule, adapter: Adapter, path: String) throws {
         let tensors = m.update.tensors + [m.doraMagnitude, m.biasDelta].compactMap { $0 }
-        if !tensors.allSatisfy(\.allFinite) { throw ConvertError("\(path): module \(m.name) holds NaN or infinite values; refusing to merge it") }
-        if !m.scale.isFinite { throw ConvertError("\(path): module \(m.name) has scale \(m.scale)") }
+        if !tensors.allSatisfy(\.allFinite) { throw ConvertError(.nonFiniteValues, "\(path): module \(m.name) holds NaN or infinite values; refusing to merge it") }
+        if !m.scale.isFinite { throw ConvertError(.nonFiniteValues, "\(path): module \(m.name) has scale \(m.scale)") }
     }
 }
 

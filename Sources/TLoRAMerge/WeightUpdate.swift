@@ -12,7 +12,7 @@ enum WeightUpdate {
         let (out, inn) = (module.outFeatures, module.inFeatures)
         switch module.update {
         case .featureScale(let f):
-            guard extra == 1 else { throw ConvertError("module \(module.name): an IA³ rescaling cannot be merged with --scale \(extra)") }
+            guard extra == 1 else { throw ConvertError(.notSupported, "module \(module.name): an IA³ rescaling cannot be merged with --scale \(extra)") }
             let v = f.vector.floats()
             let k = module.kernelSize
             for i in 0..<out {

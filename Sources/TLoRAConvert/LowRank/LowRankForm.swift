@@ -26,7 +26,7 @@ public struct LowRankForm: Sendable {
         case .jointTrain(let j):
             return JointFactors.factors(j, outFeatures: module.outFeatures, inFeatures: module.inFeatures)
         case .tuckerSlice(let group, let index):
-            guard let g = adapter.tuckerGroup(named: group) else { throw ConvertError("module \(module.name): Tucker group \(group) is missing") }
+            guard let g = adapter.tuckerGroup(named: group) else { throw ConvertError(.missingPart, "module \(module.name): Tucker group \(group) is missing") }
             return tuckerSlice(g, index: index)
         case .convTucker(let t):
             return StructuredFactors.tucker(t)
@@ -38,7 +38,7 @@ public struct LowRankForm: Sendable {
             return StructuredFactors.diagonal(a: a, b: b, e: e)
         case .vera(let v):
             guard let pair = adapter.projectionPair(named: v.projections) else {
-                throw ConvertError("module \(module.name): projections \(v.projections) are missing")
+                throw ConvertError(.missingPart, "module \(module.name): projections \(v.projections) are missing")
             }
             return StructuredFactors.vera(v, pair: pair, outFeatures: module.outFeatures, inFeatures: module.inFeatures)
         case .featureScale:

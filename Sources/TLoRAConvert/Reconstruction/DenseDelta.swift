@@ -23,7 +23,7 @@ public enum DenseDelta {
         case .jointTrain(let j):
             return JointFactors.factors(j, outFeatures: module.outFeatures, inFeatures: module.inFeatures).dense
         case .tuckerSlice(let group, let index):
-            guard let g = adapter.tuckerGroup(named: group) else { throw ConvertError("module \(module.name): Tucker group \(group) is missing") }
+            guard let g = adapter.tuckerGroup(named: group) else { throw ConvertError(.missingPart, "module \(module.name): Tucker group \(group) is missing") }
             return tuckerSlice(g, index: index)
         case .kronecker(let k):
             return LowRankForm.kronecker(StructuredFactors.dense(k.w1), StructuredFactors.dense(k.w2))

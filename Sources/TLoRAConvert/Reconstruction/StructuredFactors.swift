@@ -89,6 +89,6 @@ package enum StructuredFactors {
 
     /// The refusal for forms without a `ΔW`.
     package static func notAdditive(_ m: AdapterModule) -> ConvertError {
-        ConvertError("module \(m.name) is an IA³ rescaling (W ⊙ v): it has no ΔW without the base weight; merge and export take it, conversions and comparisons do not")
+        ConvertError(.notSupported, "module \(m.name) is an IA³ rescaling (W ⊙ v): it has no ΔW without the base weight; merge and export take it, conversions and comparisons do not")
     }
 }

@@ -77,7 +77,7 @@ public enum VLLMTarget {
         var kept: [ReplacedTensor] = []
         let base = options.base
         for m in adapter.modules {
-            guard case .lowRank = m.update else { throw ConvertError("\(path): module \(m.name) is not low-rank") }
+            guard case .lowRank = m.update else { throw ConvertError(.notServable, "\(path): module \(m.name) is not low-rank") }
             guard m.doraMagnitude != nil else { modules.append(m); continue }
             guard let base else {
                 refuse(m.name, "DoRA, which vLLM does not load (peft_helper.py: \"vLLM does not yet support DoRA\"); give --base to fold the magnitude into a plain LoRA (lossy, the error is stated)")
@@ -129,7 +129,7 @@ public enum VLLMTarget {
                 let shown = r.names.prefix(3).joined(separator: ", ") + (r.names.count > 3 ? ", … (\(r.names.count) in all)" : "")
                 return "\(shown): \(r.why)"
             }
-            throw ConvertError("\(path): cannot be made to fit vLLM: " + parts.joined(separator: "; "))
+            throw ConvertError(.notServable, "\(path): cannot be made to fit vLLM: " + parts.joined(separator: "; "))
         }
 
         // The rank every module will have: allowed, and at least every plain module's rank.
@@ -144,7 +144,7 @@ public enum VLLMTarget {
             if let e = options.maxRelativeError, line.relativeError > e {
                 // Grow through the allowed ranks until the bound holds.
                 guard let fit = allowedRanks.first(where: { $0 > target && (try? ToLoRA.convert(dense, in: Adapter(modules: [dense]), options: .init(target: ConversionTarget(maxRelativeError: e, maxRank: $0))))?.1.relativeError ?? 1 <= e })
-                else { throw ConvertError("\(path): module \(m.name): folding its \(what) needs a rank above 512 for relative error \(e) (vLLM's largest max_lora_rank)") }
+                else { throw ConvertError(.notServable, "\(path): module \(m.name): folding its \(what) needs a rank above 512 for relative error \(e) (vLLM's largest max_lora_rank)") }
                 (lora, line) = try ToLoRA.convert(dense, in: Adapter(modules: [dense]), options: .init(target: ConversionTarget(maxRelativeError: e, maxRank: fit)))
             }
             lora.doraMagnitude = nil
@@ -154,7 +154,7 @@ public enum VLLMTarget {
         }
         let maxRank = modules.map(rank).max() ?? 1
         guard let uniform = allowed(atLeast: maxRank) else {
-            throw ConvertError("\(path): rank \(maxRank) is above 512, vLLM's largest max_lora_rank (vllm/config/lora.py); reduce it with `tlora convert to-lora --max-rank 512`")
+            throw ConvertError(.notServable, "\(path): rank \(maxRank) is above 512, vLLM's largest max_lora_rank (vllm/config/lora.py); reduce it with `tlora convert to-lora --max-rank 512`")
         }
         var votes: [Double: Int] = [:]
         for m in modules { votes[m.scale, default: 0] += 1 }
@@ -164,7 +164,7 @@ public enum VLLMTarget {
         report.dropped = dropped
         var out = adapter
         out.modules = try modules.map { m in
-            guard case .lowRank(var a, var b) = m.update else { throw ConvertError("\(path): module \(m.name) is not low-rank") }
+            guard case .lowRank(var a, var b) = m.update else { throw ConvertError(.notServable, "\(path): module \(m.name) is not low-rank") }
             if m.scale != scale {
                 let ratio = m.scale / scale
                 b = StoredTensor(b.doubles().map { $0 * ratio }, shape: b.shape, dtype: b.dtype)
@@ -194,11 +194,11 @@ public enum VLLMTarget {
 
     /// The base weight a module updates, in the canonical `out × in` orientation.
     static func baseWeight(_ base: Base, _ target: String, layout: WeightLayout, rows: Int, cols: Int, path: String) throws -> Matrix<Double> {
-        guard let t = try base.tensor(target) else { throw ConvertError("\(path): \(target) is not in the base \(base.path)") }
+        guard let t = try base.tensor(target) else { throw ConvertError(.missingBaseTensor, "\(path): \(target) is not in the base \(base.path)") }
         let w = t.matrix()
         let canonical = layout == .outIn ? w : w.transposed()
         guard canonical.rows == rows, canonical.cols == cols else {
-            throw ConvertError("\(path): \(target) in the base is \(w.rows)×\(w.cols), the adapter expects \(rows)×\(cols)")
+            throw ConvertError(.shapeMismatch, "\(path): \(target) in the base is \(w.rows)×\(w.cols), the adapter expects \(rows)×\(cols)")
         }
         return canonical
     }

@@ -63,7 +63,7 @@ public enum DenseToTT {
         }
         let modes = try options.modes ?? TTModes.automatic(out: m.outFeatures, in: m.inFeatures, maxMode: options.maxMode)
         guard modes.rows.reduce(1, *) == m.outFeatures, modes.columns.reduce(1, *) == m.inFeatures else {
-            throw ConvertError("module \(m.name): modes \(modes) do not multiply to its \(m.outFeatures)×\(m.inFeatures)")
+            throw ConvertError(.shapeMismatch, "module \(m.name): modes \(modes) do not multiply to its \(m.outFeatures)×\(m.inFeatures)")
         }
         let source = try LowRankForm.of(m, in: adapter)
         let e = options.target.maxRelativeError ?? 0
@@ -125,7 +125,7 @@ public enum DenseToTT {
             // result can break it.
             let advice = dtype == .f64 ? "the bound is at the limit of f64 arithmetic; relax it"
                 : "rounding the result to \(dtype.rawValue) costs that much; store it as f64 (--dtype f64) or relax the bound"
-            throw ConvertError("\(module): measured error \(error) exceeds --max-rel-error \(e) after storing as \(dtype.rawValue): \(advice)")
+            throw ConvertError(.errorBoundExceeded, "\(module): measured error \(error) exceeds --max-rel-error \(e) after storing as \(dtype.rawValue): \(advice)")
         }
     }
 }

@@ -28,7 +28,7 @@ public enum ToLoRA {
             defer { counter.advance() }
             let m = adapter.modules[selected[i]]
             guard m.update.isAdditive else {
-                throw ConvertError("module \(m.name) is an IA³ rescaling (W ⊙ v): it has no low-rank form; merge and export take it as it is")
+                throw ConvertError(.notSupported, "module \(m.name) is an IA³ rescaling (W ⊙ v): it has no low-rank form; merge and export take it as it is")
             }
             return try convert(m, in: adapter, options: options)
         }

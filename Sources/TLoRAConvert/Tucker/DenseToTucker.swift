@@ -74,7 +74,7 @@ public enum DenseToTucker {
         let stacked = try StackedTucker(rowDims: rowDims, inFeatures: plan.inFeatures, members: members, memberDims: memberDims)
         let n = stacked.dimensions.count
         if let ranks = options.ranks, ranks.count != n {
-            throw ConvertError("group \(plan.name) has \(n) modes (in, \(rowDims.count == 2 ? "head_dim, head" : "out")\(memberDims.isEmpty ? "" : ", " + plan.memberModes.map(\.name).joined(separator: ", "))); --ranks gives \(ranks.count)")
+            throw ConvertError(.invalidOptions, "group \(plan.name) has \(n) modes (in, \(rowDims.count == 2 ? "head_dim, head" : "out")\(memberDims.isEmpty ? "" : ", " + plan.memberModes.map(\.name).joined(separator: ", "))); --ranks gives \(ranks.count)")
         }
         let norm = stacked.norm
         let e = options.target.maxRelativeError ?? 0

@@ -46,7 +46,7 @@ enum Grouping {
         let modules = adapter.modules.filter { if case .tuckerSlice = $0.update { return false }; return true }
         var notes: [(String, String)] = []
         if kind.splitsHeads, heads == nil {
-            throw ConvertError("--group \(kind.rawValue) splits outputs into attention heads: give --heads H")
+            throw ConvertError(.invalidOptions, "--group \(kind.rawValue) splits outputs into attention heads: give --heads H")
         }
         if kind == .module {
             return (modules.map { single($0) }, [])
@@ -55,7 +55,7 @@ enum Grouping {
         // The projection family: given, or the first known family present.
         let family: [String] = projections ?? knownFamilies.first { f in modules.contains { f.contains(paths[$0.name]!.projection) } } ?? []  // safe: every module has a path
         if kind.stacksProjections, family.isEmpty {
-            throw ConvertError("no q/k/v projections found to stack; name them with --projections a,b,c")
+            throw ConvertError(.invalidOptions, "no q/k/v projections found to stack; name them with --projections a,b,c")
         }
         let split = kind.splitsHeads ? try HeadSplit(modules: modules, paths: paths, projections: projections, heads: heads ?? 1, keyValueHeads: keyValueHeads) : nil
         // Bucket modules by what stays fixed within a group.
@@ -155,18 +155,18 @@ struct HeadSplit {
 
     init(modules: [AdapterModule], paths: [String: ModulePath], projections: [String]?, heads: Int, keyValueHeads: Int?) throws {
         guard let family = Grouping.knownFamilies.first(where: { f in modules.contains { f.contains(paths[$0.name]!.projection) } }) else {  // safe: every module has a path
-            throw ConvertError("--group att… splits the outputs of attention q/k/v projections into heads, and this adapter has none "
+            throw ConvertError(.invalidOptions, "--group att… splits the outputs of attention q/k/v projections into heads, and this adapter has none "
                 + "(known names: \(Grouping.knownFamilies.map { $0.joined(separator: "/") }.joined(separator: ", ")); GPT-2's fused c_attn is not split)")
         }
         if let p = projections, let other = p.first(where: { !family.contains($0) }) {
-            throw ConvertError("--group att… splits attention heads: \(other) is not a query, key or value projection (\(family.joined(separator: ", ")))")
+            throw ConvertError(.invalidOptions, "--group att… splits attention heads: \(other) is not a query, key or value projection (\(family.joined(separator: ", ")))")
         }
         self.family = family
         self.queryHeads = heads
         self.keyValueHeads = keyValueHeads
         if let q = modules.first(where: { paths[$0.name]!.projection == family[0] }) {  // safe: as above
             guard q.outFeatures % heads == 0 else {
-                throw ConvertError("\(q.name): \(q.outFeatures) outputs do not split into \(heads) heads (--heads)")
+                throw ConvertError(.shapeMismatch, "\(q.name): \(q.outFeatures) outputs do not split into \(heads) heads (--heads)")
             }
             headSize = q.outFeatures / heads
         } else {

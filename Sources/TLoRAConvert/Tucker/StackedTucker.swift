@@ -56,7 +56,7 @@ struct StackedTucker {
         let kRows = qRows.map(\.cols)
         let coreShape = [kIn] + kRows + memberDims
         guard let count = CheckedSize.product(coreShape), count <= Self.maxCoreElements else {
-            throw ConvertError("the stacked tensor's exact core would be \(coreShape.map(String.init).joined(separator: "×")); too large — use smaller groups or --ranks")
+            throw ConvertError(.tooLarge, "the stacked tensor's exact core would be \(coreShape.map(String.init).joined(separator: "×")); too large — use smaller groups or --ranks")
         }
         var core = [Double](repeating: 0, count: count)
         let memberStride = memberDims.reduce(1, *)

@@ -37,7 +37,7 @@ public struct AdapterComparison: Sendable {
         let measured = try Parallel.map(count: common.count) { i -> (Double, Double, Bool) in
             let r = common[i], c = candByName[r.name]!  // safe: filtered to common names
             guard (r.outFeatures, r.inFeatures) == (c.outFeatures, c.inFeatures) else {
-                throw ConvertError("module \(r.name) is \(r.outFeatures)×\(r.inFeatures) in the reference but \(c.outFeatures)×\(c.inFeatures) in the candidate")
+                throw ConvertError(.shapeMismatch, "module \(r.name) is \(r.outFeatures)×\(r.inFeatures) in the reference but \(c.outFeatures)×\(c.inFeatures) in the candidate")
             }
             let x = try LowRankForm.orDense(r, in: reference), y = try LowRankForm.orDense(c, in: candidate)
             let dense = !LowRankForm.hasFactors(r) || !LowRankForm.hasFactors(c)
@@ -77,7 +77,7 @@ public struct AdapterComparison: Sendable {
         let refReplaced = Dictionary(uniqueKeysWithValues: reference.replacedTensors.map { ($0.target, $0.value) })
         for r in candidate.replacedTensors {
             guard let ref = refReplaced[r.target] else { result.onlyInCandidate.append(r.target); continue }
-            guard ref.shape == r.value.shape else { throw ConvertError("replaced tensor \(r.target) has shape \(r.value.shape) vs \(ref.shape)") }
+            guard ref.shape == r.value.shape else { throw ConvertError(.shapeMismatch, "replaced tensor \(r.target) has shape \(r.value.shape) vs \(ref.shape)") }
             result.entries.append(Entry(name: r.target, kind: .replaced, relativeError: RelativeDifference.of(r.value.doubles(), ref.doubles()),
                                         referenceNorm: ErrorMeasure.frobenius(ref.doubles())))
         }
