@@ -1,7 +1,8 @@
 import TLoRAInterop
 
 /// A path that holds nothing tlora can read as the input asked for. The description is one line
-/// that starts with the path.
+/// that starts with the path; `code` says which case (a struct over a private enum, as swift-nio's
+/// errors are, so cases can be added without breaking a caller's `switch`).
 public struct InputError: Error, CustomStringConvertible, Equatable, Sendable {
     private enum Kind: Equatable, Sendable {
         case unrecognizedDirectory
@@ -13,7 +14,36 @@ public struct InputError: Error, CustomStringConvertible, Equatable, Sendable {
         case notABank
     }
 
+    /// What the path holds instead of the input asked for.
+    public struct Code: Hashable, Sendable, CustomStringConvertible {
+        private enum Base: Hashable, Sendable {
+            case unrecognizedDirectory, unrecognizedFile, bareArchive, checkpointNotAdapter, notABase, notABaseConfig
+        }
+        private let base: Base
+        private init(_ base: Base) { self.base = base }
+
+        public static let unrecognizedDirectory = Code(.unrecognizedDirectory)
+        public static let unrecognizedFile = Code(.unrecognizedFile)
+        public static let bareArchive = Code(.bareArchive)
+        public static let checkpointNotAdapter = Code(.checkpointNotAdapter)
+        public static let notABase = Code(.notABase)
+        public static let notABaseConfig = Code(.notABaseConfig)
+
+        public var description: String { "\(base)" }
+    }
+
     private let kind: Kind
+    /// What the path holds instead of the input asked for.
+    public var code: Code {
+        switch kind {
+        case .unrecognizedDirectory: return .unrecognizedDirectory
+        case .unrecognizedFile: return .unrecognizedFile
+        case .bareArchive: return .bareArchive
+        case .checkpointNotAdapter: return .checkpointNotAdapter
+        case .notABase: return .notABase
+        case .notABaseConfig: return .notABaseConfig
+        }
+    }
     /// The path at fault.
     public let path: String
 
