@@ -392,7 +392,7 @@ extension ContainerHeader {
             // Shared projections no module uses are orphans too (§2.7), like an unused group.
             let usedPairs = Set(modules.compactMap { m -> String? in if case .vera(let p, _, _) = m.update { return p }; return nil })
             if let idle = projections.first(where: { !usedPairs.contains($0.name) }) {
-                throw ModelError("projections \(idle.name)", "are used by no module")
+                throw ModelError(.unusedPart, "projections \(idle.name)", "are used by no module")
             }
             if let bank { try checkBank(bank, use: use, shape: shape) }
         } catch let e as ModelError {
