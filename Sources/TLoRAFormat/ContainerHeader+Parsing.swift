@@ -281,10 +281,10 @@ extension ContainerHeader {
     /// A bank file holds nothing but the bank and lists the feature (checked before anything else).
     private func checkBankAlone() throws {
         guard modules.isEmpty, tuckerGroups.isEmpty, replaced.isEmpty else {
-            throw ModelError("bank", "a bank file holds every module in its members; modules, tucker_groups and replaced_tensors must be empty")
+            throw ModelError(.invalidForm, "bank", "a bank file holds every module in its members; modules, tucker_groups and replaced_tensors must be empty")
         }
         guard requiredFeatures.contains(ContainerLayout.bankFeature) else {
-            throw ModelError("bank", "the file does not list the required feature \(ContainerLayout.bankFeature)")
+            throw ModelError(.invalidForm, "bank", "the file does not list the required feature \(ContainerLayout.bankFeature)")
         }
     }
 
@@ -300,10 +300,10 @@ extension ContainerHeader {
             var modules: [BankShape.Module] = []
             for m in member.modules {
                 guard case .bankCore(let basis, let core) = m.update else {
-                    throw ModelError("bank member \(member.name): \(m.name)", "a bank member's updates must be bank_core, not \(FormatVocabulary.name(of: m.update.kind))")
+                    throw ModelError(.invalidForm, "bank member \(member.name): \(m.name)", "a bank member's updates must be bank_core, not \(FormatVocabulary.name(of: m.update.kind))")
                 }
                 guard m.kernel.isEmpty, m.biasDelta == nil, m.doraAxis == .out, m.doraEpsilon == 0 else {
-                    throw ModelError("bank member \(member.name): \(m.name)", "a bank member's module has no kernel, bias_delta, dora_axis or dora_epsilon")
+                    throw ModelError(.invalidForm, "bank member \(member.name): \(m.name)", "a bank member's module has no kernel, bias_delta, dora_axis or dora_epsilon")
                 }
                 for t in m.tensorNames { try use(t, "module \(m.name) of bank member \(member.name)") }
                 modules.append(BankShape.Module(name: m.name, target: m.target, outFeatures: m.outFeatures, inFeatures: m.inFeatures, scale: m.scale,
@@ -314,7 +314,7 @@ extension ContainerHeader {
                 try AdapterRules.checkReplacements(modules: member.modules.map { ($0.name, $0.target, $0.layout, $0.outFeatures, $0.inFeatures) },
                                                    replaced: member.replaced.map { ($0.target, shape($0.tensor)) })
             } catch let e as ModelError {
-                throw ModelError("bank member \(member.name): \(e.subject)", e.problem)
+                throw ModelError(e.code, "bank member \(member.name): \(e.subject)", e.problem)
             }
             members.append(BankShape.Member(name: member.name, cluster: member.cluster, modules: modules, replacedTargets: member.replaced.map(\.target)))
         }

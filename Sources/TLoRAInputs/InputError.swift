@@ -17,7 +17,7 @@ public struct InputError: Error, CustomStringConvertible, Equatable, Sendable {
     /// What the path holds instead of the input asked for.
     public struct Code: Hashable, Sendable, CustomStringConvertible {
         private enum Base: Hashable, Sendable {
-            case unrecognizedDirectory, unrecognizedFile, bareArchive, checkpointNotAdapter, notABase, notABaseConfig
+            case unrecognizedDirectory, unrecognizedFile, bareArchive, checkpointNotAdapter, notABase, notABaseConfig, notABank
         }
         private let base: Base
         private init(_ base: Base) { self.base = base }
@@ -28,6 +28,7 @@ public struct InputError: Error, CustomStringConvertible, Equatable, Sendable {
         public static let checkpointNotAdapter = Code(.checkpointNotAdapter)
         public static let notABase = Code(.notABase)
         public static let notABaseConfig = Code(.notABaseConfig)
+        public static let notABank = Code(.notABank)
 
         public var description: String { "\(base)" }
     }
@@ -42,6 +43,7 @@ public struct InputError: Error, CustomStringConvertible, Equatable, Sendable {
         case .checkpointNotAdapter: return .checkpointNotAdapter
         case .notABase: return .notABase
         case .notABaseConfig: return .notABaseConfig
+        case .notABank: return .notABank
         }
     }
     /// The path at fault.

@@ -11,12 +11,12 @@ extension AdapterBank {
     public func adapter(member name: String, dtype: DType? = nil) throws -> Adapter {
         guard let member = member(named: name) else {
             let names = members.prefix(8).map(\.name).joined(separator: ", ")
-            throw ModelError("bank", "no member \(name) (members: \(names)\(members.count > 8 ? ", …" : ""))")
+            throw ModelError(.unknownReference, "bank", "no member \(name) (members: \(names)\(members.count > 8 ? ", …" : ""))")
         }
         let modules = try member.modules.map { m -> AdapterModule in
-            guard let basis = basis(named: m.basis) else { throw ModelError("bank member \(name): \(m.name)", "bank basis \(m.basis) is missing") }
+            guard let basis = basis(named: m.basis) else { throw ModelError(.unknownReference, "bank member \(name): \(m.name)", "bank basis \(m.basis) is missing") }
             guard m.core.allFinite, basis.outBasis.allFinite, basis.inBasis.allFinite else {
-                throw ModelError("bank member \(name): \(m.name)", "the core or its bases hold NaN or infinite values")
+                throw ModelError(.invalidValue, "bank member \(name): \(m.name)", "the core or its bases hold NaN or infinite values")
             }
             let (b, a) = Self.loraFactors(outBasis: basis.outBasis.matrix(), core: m.core.matrix(), inBasis: basis.inBasis.matrix())
             let t = dtype ?? m.core.dtype

@@ -73,8 +73,8 @@ extension AdapterRules {
         var bases: [String: BankShape.Basis] = [:]
         var slots = Set<String>()
         for b in bank.bases {
-            func fail(_ problem: String) -> ModelError { ModelError("bank basis \(b.name)", problem) }
-            guard !b.name.isEmpty else { throw ModelError("bank basis", "empty name") }
+            func fail(_ problem: String) -> ModelError { ModelError(.shapeMismatch, "bank basis \(b.name)", problem) }
+            guard !b.name.isEmpty else { throw ModelError(.emptyName, "bank basis", "empty name") }
             guard bases[b.name] == nil else { throw fail("name used twice") }
             guard !b.module.isEmpty else { throw fail("empty module name") }
             guard b.cluster >= 0 else { throw fail("cluster \(b.cluster) is negative") }
@@ -90,14 +90,14 @@ extension AdapterRules {
         var used = Set<String>()
         var names = Set<String>()
         for member in bank.members {
-            guard !member.name.isEmpty else { throw ModelError("bank member", "empty name") }
-            guard names.insert(member.name).inserted else { throw ModelError("bank member \(member.name)", "name used twice") }
-            guard member.cluster >= 0 else { throw ModelError("bank member \(member.name)", "cluster \(member.cluster) is negative") }
+            guard !member.name.isEmpty else { throw ModelError(.emptyName, "bank member", "empty name") }
+            guard names.insert(member.name).inserted else { throw ModelError(.duplicateName, "bank member \(member.name)", "name used twice") }
+            guard member.cluster >= 0 else { throw ModelError(.invalidValue, "bank member \(member.name)", "cluster \(member.cluster) is negative") }
             do {
                 try checkNames(modules: member.modules.map { ($0.name, $0.target, nil) }, replacedTargets: member.replacedTargets, groupNames: [])
                 for m in member.modules {
                     func fail(_ problem: String) -> ModelError { ModelError(m.name, problem) }
-                    guard !m.name.isEmpty else { throw ModelError("module", "empty module name") }
+                    guard !m.name.isEmpty else { throw ModelError(.emptyName, "module", "empty module name") }
                     guard m.outFeatures > 0, m.inFeatures > 0 else { throw fail("ΔW shape \(m.outFeatures)×\(m.inFeatures) is empty") }
                     guard m.scale.isFinite else { throw fail("scale \(m.scale) is not finite") }
                     guard let b = bases[m.basis] else { throw fail("refers to bank basis \(m.basis), which does not exist") }
@@ -117,11 +117,11 @@ extension AdapterRules {
                     used.insert(m.basis)
                 }
             } catch let e as ModelError {
-                throw ModelError("bank member \(member.name): \(e.subject)", e.problem)
+                throw ModelError(e.code, "bank member \(member.name): \(e.subject)", e.problem)
             }
         }
         if let unused = bank.bases.first(where: { !used.contains($0.name) }) {
-            throw ModelError("bank basis \(unused.name)", "no member module uses it")
+            throw ModelError(.unusedPart, "bank basis \(unused.name)", "no member module uses it")
         }
     }
 }

@@ -42,14 +42,14 @@ public enum BankAdd {
     }
 
     public static func add(_ source: BankBuilder.Source, to bank: AdapterBank, options: Options) throws -> (AdapterBank, Report) {
-        guard !source.name.isEmpty else { throw ConvertError("a bank member needs a non-empty name") }
+        guard !source.name.isEmpty else { throw ConvertError(.invalidOptions, "a bank member needs a non-empty name") }
         guard bank.member(named: source.name) == nil else {
-            throw ConvertError("the bank already has a member named \(source.name); name the new one with NAME=PATH")
+            throw ConvertError(.conflictingUpdates, "the bank already has a member named \(source.name); name the new one with NAME=PATH")
         }
-        guard !source.adapter.modules.isEmpty else { throw ConvertError("\(source.name) has no modules to add") }
+        guard !source.adapter.modules.isEmpty else { throw ConvertError(.invalidOptions, "\(source.name) has no modules to add") }
         for m in source.adapter.modules { try BankBuilder.checkBankable(m, member: source.name) }
         let bound = options.maxRelativeError ?? bank.conversion?.maxRelativeError
-        if let e = bound, !(e >= 0 && e < 1) { throw ConvertError("the error bound must be in [0, 1), got \(e)") }
+        if let e = bound, !(e >= 0 && e < 1) { throw ConvertError(.invalidOptions, "the error bound must be in [0, 1), got \(e)") }
         let factors = try source.adapter.modules.map { try MemberFactors($0, in: source.adapter) }
         let clusters = bank.clusters.isEmpty ? [0] : bank.clusters
 
@@ -64,7 +64,7 @@ public enum BankAdd {
                     continue
                 }
                 guard basis.outBasis.shape[0] == m.outFeatures, basis.inBasis.shape[0] == m.inFeatures else {
-                    throw ConvertError("module \(m.name) is \(m.outFeatures)×\(m.inFeatures) in \(source.name) but the bank holds \(basis.outBasis.shape[0])×\(basis.inBasis.shape[0]): members of a bank share one base")
+                    throw ConvertError(.shapeMismatch, "module \(m.name) is \(m.outFeatures)×\(m.inFeatures) in \(source.name) but the bank holds \(basis.outBasis.shape[0])×\(basis.inBasis.shape[0]): members of a bank share one base")
                 }
                 let u = basis.outBasis.matrix(), v = basis.inBasis.matrix()
                 let core = StoredTensor(f.core(outBasis: u, inBasis: v), dtype: basis.outBasis.dtype).matrix()
@@ -80,9 +80,9 @@ public enum BankAdd {
             let (i, e) = chosen.errors.enumerated().max { $0.element < $1.element }!  // safe: modules are not empty
             let module = source.adapter.modules[i].name
             if chosen.cores[i] == nil {
-                throw ConvertError("\(source.name): the bank has no bases for module \(module); add it with --rebuild to create them")
+                throw ConvertError(.missingPart, "\(source.name): the bank has no bases for module \(module); add it with --rebuild to create them")
             }
-            throw ConvertError("\(source.name): projected onto the bank's bases, module \(module) has relative error \(format(e)) > \(format(bound ?? 0)); add it with --rebuild to extend the bases, or raise --max-rel-error")
+            throw ConvertError(.errorBoundExceeded, "\(source.name): projected onto the bank's bases, module \(module) has relative error \(format(e)) > \(format(bound ?? 0)); add it with --rebuild to extend the bases, or raise --max-rel-error")
         }
 
         var out = bank

@@ -49,10 +49,10 @@ public enum BankBuilder {
     }
 
     public static func build(_ sources: [Source], options: Options) throws -> (AdapterBank, BankSummary) {
-        guard !sources.isEmpty else { throw ConvertError("a bank needs at least one member") }
-        if let e = options.maxRelativeError, !(e >= 0 && e < 1) { throw ConvertError("the error bound must be in [0, 1), got \(e)") }
-        if let r = options.rank, r < 1 { throw ConvertError("the shared rank must be at least 1, got \(r)") }
-        guard options.clusters >= 1 else { throw ConvertError("--clusters must be at least 1") }
+        guard !sources.isEmpty else { throw ConvertError(.invalidOptions, "a bank needs at least one member") }
+        if let e = options.maxRelativeError, !(e >= 0 && e < 1) { throw ConvertError(.invalidOptions, "the error bound must be in [0, 1), got \(e)") }
+        if let r = options.rank, r < 1 { throw ConvertError(.invalidOptions, "the shared rank must be at least 1, got \(r)") }
+        guard options.clusters >= 1 else { throw ConvertError(.invalidOptions, "--clusters must be at least 1") }
         let slots = try plan(sources)
         let single = [Int](repeating: 0, count: sources.count)
         let clustering = options.clusters > 1 && sources.count > 1
@@ -95,8 +95,8 @@ public enum BankBuilder {
     static func plan(_ sources: [Source]) throws -> [Slot] {
         var seen = Set<String>()
         for s in sources {
-            guard !s.name.isEmpty else { throw ConvertError("a bank member needs a non-empty name") }
-            guard seen.insert(s.name).inserted else { throw ConvertError("two members are named \(s.name); name them with NAME=PATH") }
+            guard !s.name.isEmpty else { throw ConvertError(.invalidOptions, "a bank member needs a non-empty name") }
+            guard seen.insert(s.name).inserted else { throw ConvertError(.conflictingUpdates, "two members are named \(s.name); name them with NAME=PATH") }
         }
         var slots: [Slot] = []
         var index: [String: Int] = [:]
@@ -107,7 +107,7 @@ public enum BankBuilder {
                     let first = slots[i]
                     guard first.outFeatures == m.outFeatures, first.inFeatures == m.inFeatures else {
                         let other = sources[first.entries[0].member].name
-                        throw ConvertError("module \(m.name) is \(m.outFeatures)×\(m.inFeatures) in \(s.name) but \(first.outFeatures)×\(first.inFeatures) in \(other): members of a bank share one base")
+                        throw ConvertError(.shapeMismatch, "module \(m.name) is \(m.outFeatures)×\(m.inFeatures) in \(s.name) but \(first.outFeatures)×\(first.inFeatures) in \(other): members of a bank share one base")
                     }
                     slots[i].entries.append((j, m))
                 } else {
@@ -116,7 +116,7 @@ public enum BankBuilder {
                 }
             }
         }
-        guard !slots.isEmpty else { throw ConvertError("the members have no modules to bank") }
+        guard !slots.isEmpty else { throw ConvertError(.invalidOptions, "the members have no modules to bank") }
         return slots
     }
 
@@ -130,7 +130,7 @@ public enum BankBuilder {
         if m.biasDelta != nil { what.append("changes a bias") }
         if m.doraMagnitude != nil, m.doraAxis != .out || m.doraEpsilon != 0 { what.append("has DoRA on the input axis or with an epsilon") }
         guard what.isEmpty else {
-            throw ConvertError("\(member): module \(m.name) \(what.joined(separator: " and ")), which a bank member cannot hold (banks hold linear layers' updates, with DoRA on the output axis)")
+            throw ConvertError(.notSupported, "\(member): module \(m.name) \(what.joined(separator: " and ")), which a bank member cannot hold (banks hold linear layers' updates, with DoRA on the output axis)")
         }
     }
 

@@ -25,7 +25,7 @@ struct MemberFactors {
 
     init(b: Matrix<Double>, a: Matrix<Double>, scale: Double, name: String) throws {
         guard b.storage.allSatisfy(\.isFinite), a.storage.allSatisfy(\.isFinite) else {
-            throw ConvertError("module \(name): the update holds NaN or infinite values")
+            throw ConvertError(.nonFiniteValues, "module \(name): the update holds NaN or infinite values")
         }
         self.b = b
         self.a = a
