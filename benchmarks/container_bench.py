@@ -12,7 +12,7 @@ query/key/value/dense, f32). In one run:
   zipnn         ZipNN (arXiv 2411.05239) per tensor (payload only), when `pip install zipnn` worked
   order-0 floor Σ over tensors and byte planes of n·H₀(plane): what any order-0 entropy coder
                 needs per tensor before its tables (a lower bound for independent per-tensor planes)
-  tlora         `tlora convert import` at --level 19 (default) and 3: the whole file (header, checksums,
+  tlora         `tlora convert import` with default flags, --level 19 and --level 1: the whole file (header, checksums,
                 64-byte alignment); decode = `tlora-bench decode` (checksums + decompression, one thread)
 
 Usage: benchmarks/container_bench.py [--tlora .build/release/tlora] [--bench .build/release/tlora-bench]
@@ -85,12 +85,12 @@ def main():
     rows.append(("order-0 entropy floor per tensor plane", int(floor), None))
 
     with tempfile.TemporaryDirectory() as tmp:
-        for level in (19, 3):
-            out = os.path.join(tmp, f"a{level}.tlora")
-            subprocess.run([args.tlora, "convert", "import", ADAPTER, "-o", out, "--level", str(level)], check=True, capture_output=True)
+        for flags in ([], ["--level", "19"], ["--level", "1"]):
+            out = os.path.join(tmp, "a.tlora")
+            subprocess.run([args.tlora, "convert", "import", ADAPTER, "-o", out, "--force"] + flags, check=True, capture_output=True)
             r = subprocess.run([args.bench, "decode", out], check=True, capture_output=True, text=True)
             gbs = float(r.stdout.split()[-1])
-            rows.append((f"tlora --level {level} (whole file)", os.path.getsize(out), gbs))
+            rows.append((f"tlora {' '.join(flags) or 'default flags'} (whole file)", os.path.getsize(out), gbs))
 
     print(f"adapter: {ADAPTER} ({len(tensors)} f32 tensors, {decoded} value bytes, safetensors file {size} bytes)")
     print(f"{'encoding':44} {'bytes':>9} {'× safetensors':>14} {'decode GB/s (1 core)':>21}")

@@ -1,20 +1,31 @@
 #!/usr/bin/env python3
-"""Side-by-side conversion benchmark: tensorly vs `tlora convert`.
+"""Side-by-side conversion benchmark: tensorly vs `tlora convert`, with the flags a user types.
 
 A Llama-2-7B-shaped PEFT adapter: r=16 on q_proj and v_proj of 32 layers, 64 modules of 4096×4096,
-Gaussian factors (written directly in PEFT's file layout; no 7B model is needed). Then, in one run:
+Gaussian factors (written directly in PEFT's file layout; no 7B model is needed). Then, in one run,
+rounds alternating the tools:
 
   tensorly: `tensor_train` of ONE module's dense ΔW reshaped to 16⁶ (ranks 1,16,256,16,256,16,1 —
-            the exact TT ranks of a Gaussian r16 LoRA), and `tucker` of 8 layers' q_proj stacked
-            (4096×4096×8, ranks 128,128,8 — exact);
-  tlora:    `convert dense-to-tt --max-rel-error 1e-3` and `convert dense-to-tucker --group depth
-            --max-rel-error 1e-3` of the WHOLE adapter (64 modules; 2 groups of 32 layers).
+            the exact TT ranks of a Gaussian r16 LoRA), and (unless --skip-tensorly-tucker) `tucker`
+            of 8 layers' q_proj stacked (4096×4096×8, ranks 128,128,8 — exact);
+  tlora:    `tlora convert dense-to-tt SRC -o OUT --max-rel-error 1e-3` and
+            `tlora convert dense-to-tucker SRC -o OUT --group depth --max-rel-error 1e-3` of the
+            WHOLE adapter (64 modules; 2 groups of 32 layers), default flags otherwise, on the
+            machine's own instruction set and, when it has AVX-512, also with TLORA_SIMD=avx2.
 
-Usage: benchmarks/convert_bench.py [--work /tmp/tlora-bench] [--tlora .build/release/tlora] [--skip-tensorly]
+Wall time of the whole command (reading, converting, measuring the stored result's error, writing
+with fsync) and its peak RSS; best of --repeat rounds.
+
+Usage: benchmarks/convert_bench.py [--work /tmp/tlora-bench] [--tlora .build/release/tlora] [--repeat 3]
+                                   [--skip-tensorly | --skip-tensorly-tucker]
 """
-import argparse, json, os, subprocess, sys, time
+import argparse, json, os, sys, time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+import benchlib  # noqa: E402
+
+E = "1e-3"
 
 
 def make_adapter(path):
@@ -36,34 +47,34 @@ def make_adapter(path):
               open(os.path.join(path, "adapter_config.json"), "w"), indent=2)
 
 
-def timed(cmd):
-    t = time.perf_counter()
-    r = subprocess.run(cmd, capture_output=True, text=True)
-    dt = time.perf_counter() - t
-    if r.returncode != 0:
-        raise SystemExit(f"failed: {' '.join(cmd)}\n{r.stderr}")
-    return dt, r.stdout
-
-
-def tensorly_baselines(adapter):
-    import numpy as np, tensorly as tl
-    from tensorly.decomposition import tensor_train, tucker
+def delta_loader(adapter):
+    import numpy as np
     from safetensors.numpy import load_file
     st = load_file(os.path.join(adapter, "adapter_model.safetensors"))
     def delta(layer, proj):
         key = f"base_model.model.model.layers.{layer}.self_attn.{proj}"
         return 2.0 * st[f"{key}.lora_B.weight"].astype(np.float64) @ st[f"{key}.lora_A.weight"].astype(np.float64)
+    return delta
+
+
+def tensorly_tt(delta):
+    import numpy as np, tensorly as tl
+    from tensorly.decomposition import tensor_train
     x = delta(0, "q_proj").reshape([16] * 6)
     t = time.perf_counter()
     tt = tensor_train(x, rank=[1, 16, 256, 16, 256, 16, 1])
-    tt_time = time.perf_counter() - t
-    err = np.linalg.norm(tl.tt_to_tensor(tt) - x) / np.linalg.norm(x)
+    seconds = time.perf_counter() - t
+    return seconds, np.linalg.norm(tl.tt_to_tensor(tt) - x) / np.linalg.norm(x)
+
+
+def tensorly_tucker(delta):
+    import numpy as np, tensorly as tl
+    from tensorly.decomposition import tucker
     stack = np.stack([delta(layer, "q_proj").T for layer in range(8)], axis=-1)  # (in, out, L) as TensLoRA
     t = time.perf_counter()
     core, factors = tucker(stack, rank=[128, 128, 8])
-    tucker_time = time.perf_counter() - t
-    terr = np.linalg.norm(tl.tucker_to_tensor((core, factors)) - stack) / np.linalg.norm(stack)
-    return tt_time, err, tucker_time, terr
+    seconds = time.perf_counter() - t
+    return seconds, np.linalg.norm(tl.tucker_to_tensor((core, factors)) - stack) / np.linalg.norm(stack)
 
 
 def main():
@@ -71,29 +82,53 @@ def main():
     p.add_argument("--work", default="/tmp/tlora-bench")
     p.add_argument("--tlora", default=os.path.join(HERE, "..", ".build", "release", "tlora"))
     p.add_argument("--skip-tensorly", action="store_true")
+    p.add_argument("--skip-tensorly-tucker", action="store_true", help="the 8-layer tucker baseline takes minutes")
     p.add_argument("--repeat", type=int, default=3)
     args = p.parse_args()
     adapter = os.path.join(args.work, "llama7b-lora-r16")
     make_adapter(adapter)
     tt_out, tk_out = os.path.join(args.work, "7b-tt.tlora"), os.path.join(args.work, "7b-tucker.tlora")
-    tt_times, tk_times = [], []
+    commands = {
+        "tt": [args.tlora, "convert", "dense-to-tt", adapter, "-o", tt_out, "--max-rel-error", E, "--force"],
+        "tucker": [args.tlora, "convert", "dense-to-tucker", adapter, "-o", tk_out, "--group", "depth", "--max-rel-error", E, "--force"],
+    }
+    paths = benchlib.simd_paths()
+    print(f"CPU: {benchlib.cpu_description()}")
+    print(f"before: {benchlib.load()}")
+    delta = None if args.skip_tensorly else delta_loader(adapter)
+    runs = {(job, name): [] for job in commands for name, _ in paths}
+    tensorly_runs = []
     for _ in range(args.repeat):
-        tt_times.append(timed([args.tlora, "convert", "dense-to-tt", adapter, "-o", tt_out, "--max-rel-error", "1e-3", "--force", "--level", "3"]))
-        tk_times.append(timed([args.tlora, "convert", "dense-to-tucker", adapter, "-o", tk_out, "--group", "depth", "--max-rel-error", "1e-3", "--force", "--level", "3"]))
-    tt_best = min(t for t, _ in tt_times)
-    tk_best = min(t for t, _ in tk_times)
-    tt_worst_err = tt_times[-1][1].strip().splitlines()[-1]
-    tk_worst_err = tk_times[-1][1].strip().splitlines()[-1]
-    print(f"tlora dense-to-tt   (64 modules):  best {tt_best:.2f} s  runs {' '.join(f'{t:.2f}' for t, _ in tt_times)}")
-    print(f"  {tt_worst_err}")
-    print(f"tlora dense-to-tucker --group depth (2 groups × 32 layers): best {tk_best:.2f} s  runs {' '.join(f'{t:.2f}' for t, _ in tk_times)}")
-    print(f"  {tk_worst_err}")
-    if not args.skip_tensorly:
-        tt_time, err, tucker_time, terr = tensorly_baselines(adapter)
-        print(f"tensorly tensor_train, ONE module (dense 16^6): {tt_time:.1f} s (rel. error {err:.1e}); × 64 = {tt_time * 64:.0f} s")
-        print(f"tensorly tucker, 8 layers' q_proj stack: {tucker_time:.1f} s (rel. error {terr:.1e})")
-        print(f"dense-to-tt speedup vs tensorly × 64: {tt_time * 64 / tt_best:.0f}x")
-        print(f"dense-to-tucker (64 modules) vs tensorly tucker (8 modules): {tucker_time / tk_best:.0f}x faster while doing 8x the modules")
+        if delta is not None:
+            tensorly_runs.append(tensorly_tt(delta))
+        for name, env in paths:
+            for job, cmd in commands.items():
+                runs[(job, name)].append(benchlib.timed(cmd, env))
+    tucker = None
+    if delta is not None and not args.skip_tensorly_tucker:
+        tucker = tensorly_tucker(delta)
+    print(f"after: {benchlib.load()}")
+    print("commands (flags as a user types them; --force only to replace the previous round's output):")
+    for job, cmd in commands.items():
+        print("  " + " ".join(os.path.relpath(c) if c == args.tlora else c for c in cmd))
+    print()
+    print("| job | path | best s | runs s | peak RSS | result |")
+    print("|---|---|---:|---|---:|---|")
+    for (job, name), rs in runs.items():
+        b = benchlib.best(rs)
+        print(f"| {job} | {name} | {b[0]:.2f} | {benchlib.runs_text(rs)} | {b[1] / 1e9:.3f} GB | {b[4].strip().splitlines()[-1]} |")
+    if tensorly_runs:
+        tt_time, err = min(tensorly_runs)
+        print(f"\ntensorly tensor_train, ONE module (dense 16^6): best {tt_time:.1f} s of {', '.join(f'{t:.1f}' for t, _ in tensorly_runs)} "
+              f"(rel. error {err:.1e}); x 64 = {tt_time * 64:.0f} s")
+        for name, _ in paths:
+            b = benchlib.best(runs[("tt", name)])
+            print(f"dense-to-tt ({name}) vs tensorly x 64: {tt_time * 64 / b[0]:.0f}x (goal >= 1000x)")
+    if tucker:
+        print(f"tensorly tucker, 8 layers' q_proj stack: {tucker[0]:.1f} s (rel. error {tucker[1]:.1e})")
+    for name, _ in paths:
+        b = benchlib.best(runs[("tucker", name)])
+        print(f"dense-to-tucker --group depth ({name}): {b[0]:.2f} s (goal < 5 s), peak RSS {b[1] / 1e9:.3f} GB (goal < 0.5 GB)")
 
 
 if __name__ == "__main__":

@@ -7,28 +7,26 @@ LoRA adapter, r=16 on all seven linear projections. Then times, in one run on th
 
   PEFT:  AutoModelForCausalLM.from_pretrained + PeftModel.from_pretrained(...).merge_and_unload()
          + save_pretrained (same shard size), in a fresh process, with its peak RSS;
-  tlora: `tlora merge ADAPTER --base BASE -o OUT`, with its peak RSS;
+  tlora: `tlora merge ADAPTER --base BASE -o OUT` (default flags; also with TLORA_SIMD=avx2 when
+         the machine has AVX-512), with its peak RSS;
+  copy:  `cp -r BASE OUT && sync` — the disk's floor for reading and writing the same bytes;
 
-and checks that both outputs hold the same tensors (bf16: at most 1 unit in the last place apart).
+and checks that the PEFT and tlora outputs hold the same tensors (bf16: at most 1 unit in the last
+place apart). Rounds alternate the tools; `sync` and removal of the previous output before each run.
 
-Usage: benchmarks/merge_bench.py [--work /tmp/tlora-bench] [--tlora .build/release/tlora] [--repeat 3]
+Usage: benchmarks/merge_bench.py [--work /tmp/tlora-bench] [--tlora .build/release/tlora] [--repeat 3] [--skip-peft]
 """
 import argparse, os, shutil, subprocess, sys
 
 HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+import benchlib  # noqa: E402
 
 
-def peak_rss_run(cmd):
-    """Runs cmd; returns (seconds, peak RSS in bytes of that command alone).
-
-    Measured by GNU time (Debian's `time` package): a child forked from this Python process would
-    report this process's own RSS at fork time (ru_maxrss counts the time before exec), which once
-    inflated tlora's figure with the memory of the model this script had just generated."""
-    r = subprocess.run(["/usr/bin/time", "-f", "%e %M"] + cmd, capture_output=True, text=True)
-    if r.returncode != 0:
-        raise SystemExit(f"command failed ({r.returncode}): {' '.join(cmd)}\n{r.stderr[-2000:]}")
-    seconds, kib = r.stderr.strip().splitlines()[-1].split()
-    return float(seconds), int(kib) * 1024
+def peak_rss_run(cmd, env=None):
+    """Runs cmd; returns (seconds, peak RSS in bytes of that command alone), by GNU time."""
+    wall, rss, _, _, _ = benchlib.timed(cmd, env)
+    return wall, rss
 
 
 def make_base(path):
@@ -105,6 +103,7 @@ def main():
     p.add_argument("--work", default="/tmp/tlora-bench")
     p.add_argument("--tlora", default=os.path.join(HERE, "..", ".build", "release", "tlora"))
     p.add_argument("--repeat", type=int, default=3)
+    p.add_argument("--skip-peft", action="store_true", help="only tlora and the copy (PEFT needs ~3 GB and ~30 s a run)")
     args = p.parse_args()
     base = os.path.join(args.work, "tinyllama-bf16")
     adapter = os.path.join(args.work, "tinyllama-lora-r16")
@@ -113,25 +112,44 @@ def main():
     make_adapter(base, adapter)
     peft_out = os.path.join(args.work, "merged-peft")
     tlora_out = os.path.join(args.work, "merged-tlora")
+    copy_out = os.path.join(args.work, "copied-base")
     script = os.path.join(args.work, "peft_merge.py")
     open(script, "w").write(PEFT_SCRIPT)
-    results = {"peft": [], "tlora": []}
+    paths = benchlib.simd_paths()
+    tools = ([] if args.skip_peft else ["peft"]) + [f"tlora {name}" for name, _ in paths] + ["cp -r + sync"]
+    results = {k: [] for k in tools}
+    print(f"CPU: {benchlib.cpu_description()}")
+    print(f"before: {benchlib.load()}")
     for _ in range(args.repeat):
-        shutil.rmtree(peft_out, ignore_errors=True)
+        if not args.skip_peft:
+            shutil.rmtree(peft_out, ignore_errors=True)
+            subprocess.run(["sync"])
+            results["peft"].append(peak_rss_run([sys.executable, script, base, adapter, peft_out]))
+        for name, env in paths:
+            shutil.rmtree(tlora_out, ignore_errors=True)
+            subprocess.run(["sync"])
+            results[f"tlora {name}"].append(peak_rss_run([args.tlora, "merge", adapter, "--base", base, "-o", tlora_out], env))
+        shutil.rmtree(copy_out, ignore_errors=True)
         subprocess.run(["sync"])
-        results["peft"].append(peak_rss_run([sys.executable, script, base, adapter, peft_out]))
-        shutil.rmtree(tlora_out, ignore_errors=True)
-        subprocess.run(["sync"])
-        results["tlora"].append(peak_rss_run([args.tlora, "merge", adapter, "--base", base, "-o", tlora_out]))
-    worst, name, n, missing = compare(peft_out, tlora_out)
+        results["cp -r + sync"].append(peak_rss_run(["sh", "-c", f"cp -r '{base}' '{copy_out}' && sync"]))
+    print(f"after: {benchlib.load()}")
+    shutil.rmtree(copy_out, ignore_errors=True)
     best = {k: min(v, key=lambda t: t[0]) for k, v in results.items()}
     print(f"base: {base} ({sum(os.path.getsize(os.path.join(base, f)) for f in os.listdir(base)) / 1e9:.2f} GB), adapter r16 x 7 projections x 22 layers")
-    print(f"{'tool':8} {'best s':>8} {'runs s':>24} {'peak RSS':>10}")
-    for k in ("peft", "tlora"):
-        runs = " ".join(f"{t:.2f}" for t, _ in results[k])
-        print(f"{k:8} {best[k][0]:8.2f} {runs:>24} {best[k][1] / 1e9:8.2f} GB")
-    print(f"speedup {best['peft'][0] / best['tlora'][0]:.1f}x, memory {best['tlora'][1] / best['peft'][1]:.3f}x")
-    print(f"tensors compared: {n}, largest difference: {worst} (bf16 ulp) in {name}, names differing: {sorted(missing)[:5]}")
+    print(f"command: tlora merge {adapter} --base {base} -o {tlora_out}")
+    print("| tool | best s | runs s | peak RSS |")
+    print("|---|---:|---|---:|")
+    for k in tools:
+        runs = ", ".join(f"{t:.2f}" for t, _ in results[k])
+        print(f"| {k} | {best[k][0]:.2f} | {runs} | {best[k][1] / 1e9:.2f} GB |")
+    for name, _ in paths:
+        t = best[f"tlora {name}"]
+        print(f"tlora ({name}) / (cp -r + sync): {t[0] / best['cp -r + sync'][0]:.2f}x (goal <= 1.15x)")
+        if not args.skip_peft:
+            print(f"tlora ({name}) vs PEFT: {best['peft'][0] / t[0]:.1f}x faster, memory {t[1] / best['peft'][1]:.3f}x")
+    if not args.skip_peft:
+        worst, name, n, missing = compare(peft_out, tlora_out)
+        print(f"tensors compared: {n}, largest difference: {worst} (bf16 ulp) in {name}, names differing: {sorted(missing)[:5]}")
 
 
 if __name__ == "__main__":

@@ -39,3 +39,12 @@ static _Thread_local int worker_depth = 0;
 int tlora_worker_depth(void) { return worker_depth; }
 void tlora_worker_enter(void) { worker_depth++; }
 void tlora_worker_leave(void) { worker_depth--; }
+
+#if defined(__GLIBC__)
+#include <malloc.h>
+#endif
+void tlora_release_free_memory(void) {
+#if defined(__GLIBC__)
+    malloc_trim(0);
+#endif
+}

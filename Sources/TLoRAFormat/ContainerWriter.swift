@@ -5,18 +5,24 @@ import TLoRANumerics
 /// Options for writing a `.tlora` file.
 public struct WriteOptions: Sendable {
     public var codec: CodecChoice
-    /// zstd level for compressible data (1…22). Mantissa planes that do not compress are found with
-    /// a level-1 probe and never pay for a high level.
-    public var level: Int32
+    /// zstd level for every unit (byte plane, or tensor for `zstd`) that compresses at a level-1
+    /// probe (1…22); mantissa planes that do not compress never pay for a high level. nil: level 1,
+    /// and `automaticHighLevel` on the smallest compressible units up to `automaticHighLevelBudget`
+    /// bytes in total (docs/FORMAT.md §3.1, measured in docs/BENCHMARKS.md).
+    public var level: Int32?
     /// Replace an existing output.
     public var overwrite: Bool
     /// Hears (bytes encoded, bytes) as tensors are encoded, from any thread.
     public var progress: (@Sendable (Int, Int) -> Void)?
 
-    /// Level 19 reaches the best ratio on float exponent planes (see docs/BENCHMARKS.md).
-    public static let defaultLevel: Int32 = 19
+    /// The level the automatic choice spends on small units: the best ratio on float exponent
+    /// planes (1–2 % smaller files than level 1), at 1–5 MB/s.
+    public static let automaticHighLevel: Int32 = 19
+    /// Bytes of units the automatic choice compresses at `automaticHighLevel` (smallest first): at
+    /// most ~0.5 s of one core, however large the adapter.
+    public static let automaticHighLevelBudget = 1 << 20
 
-    public init(codec: CodecChoice = .automatic, level: Int32 = WriteOptions.defaultLevel, overwrite: Bool = false) {
+    public init(codec: CodecChoice = .automatic, level: Int32? = nil, overwrite: Bool = false) {
         self.codec = codec
         self.level = level
         self.overwrite = overwrite
@@ -41,6 +47,8 @@ public enum ContainerWriter {
         try adapter.validate()
         // Fail before the expensive encoding if the output exists.
         let output = try AtomicFileWriter(destination: path, overwrite: options.overwrite, kind: .tloraFile)
+        // Whatever produced the adapter has freed its temporaries; hand them back before encoding.
+        releaseFreeMemory()
         let (document, named) = HeaderEncoding.layout(adapter)
         return try write(document, named, to: output, path: path, options: options)
     }
@@ -56,19 +64,15 @@ public enum ContainerWriter {
 
     private static func write(_ document: HeaderEncoding.Document, _ named: [HeaderEncoding.NamedTensor], to output: AtomicFileWriter,
                               path: String, options: WriteOptions) throws -> WriteReport {
-        let totalBytes = named.reduce(0) { $0 + $1.tensor.bytes.count }
-        let counter = ProgressCounter(total: totalBytes, report: options.progress)
-        let encoded = try Parallel.map(count: named.count, worthIt: totalBytes > 256 << 10) { i in
-            defer { counter.advance(by: named[i].tensor.bytes.count) }
-            return try encode(named[i].tensor, choice: options.codec, level: options.level)
-        }
+        let encoded = try encode(named.map(\.tensor), options: options)
         var entries: [TensorEntry] = []
         var offset = 0
         for (i, item) in named.enumerated() {
-            let (codec, stored) = encoded[i]
-            entries.append(TensorEntry(name: item.name, dtype: item.tensor.dtype, shape: item.tensor.shape, codec: codec,
-                                       offset: offset, length: stored.count, checksum: XXH64.hash(stored)))
-            offset = (offset + stored.count + ContainerLayout.alignment - 1) / ContainerLayout.alignment * ContainerLayout.alignment
+            let blob = encoded[i]
+            let length = blob.length(of: item.tensor)
+            entries.append(TensorEntry(name: item.name, dtype: item.tensor.dtype, shape: item.tensor.shape, codec: blob.codec,
+                                       offset: offset, length: length, checksum: blob.checksum(of: item.tensor)))
+            offset = (offset + length + ContainerLayout.alignment - 1) / ContainerLayout.alignment * ContainerLayout.alignment
         }
         let json = JSONWriter.bytes(HeaderEncoding.document(document, tensors: entries))
         guard let dataStart = ContainerLayout.dataStart(headerLength: json.count), json.count <= ContainerLayout.maxHeaderLength else {
@@ -88,28 +92,98 @@ public enum ContainerWriter {
         head.write(XXH64.hash(head.bytes))
         head.pad(to: ContainerLayout.alignment)
         try output.write(head.bytes)
-        for (i, (_, stored)) in encoded.enumerated() {
+        for (i, blob) in encoded.enumerated() {
             try output.pad(to: ContainerLayout.alignment)
             precondition(output.bytesWritten == dataStart + entries[i].offset, "layout drift")
-            try output.write(stored)
+            try blob.write(of: named[i].tensor, to: output)
         }
         precondition(output.bytesWritten == fileLength, "length drift")
         try output.commit()
         return WriteReport(path: path, fileLength: fileLength, tensors: entries)
     }
 
-    /// Encodes one tensor. Automatic choice: byte-grouped zstd, unless it saves less than 1% (then raw,
-    /// which readers can map without decoding).
-    static func encode(_ t: StoredTensor, choice: CodecChoice, level: Int32) throws -> (Codec, [UInt8]) {
-        try t.bytes.withUnsafeBytes { raw in
-            switch choice {
-            case .forced(let codec):
-                return (codec, try CodecEngine.encode(raw, width: t.dtype.byteWidth, codec: codec, level: level))
-            case .automatic:
-                let grouped = try CodecEngine.encode(raw, width: t.dtype.byteWidth, codec: .bytegroupZstd, level: level)
-                if Double(grouped.count) >= 0.99 * Double(raw.count) { return (.raw, Array(raw)) }
-                return (.bytegroupZstd, grouped)
+    /// Encodes every tensor (in parallel): a level-1 probe of every unit, then — with no level given —
+    /// `automaticHighLevel` on the smallest compressible units within the budget, then the automatic
+    /// codec choice: byte-grouped zstd, unless it saves less than 1 % (then raw, which readers can
+    /// map without decoding).
+    static func encode(_ tensors: [StoredTensor], options: WriteOptions) throws -> [EncodedBlob] {
+        let totalBytes = tensors.reduce(0) { $0 + $1.bytes.count }
+        let codec: Codec
+        switch options.codec {
+        case .forced(let c): codec = c
+        case .automatic: codec = .bytegroupZstd
+        }
+        let counter = ProgressCounter(total: totalBytes, report: options.progress)
+        var blobs = try Parallel.map(count: tensors.count, worthIt: totalBytes > 256 << 10) { i in
+            defer { counter.advance(by: tensors[i].bytes.count) }
+            return try tensors[i].bytes.withUnsafeBytes { raw in
+                try CodecEngine.firstPass(raw, width: tensors[i].dtype.byteWidth, codec: codec, level: options.level)
             }
+        }
+        if options.level == nil {
+            // Smallest first, ties in file order: deterministic for a given adapter.
+            let candidates = blobs.enumerated().flatMap { i, b in b.candidates.map { (tensor: i, unit: $0.unit, length: $0.length) } }
+                .sorted { ($0.length, $0.tensor, $0.unit) < ($1.length, $1.tensor, $1.unit) }
+            var chosen: [Int: Set<Int>] = [:]
+            var spent = 0
+            for c in candidates {
+                guard spent + c.length <= WriteOptions.automaticHighLevelBudget else { break }
+                spent += c.length
+                chosen[c.tensor, default: []].insert(c.unit)
+            }
+            let work = chosen.keys.sorted()
+            let raised = try Parallel.map(count: work.count, worthIt: spent > 32 << 10) { j -> CodecEngine.PendingBlob in
+                let i = work[j]
+                var blob = blobs[i]
+                try tensors[i].bytes.withUnsafeBytes { raw in
+                    try CodecEngine.raise(&blob, units: chosen[i] ?? [], decoded: raw, width: tensors[i].dtype.byteWidth,
+                                          level: WriteOptions.automaticHighLevel)
+                }
+                return blob
+            }
+            for (j, i) in work.enumerated() { blobs[i] = raised[j] }
+        }
+        return tensors.indices.map { i in
+            if blobs[i].codec == .raw || (options.codec == .automatic && Double(blobs[i].storedLength) >= 0.99 * Double(tensors[i].bytes.count)) {
+                return .raw
+            }
+            return .frames(blobs[i].codec, blobs[i].frames)
+        }
+    }
+}
+
+/// A tensor's stored blob: its own bytes (`raw`, written straight from the tensor, mapped or not),
+/// or zstd frames written back to back.
+enum EncodedBlob {
+    case raw
+    case frames(Codec, [[UInt8]])
+
+    var codec: Codec {
+        if case .frames(let c, _) = self { return c }
+        return .raw
+    }
+
+    func length(of t: StoredTensor) -> Int {
+        switch self {
+        case .raw: return t.bytes.count
+        case .frames(_, let f): return f.reduce(0) { $0 + $1.count }
+        }
+    }
+
+    func checksum(of t: StoredTensor) -> UInt64 {
+        switch self {
+        case .raw: return t.bytes.withUnsafeBytes { XXH64.hash($0) }
+        case .frames(_, let frames):
+            var h = XXH64()
+            for f in frames { f.withUnsafeBytes { h.update($0) } }
+            return h.finalize()
+        }
+    }
+
+    func write(of t: StoredTensor, to output: AtomicFileWriter) throws {
+        switch self {
+        case .raw: try t.bytes.withUnsafeBytes { try output.write($0) }
+        case .frames(_, let frames): for f in frames { try output.write(f) }
         }
     }
 }

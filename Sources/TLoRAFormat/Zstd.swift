@@ -16,7 +16,9 @@ enum Zstd {
     }
 
     /// One zstd frame holding `source`, with its content size declared in the frame header.
-    static func compress(_ source: UnsafeRawBufferPointer, level: Int32) throws -> [UInt8] {
+    /// `workers` > 0 lets libzstd split the frame's blocks over that many of its own threads (for
+    /// large inputs; the frame stays one standard frame).
+    static func compress(_ source: UnsafeRawBufferPointer, level: Int32, workers: Int = 0) throws -> [UInt8] {
         let bound = ZSTD_compressBound(source.count)
         try check(bound)
         var out = [UInt8](repeating: 0, count: bound)
@@ -27,6 +29,8 @@ enum Zstd {
             try check(ZSTD_CCtx_setParameter(cctx, ZSTD_c_contentSizeFlag, 1))
             // The container checksums every blob with XXH64 already; a frame checksum would be redundant.
             try check(ZSTD_CCtx_setParameter(cctx, ZSTD_c_checksumFlag, 0))
+            // A libzstd built without threads refuses the parameter; it then compresses alone.
+            if workers > 0 { _ = ZSTD_CCtx_setParameter(cctx, ZSTD_c_nbWorkers, Int32(clamping: workers)) }
             return try check(ZSTD_compress2(cctx, dst.baseAddress, dst.count, source.baseAddress, source.count))
         }
         out.removeSubrange(written...)

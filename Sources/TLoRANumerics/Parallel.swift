@@ -18,7 +18,9 @@ package enum Parallel {
     /// `TLORA_THREADS`), and 1 on a team thread.
     package static var workerCount: Int { tlora_worker_depth() > 0 ? 1 : machineCores }
 
-    static let machineCores: Int = {
+    /// The online processors (or `TLORA_THREADS`) wherever the caller runs: for libraries with
+    /// threads of their own, such as libzstd's workers.
+    package static let machineCores: Int = {
         if let v = getenv("TLORA_THREADS"), let n = Int(String(cString: v)), n >= 1 { return n }
         return max(1, Int(sysconf(Int32(_SC_NPROCESSORS_ONLN))))
     }()

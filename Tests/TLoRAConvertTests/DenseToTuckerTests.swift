@@ -85,6 +85,39 @@ import _TLoRATestSupport
         }
     }
 
+    /// The factored ST-HOSVD (member modes by TSQR over slabs, never the whole core) chooses the
+    /// same ranks, tails and subspaces as ST-HOSVD of the dense core.
+    @Test(arguments: [GroupKind.depth, .qkvDepth, .attQKVDepth], [0.0, 0.02, 0.2])
+    func factoredMatchesDenseSTHOSVD(kind: GroupKind, e: Double) throws {
+        let source = Self.attention(seed: 31, layers: 3, hidden: 16, rank: 3)
+        let (plans, _) = try Grouping.plan(source, kind: kind, projections: nil, heads: 4)
+        for plan in plans {
+            var members: [(LowRankForm, Double, [Int])] = []
+            for p in plan.members {
+                let m = try #require(source.module(named: p.name))
+                members.append((try #require(try LowRankForm.of(m, in: source)), m.scale, p.index))
+            }
+            let rowDims = plan.heads.map { [plan.out / $0, $0] } ?? [plan.out]
+            let stacked = try StackedTucker(rowDims: rowDims, inFeatures: plan.inFeatures, members: members,
+                                            memberDims: plan.memberModes.map(\.labels.count))
+            let dense = stacked.denseCore()
+            #expect(abs(TensorOps.norm(dense) - stacked.norm) <= 1e-12 * stacked.norm)
+            let tolerance = e * stacked.norm / Double(stacked.dimensions.count).squareRoot()
+            let factored = stacked.factoredSTHOSVD(tolerance: tolerance, ranks: nil, maxRank: .max)
+            let reference = SmallTucker.sthosvd(dense, tolerance: tolerance, ranks: nil, maxRank: .max)
+            #expect(factored.factors.map(\.cols) == reference.0.factors.map(\.cols), "\(plan.name)")
+            for (a, b) in zip(factored.tails, reference.1) { #expect(abs(a - b) <= 1e-10 * stacked.norm) }
+            // Same subspaces: the projectors agree.
+            for (u, v) in zip(factored.factors, reference.0.factors) {
+                let pu = LA.mul(u, u, tb: true), pv = LA.mul(v, v, tb: true)
+                #expect(Tolerance.relativeError(pu.storage, pv.storage) <= 1e-8, "\(plan.name)")
+            }
+            // And the core rebuilds the same tensor.
+            let rebuilt = SmallTucker(factors: factored.factors, core: factored.core.dense()).expanded()
+            #expect(TensorOps.distance(rebuilt, reference.0.expanded()) <= 1e-9 * stacked.norm)
+        }
+    }
+
     @Test func attNeedsHeads() {
         #expect {
             try DenseToTucker.convert(Self.attention(seed: 1, layers: 1, hidden: 8, rank: 2), options: .init(target: .lossless, group: .att))

@@ -72,7 +72,9 @@ import _TLoRATestSupport
                     covered.insert(m)
                 }
                 let dense = Self.relative(sum)
-                #expect(abs(dense - line.relativeError) <= 1e-6 * max(e, line.relativeError) + 1e-7,
+                // The report is an upper bound: measured exactly but for the f32 rounding of the in
+                // and out factors, which is bounded (a few 2⁻²⁴ of the group's norm) and added.
+                #expect(dense <= line.relativeError * (1 + 1e-9) + 1e-12 && line.relativeError - dense <= 1e-6 * max(e, line.relativeError) + 4e-7,
                         "\(name) \(kind) \(line.name): reported \(line.relativeError), dense \(dense)")
             }
             #expect(covered == Set(source.modules.map(\.name)), "\(name) \(kind): every module is grouped or reported unchanged")

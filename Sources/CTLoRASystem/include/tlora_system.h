@@ -20,3 +20,7 @@ int64_t tlora_copy_range(int in_fd, int64_t in_offset, int out_fd, int64_t lengt
 int tlora_worker_depth(void);
 void tlora_worker_enter(void);
 void tlora_worker_leave(void);
+
+/// Returns the allocator's free memory to the system (glibc keeps freed blocks of up to 32 MiB in
+/// its arenas; after a phase with large temporaries that is most of the resident memory).
+void tlora_release_free_memory(void);

@@ -7,7 +7,9 @@ import TLoRANumerics
 /// Built from the members' factors, never from `T`: the column space of a row mode's unfolding of
 /// `T` lies in that of the same unfolding of the stacked `B_l` tensors, so `Q_k` = orth(those
 /// unfoldings) (QR of `[B_1 … B_L]` for a single `out` mode); likewise `Q_in` = orth([A_1ᵀ … A_Lᵀ]).
-/// Then `C_l = (B_l ×_rows Q_rowsᵀ) · (s_l A_l Q_in)`, a tensor of size ∏ k_rows × k_in per member.
+/// Then `C_l = (B_l ×_rows Q_rowsᵀ) · (s_l A_l Q_in)`, a tensor of size ∏ k_rows × k_in per member,
+/// kept in that factored form: the dense `C` (∏ k × L, e.g. 512 × 512 × 32 doubles for 32 layers of
+/// r16 updates) is built only for HOOI refinement (`denseCore()`).
 struct StackedTucker {
     /// Dimensions of `T`, in mode order.
     var dimensions: [Int]
@@ -15,14 +17,18 @@ struct StackedTucker {
     var roles: [TuckerModeRole]
     /// Orthonormal bases (dimension × k) for row and column modes; nil for member modes.
     var bases: [Matrix<Double>?]
-    /// The small core, shape `[k_1, …, k_N]` (member modes at full size).
-    var core: Tensor<Double>
     /// Each member's slice of the core in factored form, `C_l = Σ_r rows[…, r] · cols[r, in]`:
     /// `rows` = `B_l ×_rows Q_rowsᵀ` as `[k_rows…, r]`, `cols` = `s_l A_l Q_in` (`r × k_in`);
     /// `offset` is the member's position in the member modes (mixed radix, last fastest).
     var members: [(rows: Tensor<Double>, cols: Matrix<Double>, offset: Int)] = []
+    /// ‖T‖_F, from the members' factors (the slices are orthogonal along the member modes).
+    var norm: Double = 0
     /// Number of row modes (they follow the one column mode; member modes come last).
     var rowModeCount: Int { roles.filter { $0 == .row }.count }
+    /// Sizes of the member modes.
+    var memberDims: [Int] { Array(dimensions.dropFirst(1 + rowModeCount)) }
+    /// The core's shape `[k_in, k_rows…, members…]`.
+    var coreShape: [Int] { bases.enumerated().map { $1?.cols ?? dimensions[$0] } }
 
     enum TuckerModeRole { case row, column, member }
 
@@ -40,61 +46,90 @@ struct StackedTucker {
         dimensions = [inFeatures] + rowDims + memberDims
         roles = [.column] + rowDims.map { _ in .row } + memberDims.map { _ in .member }
         let rowCount = rowDims.count
-        // Column basis from [A_1ᵀ … A_Lᵀ].
-        let qIn = Self.basis(columns: members.map { $0.0.a.transposed() }, dimension: inFeatures)
-        // Row bases: mode-j unfolding of each B_l viewed as [rowDims…, r_l].
+        // Column basis from [A_1ᵀ … A_Lᵀ] = Q_in R_in: then A_l Q_in = (R_in's block l)ᵀ, no product.
+        let (qIn, rIn) = Self.basis(columns: members.map { $0.0.a.transposed() }, dimension: inFeatures)
+        // Row bases: mode-j unfolding of each B_l viewed as [rowDims…, r_l]. With one row mode the
+        // blocks are the B_l themselves and Q_outᵀ B_l is R_out's block l.
         var qRows: [Matrix<Double>] = []
+        var rOut: Matrix<Double>? = nil
         for j in 0..<rowCount {
             let blocks = members.map { m -> Matrix<Double> in
                 let t = Tensor(shape: rowDims + [m.0.rank], storage: m.0.b.storage)
                 return TensorOps.unfold(t, mode: j)
             }
-            qRows.append(Self.basis(columns: blocks, dimension: rowDims[j]))
+            let (q, r) = Self.basis(columns: blocks, dimension: rowDims[j])
+            qRows.append(q)
+            if rowCount == 1 { rOut = r }
         }
         bases = [qIn] + qRows.map { Optional($0) } + memberDims.map { _ in nil }
-        let kIn = qIn.cols
-        let kRows = qRows.map(\.cols)
-        let coreShape = [kIn] + kRows + memberDims
+        let coreShape = [qIn.cols] + qRows.map(\.cols) + memberDims
         guard let count = CheckedSize.product(coreShape), count <= Self.maxCoreElements else {
             throw ConvertError(.tooLarge, "the stacked tensor's exact core would be \(coreShape.map(String.init).joined(separator: "×")); too large — use smaller groups or --ranks")
         }
-        var core = [Double](repeating: 0, count: count)
-        let memberStride = memberDims.reduce(1, *)
-        let sliceSize = kIn * kRows.reduce(1, *)
+        let qRowsT = rOut == nil ? qRows.map { $0.transposed() } : []
+        var norm2 = 0.0
+        var first = 0  // the member's first column in the stacked blocks
         for (f, s, index) in members {
+            let block = first..<(first + f.rank)
+            first += f.rank
             // B_l ×_rows Q_rowsᵀ: [k_rows…, r]; A_l Q_in scaled: r × k_in.
-            var bt = Tensor(shape: rowDims + [f.rank], storage: f.b.storage)
-            for j in 0..<rowCount { bt = TensorOps.modeProduct(bt, qRows[j].transposed(), mode: j) }
-            var aq = LA.mul(f.a, qIn)  // r × k_in
+            var bt: Tensor<Double>
+            if let rOut {
+                bt = Tensor(shape: [rOut.rows, f.rank], storage: rOut.columns(block).storage)
+            } else {
+                bt = Tensor(shape: rowDims + [f.rank], storage: f.b.storage)
+                for j in 0..<rowCount { bt = TensorOps.modeProduct(bt, qRowsT[j], mode: j) }
+            }
+            var aq = rIn.columns(block).transposed()  // r × k_in
             for i in aq.storage.indices { aq.storage[i] *= s }
-            // slice[(rows…), in] = Σ_r bt[rows…, r] · aq[r, in]; stored as [in, rows…].
-            let rowsFlat = Matrix(rows: bt.count / f.rank, cols: f.rank, storage: bt.storage)
-            let slice = LA.mul(aq, rowsFlat, ta: true, tb: true)  // k_in × (rows…)
             var memberOffset = 0
             for (d, i) in zip(memberDims, index) { memberOffset = memberOffset * d + i }
-            // Core layout [k_in, k_rows…, members…]: member index is the fastest block.
-            for e in 0..<sliceSize { core[e * memberStride + memberOffset] = slice.storage[e] }
+            norm2 += Self.productNorm2(rows: bt, cols: aq)
             self.members.append((bt, aq, memberOffset))
         }
-        self.core = Tensor(shape: coreShape, storage: core)
+        norm = norm2.squareRoot()
     }
 
-    /// An orthonormal basis of the span of the blocks' columns, or the identity when they span the
-    /// whole space anyway (no compression to gain).
-    static func basis(columns blocks: [Matrix<Double>], dimension: Int) -> Matrix<Double> {
+    /// ‖Σ_r rows[…, r] ⊗ cols[r, :]‖² = ⟨rowsᵀrows, cols colsᵀ⟩ (two r × r Grams; both positive
+    /// semidefinite, so nothing cancels beyond rounding).
+    static func productNorm2(rows: Tensor<Double>, cols: Matrix<Double>) -> Double {
+        let r = cols.rows
+        guard r > 0, rows.count > 0 else { return 0 }
+        let flat = Matrix(rows: rows.count / r, cols: r, storage: rows.storage)
+        let gr = LA.mul(flat, flat, ta: true), gc = LA.mul(cols, cols, tb: true)
+        var sum = 0.0
+        for i in gr.storage.indices { sum += gr.storage[i] * gc.storage[i] }
+        return max(sum, 0)
+    }
+
+    /// The dense core `C` (`coreShape`, member index fastest), for HOOI refinement.
+    func denseCore() -> Tensor<Double> {
+        let shape = coreShape
+        let memberStride = memberDims.reduce(1, *)
+        var core = [Double](repeating: 0, count: shape.reduce(1, *))
+        for (rows, cols, offset) in members {
+            let rank = cols.rows
+            let flat = Matrix(rows: rows.count / max(rank, 1), cols: rank, storage: rows.storage)
+            let slice = LA.mul(cols, flat, ta: true, tb: true)  // k_in × (rows…)
+            for e in 0..<slice.storage.count { core[e * memberStride + offset] = slice.storage[e] }
+        }
+        return Tensor(shape: shape, storage: core)
+    }
+
+    /// An orthonormal basis `q` of the span of the blocks' columns and the blocks in it,
+    /// `[b_1 b_2 …] = q · r`; or the identity and the blocks themselves when they span the whole
+    /// space anyway (no compression to gain).
+    static func basis(columns blocks: [Matrix<Double>], dimension: Int) -> (q: Matrix<Double>, r: Matrix<Double>) {
         let total = blocks.reduce(0) { $0 + $1.cols }
-        if total >= dimension { return Matrix.identity(dimension) }
         var m = Matrix<Double>(rows: dimension, cols: total)
         var c = 0
         for b in blocks {
             for i in 0..<dimension { for j in 0..<b.cols { m[i, c + j] = b[i, j] } }
             c += b.cols
         }
-        return LA.qr(m).q
+        if total >= dimension { return (Matrix.identity(dimension), m) }
+        return LA.qr(m)
     }
-
-    /// ‖T‖_F (the bases are orthonormal).
-    var norm: Double { TensorOps.norm(core) }
 }
 
 /// Sequentially truncated HOSVD (Vannieuwenhoven et al. 2012) and HOOI refinement on a small core.
