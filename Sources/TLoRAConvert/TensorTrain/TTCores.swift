@@ -158,10 +158,12 @@ struct TTCores {
             cores[k - 1] = Tensor(shape: [prev.shape[0], prev.shape[1], prev.shape[2], keep], storage: merged.storage)
             k -= 1
         }
-        // Back to the center with QRs (those bonds are already truncated).
+        // Back to the center with QRs (those bonds are already truncated). A square or wide
+        // unfolding takes the identity as its orthogonal q, as in `exact`.
         for k in 0..<center {
             let c = cores[k]
-            let (q, r) = LA.qr(Matrix(rows: c.count / c.shape[3], cols: c.shape[3], storage: c.storage))
+            let mat = Matrix(rows: c.count / c.shape[3], cols: c.shape[3], storage: c.storage)
+            let (q, r) = mat.rows <= mat.cols ? (Matrix<Double>.identity(mat.rows), mat) : LA.qr(mat)
             cores[k] = Tensor(shape: [c.shape[0], c.shape[1], c.shape[2], q.cols], storage: q.storage)
             let next = cores[k + 1]
             let merged = LA.mul(r, Matrix(rows: next.shape[0], cols: next.count / next.shape[0], storage: next.storage))
