@@ -16,7 +16,7 @@ rounds alternating the tools:
 Wall time of the whole command (reading, converting, measuring the stored result's error, writing
 with fsync) and its peak RSS; best of --repeat rounds.
 
-Usage: benchmarks/convert_bench.py [--work /tmp/tlora-bench] [--tlora .build/release/tlora] [--repeat 3]
+Usage: benchmarks/convert_bench.py [--work /tmp/tlora-bench] [--tlora .build/release/tlora] [--repeat 3] [--tensorly-rounds N]
                                    [--skip-tensorly | --skip-tensorly-tucker]
 """
 import argparse, json, os, sys, time
@@ -84,6 +84,8 @@ def main():
     p.add_argument("--skip-tensorly", action="store_true")
     p.add_argument("--skip-tensorly-tucker", action="store_true", help="the 8-layer tucker baseline takes minutes")
     p.add_argument("--repeat", type=int, default=3)
+    p.add_argument("--tensorly-rounds", type=int, default=None,
+                   help="rounds that also time tensorly (default: every round; on a loaded machine one round of ~30 s+ is plenty)")
     args = p.parse_args()
     adapter = os.path.join(args.work, "llama7b-lora-r16")
     make_adapter(adapter)
@@ -98,12 +100,16 @@ def main():
     delta = None if args.skip_tensorly else delta_loader(adapter)
     runs = {(job, name): [] for job in commands for name, _ in paths}
     tensorly_runs = []
-    for _ in range(args.repeat):
-        if delta is not None:
+    tensorly_rounds = args.repeat if args.tensorly_rounds is None else args.tensorly_rounds
+    for round in range(args.repeat):
+        if delta is not None and round < tensorly_rounds:
             tensorly_runs.append(tensorly_tt(delta))
+            print(f"tensorly round {round + 1}: {tensorly_runs[-1][0]:.1f} s ({benchlib.load()})", flush=True)
         for name, env in paths:
             for job, cmd in commands.items():
                 runs[(job, name)].append(benchlib.timed(cmd, env))
+                r = runs[(job, name)][-1]
+                print(f"round {round + 1} {job} {name}: {r[0]:.2f} s wall, {r[2] + r[3]:.2f} s CPU, {r[1] / 1e9:.3f} GB ({benchlib.load()})", flush=True)
     tucker = None
     if delta is not None and not args.skip_tensorly_tucker:
         tucker = tensorly_tucker(delta)
@@ -112,11 +118,12 @@ def main():
     for job, cmd in commands.items():
         print("  " + " ".join(os.path.relpath(c) if c == args.tlora else c for c in cmd))
     print()
-    print("| job | path | best s | runs s | peak RSS | result |")
-    print("|---|---|---:|---|---:|---|")
+    print("| job | path | best s | runs s | least CPU s (user+sys) | peak RSS | result |")
+    print("|---|---|---:|---|---:|---:|---|")
     for (job, name), rs in runs.items():
         b = benchlib.best(rs)
-        print(f"| {job} | {name} | {b[0]:.2f} | {benchlib.runs_text(rs)} | {b[1] / 1e9:.3f} GB | {b[4].strip().splitlines()[-1]} |")
+        cpu = min(r[2] + r[3] for r in rs)
+        print(f"| {job} | {name} | {b[0]:.2f} | {benchlib.runs_text(rs)} | {cpu:.2f} | {max(r[1] for r in rs) / 1e9:.3f} GB | {b[4].strip().splitlines()[-1]} |")
     if tensorly_runs:
         tt_time, err = min(tensorly_runs)
         print(f"\ntensorly tensor_train, ONE module (dense 16^6): best {tt_time:.1f} s of {', '.join(f'{t:.1f}' for t, _ in tensorly_runs)} "

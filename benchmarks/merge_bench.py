@@ -14,7 +14,7 @@ LoRA adapter, r=16 on all seven linear projections. Then times, in one run on th
 and checks that the PEFT and tlora outputs hold the same tensors (bf16: at most 1 unit in the last
 place apart). Rounds alternate the tools; `sync` and removal of the previous output before each run.
 
-Usage: benchmarks/merge_bench.py [--work /tmp/tlora-bench] [--tlora .build/release/tlora] [--repeat 3] [--skip-peft]
+Usage: benchmarks/merge_bench.py [--work /tmp/tlora-bench] [--tlora .build/release/tlora] [--repeat 3] [--skip-peft | --peft-rounds N]
 """
 import argparse, os, shutil, subprocess, sys
 
@@ -104,6 +104,7 @@ def main():
     p.add_argument("--tlora", default=os.path.join(HERE, "..", ".build", "release", "tlora"))
     p.add_argument("--repeat", type=int, default=3)
     p.add_argument("--skip-peft", action="store_true", help="only tlora and the copy (PEFT needs ~3 GB and ~30 s a run)")
+    p.add_argument("--peft-rounds", type=int, default=None, help="rounds that also run PEFT (default: every round)")
     args = p.parse_args()
     base = os.path.join(args.work, "tinyllama-bf16")
     adapter = os.path.join(args.work, "tinyllama-lora-r16")
@@ -120,8 +121,9 @@ def main():
     results = {k: [] for k in tools}
     print(f"CPU: {benchlib.cpu_description()}")
     print(f"before: {benchlib.load()}")
-    for _ in range(args.repeat):
-        if not args.skip_peft:
+    peft_rounds = args.repeat if args.peft_rounds is None else args.peft_rounds
+    for round in range(args.repeat):
+        if not args.skip_peft and round < peft_rounds:
             shutil.rmtree(peft_out, ignore_errors=True)
             subprocess.run(["sync"])
             results["peft"].append(peak_rss_run([sys.executable, script, base, adapter, peft_out]))
