@@ -65,10 +65,26 @@ def test_both_readers_agree_on_damaged_files(path, tmp_path):
         assert refused(p), (what, n)
 
 
+# Features the Swift reader reads and this reader refuses as unknown (python/README.md, "Not read").
+NOT_READ_HERE = ("adapter-bank",)
+
+
 @pytest.mark.parametrize("path", CORPUS, ids=os.path.basename)
 def test_fuzz_corpus_reads_alike(path):
     binary = tlora_binary()
-    ok_python = not refused(path)
+    try:
+        with tlora.open(path) as f:
+            f.verify()
+        ok_python = True
+    except tlora.CorruptFile:
+        ok_python = False
+    except tlora.UnsupportedFile as e:
+        # Only a valid file whose every unknown feature is one this reader leaves to the Swift tool.
+        unknown = str(e).rsplit(": ", 1)[-1].split(", ")
+        assert "does not know" in str(e) and set(unknown) <= set(NOT_READ_HERE), str(e)
+        if binary is not None:
+            assert subprocess.run([binary, "verify", path], capture_output=True).returncode == 0, path
+        return
     if binary is not None:
         assert (subprocess.run([binary, "verify", path], capture_output=True).returncode == 0) == ok_python
     if ok_python:
