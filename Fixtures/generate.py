@@ -12,6 +12,7 @@ the Swift tests: they read the committed outputs. See Fixtures/README.md for wha
 import argparse, hashlib, json, os, shutil, subprocess, sys
 from diffusion_fixtures import make_diffusion, manifest_items as diffusion_manifest_items
 from kinds_fixtures import make_kinds, make_research_gaps
+from extract_combine_fixtures import make_minilm_finetune, make_combine
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 SEED = 1234
@@ -769,7 +770,8 @@ def main():
              "gguf": lambda: make_gguf(args.llama_cpp), "archs": make_archs, "mlx": make_mlx, "bank": make_bank,
              "research": lambda: make_research({k: getattr(args, k) for k in RESEARCH_REPOS}),
              "diffusion": lambda: make_diffusion(args.diffusers_repo, args.sd_scripts), "kinds": make_kinds,
-             "research-gaps": lambda: make_research_gaps(args.ttloramoe, args.tt2lora), "manifest": manifest}
+             "research-gaps": lambda: make_research_gaps(args.ttloramoe, args.tt2lora),
+             "minilm-finetune": make_minilm_finetune, "combine": lambda: make_combine(load_base, path), "manifest": manifest}
     for name, fn in steps.items():
         if args.only is None or name in args.only:
             print(f"== {name}", flush=True)

@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # The main job on the bundled fixtures: import a real PEFT adapter (trained on all-MiniLM-L6-v2
 # when the base is available, else PEFT's tiny Llama adapter), convert it to TT and Tucker form,
-# inspect, verify, back to LoRA, and merge into the base checkpoint; then import a research-format
-# adapter (TensLoRA); export for mlx-lm and vLLM; read a container from Python; structured adapters
-# (PEFT LoKr, AdaLoRA, conv LoHa, a LyCORIS file, IA³); merge and export kohya/LyCORIS/diffusers
-# adapters of tiny Stable Diffusion pipelines. Outputs go to .demo/.
+# inspect, verify, back to LoRA, and merge into the base checkpoint; extract an adapter from a full
+# fine-tune and combine adapters; then import a research-format adapter (TensLoRA); export for mlx-lm
+# and vLLM; read a container from Python; structured adapters (PEFT LoKr, AdaLoRA, conv LoHa, a
+# LyCORIS file, IA³); merge and export kohya/LyCORIS/diffusers adapters of tiny Stable Diffusion
+# pipelines. Outputs go to .demo/.
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 tlora="$root/.build/release/tlora"
@@ -50,6 +51,13 @@ if wait "$pid"; then echo "(the merge finished before the signal)"; else echo "m
 ls -A "$out" | grep -E '^interrupted$|tlora-tmp' || echo "nothing left by the interrupted merge"
 step "$tlora" merge "$out/adapter-tucker.tlora" --base "$base" -o "$out/merged-from-tucker"
 step "$tlora" inspect "$out/merged" --json > "$out/merged-inspect.json"
+# Adapters out of a full fine-tune (layer 0 of all-MiniLM-L6-v2 fine-tuned for 300 steps), and
+# several adapters into one: PEFT's add_weighted_adapter methods.
+pair="$root/Fixtures/extract/minilm-layer0"
+step "$tlora" extract --base "$pair/base" --finetuned "$pair/finetuned" --max-rel-error 0.2 -o "$out/extracted.tlora"
+step "$tlora" extract --base "$pair/base" --finetuned "$pair/finetuned" --max-rank 16 --format peft -o "$out/extracted-peft"
+step "$tlora" combine "$root/Fixtures/peft/llama-lora" "$root/Fixtures/peft/llama-bin" --method ties --density 0.5 --weights 0.7,0.3 -o "$out/combined-ties.tlora"
+step "$tlora" combine "$root/Fixtures/peft/llama-lora" "$root/Fixtures/peft/llama-layers" --method svd --max-rel-error 0.05 -o "$out/combined-svd.tlora"
 # A research format: TensLoRA's att-qkv-depth Tucker tensor (written by ax-le/TensLoRA's own code)
 # imported as a native Tucker group, losslessly.
 step "$tlora" convert import "$root/Fixtures/research/tenslora-roberta-att-qkv-depth.pt" -o "$out/tenslora.tlora" --alpha 2 --construction att-qkv-depth

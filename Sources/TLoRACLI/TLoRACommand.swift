@@ -21,7 +21,7 @@ public struct TLoRACommand: ParsableCommand {
             3 verification found an error above the threshold or a corruption.
             """,
         version: "0.1.0",
-        subcommands: [InspectCommand.self, ConvertCommand.self, ExportCommand.self, MergeCommand.self, VerifyCommand.self, BankCommand.self]
+        subcommands: [InspectCommand.self, ConvertCommand.self, ExportCommand.self, MergeCommand.self, ExtractCommand.self, CombineCommand.self, VerifyCommand.self, BankCommand.self]
     )
 
     public init() {}

@@ -19,6 +19,19 @@ public struct ConversionSummary: Sendable {
         public var note: String?
         /// Modules a group holds (empty for a module line).
         public var members: [String] = []
+
+        public init(name: String, form: String, ranks: [Int], sourceParameters: Int, parameters: Int, bound: Double?,
+                    relativeError: Double, note: String?, members: [String] = []) {
+            self.name = name
+            self.form = form
+            self.ranks = ranks
+            self.sourceParameters = sourceParameters
+            self.parameters = parameters
+            self.bound = bound
+            self.relativeError = relativeError
+            self.note = note
+            self.members = members
+        }
     }
 
     public var lines: [Line] = []
@@ -26,6 +39,8 @@ public struct ConversionSummary: Sendable {
     public var unchanged: [(name: String, reason: String)] = []
     /// Remarks on converted modules or groups (e.g. projections not stacked together, and why).
     public var notes: [(name: String, reason: String)] = []
+
+    public init(lines: [Line] = []) { self.lines = lines }
 
     /// Parameters of source tensors no line counts: Tucker groups the conversion replaced (their
     /// slices count none each, since they share the group's core and factors).

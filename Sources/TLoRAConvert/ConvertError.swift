@@ -9,6 +9,7 @@ public struct ConvertError: Error, CustomStringConvertible, Equatable, Sendable 
         private enum Base: Hashable, Sendable {
             case general, missingBaseTensor, shapeMismatch, conflictingUpdates, nonFiniteValues, notSupported
             case errorBoundExceeded, invalidOptions, missingPart, tooLarge, notServable
+            case differentArchitecture, nothingToExtract
         }
         private let base: Base
         private init(_ base: Base) { self.base = base }
@@ -36,6 +37,10 @@ public struct ConvertError: Error, CustomStringConvertible, Equatable, Sendable 
         public static let tooLarge = Code(.tooLarge)
         /// An adapter that cannot be made to fit a serving target (vLLM's rules).
         public static let notServable = Code(.notServable)
+        /// `extract`: a base and a fine-tune that do not hold the same tensors (names or shapes).
+        public static let differentArchitecture = Code(.differentArchitecture)
+        /// `extract`: a fine-tune identical to its base (in every tensor selected).
+        public static let nothingToExtract = Code(.nothingToExtract)
 
         public var description: String { "\(base)" }
     }

@@ -24,6 +24,14 @@ public enum Fixtures {
         return s.isEmpty ? nil : s
     }
 
+    /// The full fine-tune of all-MiniLM-L6-v2 the extract tests use whole (`scripts/minilm-finetuned.sh`,
+    /// `TLORA_MINILM_FINETUNED`), or nil.
+    public static var miniLMFinetuned: String? {
+        guard let p = getenv("TLORA_MINILM_FINETUNED") else { return nil }
+        let s = String(cString: p)
+        return s.isEmpty ? nil : s
+    }
+
     /// The structured-kind fixtures (Fixtures/kinds_fixtures.py): reference name (under
     /// `references/kinds/`), adapter path, base model.
     public static let kindMerges: [(name: String, adapter: String, base: String)] = {

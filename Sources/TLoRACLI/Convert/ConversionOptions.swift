@@ -50,7 +50,7 @@ enum StorageDType: String, ExpressibleByArgument, CaseIterable {
 
 /// Prints a conversion's per-module/group table and totals, or the same as one JSON document.
 enum ConversionPrinter {
-    static func print(_ summary: ConversionSummary, source: String, sourceBytes: Int, outputBytes: Int, output: String, json: Bool) {
+    static func print(_ summary: ConversionSummary, source: String, sourceBytes: Int?, outputBytes: Int, output: String, json: Bool) {
         if json {
             Console.out(JSONWriter.string(.object(document(summary, source: source, sourceBytes: sourceBytes, outputBytes: outputBytes, output: output)), indent: 2))
             return
@@ -65,15 +65,15 @@ enum ConversionPrinter {
         for (name, reason) in summary.unchanged { Console.text("unchanged: \(name): \(reason)") }
         let ratio = summary.sourceParameters > 0 ? Double(summary.parameters) / Double(summary.sourceParameters) : 0
         Console.text("\(output): converted updates hold \(summary.parameters) parameters (\(Formatting.fixed(ratio, digits: 3))× their source's \(summary.sourceParameters)); "
-            + "file \(Formatting.bytes(outputBytes)), source tensors \(Formatting.bytes(sourceBytes)); worst error \(Formatting.scientific(summary.worstError))")
+            + "file \(Formatting.bytes(outputBytes))\(sourceBytes.map { ", source tensors " + Formatting.bytes($0) } ?? ""); worst error \(Formatting.scientific(summary.worstError))")
     }
 
-    static func document(_ summary: ConversionSummary, source: String, sourceBytes: Int, outputBytes: Int, output: String) -> JSONObject {
+    static func document(_ summary: ConversionSummary, source: String, sourceBytes: Int?, outputBytes: Int, output: String) -> JSONObject {
         var o = JSONObject()
         o["output"] = JSONValue(output)
         o["source"] = JSONValue(source)
         o["file_bytes"] = JSONValue(outputBytes)
-        o["source_tensor_bytes"] = JSONValue(sourceBytes)
+        o["source_tensor_bytes"] = sourceBytes.map(JSONValue.init) ?? .null
         o["parameters"] = JSONValue(summary.parameters)
         o["source_parameters"] = JSONValue(summary.sourceParameters)
         o["worst_rel_error"] = JSONValue(summary.worstError)

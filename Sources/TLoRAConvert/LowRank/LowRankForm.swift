@@ -13,6 +13,12 @@ public struct LowRankForm: Sendable {
 
     public var rank: Int { a.rows }
 
+    public init(b: Matrix<Double>, a: Matrix<Double>) {
+        precondition(b.cols == a.rows, "LowRankForm: B is \(b.rows)×\(b.cols) but A is \(a.rows)×\(a.cols)")
+        self.b = b
+        self.a = a
+    }
+
     /// The exact factors of `module`'s update, or nil when none exist short of the dense matrix
     /// (interleaved TT-matrix layouts, dense updates).
     public static func of(_ module: AdapterModule, in adapter: Adapter) throws -> LowRankForm? {

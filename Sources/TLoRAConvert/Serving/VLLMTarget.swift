@@ -78,6 +78,8 @@ public enum VLLMTarget {
         let base = options.base
         for m in adapter.modules {
             guard case .lowRank = m.update else { throw ConvertError(.notServable, "\(path): module \(m.name) is not low-rank") }
+            // A PEFT lora_bias (what `tlora extract` writes for a changed bias): vLLM refuses any adapter bias.
+            guard m.biasDelta == nil else { refuse(m.name, "bias changes (lora_bias; peft_helper.py: \"Adapter bias is not supported\")"); continue }
             guard m.doraMagnitude != nil else { modules.append(m); continue }
             guard let base else {
                 refuse(m.name, "DoRA, which vLLM does not load (peft_helper.py: \"vLLM does not yet support DoRA\"); give --base to fold the magnitude into a plain LoRA (lossy, the error is stated)")

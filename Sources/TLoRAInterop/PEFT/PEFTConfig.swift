@@ -16,6 +16,8 @@ public struct PEFTConfig: Sendable, Equatable {
     public var alphaPattern: [(key: String, value: Double)]
     public var fanInFanOut: Bool
     public var useDoRA: Bool
+    /// `lora_bias`: each lora_B carries a bias, merged as `β + scale · Δβ`.
+    public var loraBias: Bool
     public var bias: String
     public var modulesToSave: [String]
     public var layersToTransform: [Int]?
@@ -124,9 +126,7 @@ public struct PEFTConfig: Sendable, Equatable {
             if let replication = f.object["layer_replication"], !replication.isNull {
                 throw f.problem("layer_replication", "is set: the adapter duplicates base layers, which a weight merge cannot express")
             }
-            if try f.optionalBool("lora_bias") == true {
-                throw f.problem("lora_bias", "is true: LoRA-B biases are not supported")
-            }
+            loraBias = try f.optionalBool("lora_bias") ?? false
             if let params = f.object["target_parameters"], let list = params.arrayValue, !list.isEmpty {
                 throw f.problem("target_parameters", "is set: LoRA on raw parameters (e.g. MoE experts) is not supported")
             }

@@ -52,11 +52,14 @@ public enum PEFTReader {
 
     private enum Role: String {
         case a = "lora_A", b = "lora_B", embeddingA = "lora_embedding_A", embeddingB = "lora_embedding_B", magnitude = "lora_magnitude_vector"
+        /// `lora_bias`: the bias of lora_B (the key ends in `.lora_B.bias`).
+        case bias = "lora_B.bias"
     }
 
     /// Splits `<module>.<role>[.weight]` into module and role; nil for keys that are not LoRA factors.
     private static func split(_ key: String) -> (module: String, role: Role)? {
         var k = key
+        if k.hasSuffix(".lora_B.bias") { return (String(k.dropLast(".lora_B.bias".count)), .bias) }
         if k.hasSuffix(".weight") { k.removeLast(".weight".count) }
         for role in [Role.a, .b, .embeddingA, .embeddingB, .magnitude] {
             let suffix = "." + role.rawValue
@@ -132,6 +135,12 @@ public enum PEFTReader {
             } else if config.useDoRA && !isEmbedding {
                 throw fail(.missingTensor, "module \(name): use_dora is set but there is no lora_magnitude_vector")
             }
+            var biasDelta = p[.bias]
+            if let d = biasDelta {
+                guard config.loraBias, !isEmbedding else { throw fail(.unexpectedTensor, "module \(name): a lora_B.bias without lora_bias in adapter_config.json") }
+                guard d.elementCount == b.shape[0] else { throw fail("module \(name): lora_B.bias has \(d.elementCount) values for \(b.shape[0]) outputs") }
+                biasDelta = d.reshaped([b.shape[0]])
+            }
             var attributes: [String: String] = [:]
             if let prefix = prefixes[name], prefix != keyPrefix { attributes["peft.key_prefix"] = prefix }
             modules.append(AdapterModule(
@@ -139,7 +148,7 @@ public enum PEFTReader {
                 // Embedding weights are vocab × dim: the transpose of the canonical dim × vocab ΔW.
                 layout: isEmbedding || config.fanInFanOut ? .inOut : .outIn,
                 outFeatures: b.shape[0], inFeatures: a.shape[1], scale: scale,
-                update: .lowRank(a: a, b: b), doraMagnitude: magnitude, kernel: kernel, attributes: attributes))
+                update: .lowRank(a: a, b: b), doraMagnitude: magnitude, kernel: kernel, biasDelta: biasDelta, attributes: attributes))
         }
         let adapter = Adapter(metadata: metadata(config), modules: modules, replacedTensors: replaced)
         do {

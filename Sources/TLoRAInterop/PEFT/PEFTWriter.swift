@@ -28,6 +28,7 @@ public enum PEFTWriter {
         if let type = nativeType(of: adapter), type != "LORA" { return try structuredLayout(adapter, type: type, path: path) }
         var tensors: [(name: String, tensor: StoredTensor)] = []
         var ranks: [(String, Int, Double)] = []
+        let loraBias = adapter.modules.contains { $0.biasDelta != nil }
         for m in adapter.modules {
             guard case .lowRank(let a, let b) = m.update else {
                 throw InteropError(.unsupported, path, "module \(m.name) is a \(m.update.kind.rawValue) update; PEFT holds only low-rank ones (run `tlora convert to-lora` first)")
@@ -36,16 +37,19 @@ public enum PEFTWriter {
             switch m.kind {
             case .embedding:
                 guard m.doraMagnitude == nil else { throw InteropError(.unsupported, path, "module \(m.name): PEFT has no DoRA for embeddings") }
+                guard m.biasDelta == nil else { throw InteropError(.unsupported, path, "module \(m.name): PEFT has no lora_bias for embeddings") }
                 tensors.append((prefix + ".lora_embedding_A", a))
                 tensors.append((prefix + ".lora_embedding_B", b))
             case .linear:
-                guard m.doraAxis == .out, m.biasDelta == nil else {
-                    throw InteropError(.unsupported, path, "module \(m.name): PEFT has neither DoRA on the input axis nor bias changes (export with --format lycoris)")
+                guard m.doraAxis == .out else {
+                    throw InteropError(.unsupported, path, "module \(m.name): PEFT has no DoRA on the input axis (export with --format lycoris)")
                 }
                 // A convolution's factors as PEFT's conv layers hold them: [r, in, k…] and [out, r, 1…].
                 let ones = [Int](repeating: 1, count: m.kernel.count)
                 tensors.append((prefix + ".lora_A.weight", m.kernel.isEmpty ? a : a.reshaped([a.shape[0], m.inChannels] + m.kernel)))
                 tensors.append((prefix + ".lora_B.weight", m.kernel.isEmpty ? b : b.reshaped(b.shape + ones)))
+                // PEFT's lora_bias gives every lora_B a bias: zeros where this layer's bias did not change.
+                if loraBias { tensors.append((prefix + ".lora_B.bias", m.biasDelta ?? StoredTensor([Float](repeating: 0, count: m.outFeatures), shape: [m.outFeatures], dtype: b.dtype))) }
                 if let mag = m.doraMagnitude { tensors.append((prefix + ".lora_magnitude_vector", mag)) }
             }
             ranks.append((m.name, a.shape[0], m.scale))
@@ -64,8 +68,9 @@ public enum PEFTWriter {
             original = try? PEFTConfig(json: json, path: path)
         }
         let useDoRA = adapter.modules.contains { $0.doraMagnitude != nil }
+        let loraBias = adapter.modules.contains { $0.biasDelta != nil }
         let fanInFanOut = adapter.modules.contains { $0.kind == .linear && $0.layout == .inOut }
-        if !fresh, let original, original.useDoRA == useDoRA, original.fanInFanOut == fanInFanOut,
+        if !fresh, let original, original.useDoRA == useDoRA, original.loraBias == loraBias, original.fanInFanOut == fanInFanOut,
            ranks.allSatisfy({ original.rank(for: $0.name) == $0.rank && original.scale(for: $0.name) == $0.scale }) {
             return original.json
         }
@@ -102,6 +107,7 @@ public enum PEFTWriter {
         o["fan_in_fan_out"] = JSONValue(fanInFanOut)
         o["use_rslora"] = JSONValue(false)
         o["use_dora"] = JSONValue(useDoRA)
+        o["lora_bias"] = JSONValue(loraBias)
         o["rank_pattern"] = .object(patterns.rankPattern)
         o["alpha_pattern"] = .object(patterns.alphaPattern)
         return o
