@@ -103,6 +103,9 @@ def main():
     else:
         print("skip mlx     mlx-lm is not installed (pip install mlx mlx-lm)")
     failures += llamacpp.check(tlora, gen, tmp)
+    # Several adapters merged at once, and extract's PEFT output: Fixtures/check_extract.py.
+    import check_extract
+    failures += check_extract.run(tlora, tmp)
     # The structured kinds (LoKr, LoHa, AdaLoRA, VeRA, IA³, conv, LyCORIS): Fixtures/check_kinds.py.
     if importlib.util.find_spec("lycoris"):
         sys.path.insert(0, HERE)

@@ -2,10 +2,10 @@
 # The main job on the bundled fixtures: import a real PEFT adapter (trained on all-MiniLM-L6-v2
 # when the base is available, else PEFT's tiny Llama adapter), convert it to TT and Tucker form,
 # inspect, verify, back to LoRA, and merge into the base checkpoint; extract an adapter from a full
-# fine-tune and combine adapters; then import a research-format adapter (TensLoRA); export for mlx-lm
-# and vLLM; read a container from Python; structured adapters (PEFT LoKr, AdaLoRA, conv LoHa, a
-# LyCORIS file, IA³); merge and export kohya/LyCORIS/diffusers adapters of tiny Stable Diffusion
-# pipelines. Outputs go to .demo/.
+# fine-tune, combine adapters, merge several at once; then import a research-format adapter
+# (TensLoRA); export for mlx-lm and vLLM; read a container from Python; structured adapters (PEFT
+# LoKr, AdaLoRA, conv LoHa, a LyCORIS file, IA³); merge and export kohya/LyCORIS/diffusers adapters
+# of tiny Stable Diffusion pipelines. Outputs go to .demo/.
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 tlora="$root/.build/release/tlora"
@@ -58,6 +58,11 @@ step "$tlora" extract --base "$pair/base" --finetuned "$pair/finetuned" --max-re
 step "$tlora" extract --base "$pair/base" --finetuned "$pair/finetuned" --max-rank 16 --format peft -o "$out/extracted-peft"
 step "$tlora" combine "$root/Fixtures/peft/llama-lora" "$root/Fixtures/peft/llama-bin" --method ties --density 0.5 --weights 0.7,0.3 -o "$out/combined-ties.tlora"
 step "$tlora" combine "$root/Fixtures/peft/llama-lora" "$root/Fixtures/peft/llama-layers" --method svd --max-rel-error 0.05 -o "$out/combined-svd.tlora"
+# Several adapters into a base in one pass, each with its weight (each tensor read once, rounded once).
+step "$tlora" merge "$root/Fixtures/peft/llama-lora" "$root/Fixtures/peft/llama-dora" "$out/combined-svd.tlora" --weights 0.5,1,-0.25 \
+  --base "$root/Fixtures/models/tiny-llama" -o "$out/merged-three" --dry-run
+step "$tlora" merge "$root/Fixtures/peft/llama-lora" "$root/Fixtures/peft/llama-dora" "$out/combined-svd.tlora" --weights 0.5,1,-0.25 \
+  --base "$root/Fixtures/models/tiny-llama" -o "$out/merged-three"
 # A research format: TensLoRA's att-qkv-depth Tucker tensor (written by ax-le/TensLoRA's own code)
 # imported as a native Tucker group, losslessly.
 step "$tlora" convert import "$root/Fixtures/research/tenslora-roberta-att-qkv-depth.pt" -o "$out/tenslora.tlora" --alpha 2 --construction att-qkv-depth

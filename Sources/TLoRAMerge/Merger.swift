@@ -24,9 +24,20 @@ public enum Merger {
     /// - Parameter rows: modules that update rows of a fused weight (`DiffusionBinding`), by name.
     public static func merge(adapter: Adapter, adapterPath: String, base: ModelBase, rows: [String: Range<Int>] = [:], output: String,
                              options: MergeOptions = MergeOptions()) throws -> MergeReport {
-        try outputPlan(adapterPath: adapterPath, base: base, output: output, options: options).check()
-        let plan = try MergePlan(adapter: adapter, base: base, adapterPath: adapterPath, rows: rows)
-        let writer = ShardWriter(adapter: adapter, plan: plan, options: options, totalBytes: base.weightBytes)
+        try merge([MergeInput(adapter: adapter, path: adapterPath, rows: rows)], base: base, output: output, options: options)
+    }
+
+    /// Merges several adapters in one pass: each base tensor is read once, decoded to f32, gets every
+    /// adapter's change in the order given (`weight · options.scale · ΔW`, DoRA renormalizing what the
+    /// adapters before it made, a replacement resetting the tensor), and is rounded once to the
+    /// output dtype. On an f32 base this is bit for bit merging the adapters one after the other;
+    /// on a 16-bit base it rounds once instead of after every adapter. Every adapter is checked
+    /// against the base (`MergePlan`) and the output against all of them before a byte is written.
+    public static func merge(_ inputs: [MergeInput], base: ModelBase, output: String, options: MergeOptions = MergeOptions()) throws -> MergeReport {
+        try outputPlan(adapterPaths: inputs.map(\.path), base: base, output: output, options: options).check()
+        let layers = try plans(inputs, base: base, options: options)
+        let writer = ShardWriter(layers: layers, options: options, totalBytes: base.weightBytes)
+        let touched = Set(layers.flatMap(\.plan.touchedComponents))
         switch base.layout {
         case .checkpoint where pathKind(base.path) == .directory:
             let checkpoint = base.components[0].checkpoint
@@ -46,7 +57,7 @@ public enum Merger {
             let directory = try AtomicDirectoryWriter(destination: output, overwrite: options.overwrite)
             for name in try directoryEntries(base.path).sorted() where !name.hasPrefix(".") {
                 let source = joinPath(base.path, name)
-                guard let c = base.component(named: name), options.dtype != nil || plan.touchedComponents.contains(name) else {
+                guard let c = base.component(named: name), options.dtype != nil || touched.contains(name) else {
                     try copyTree(source, to: directory.path(for: name))
                     writer.report.copiedFiles.append(name)
                     continue
@@ -64,8 +75,23 @@ public enum Merger {
             }
             try directory.commit()
         }
-        writer.report.changes = Self.changes(plan, base: base)
+        writer.report.changes = Self.changes(layers, base: base)
         return writer.report
+    }
+
+    /// Every input's plan against the base, built (and so checked) before anything is written.
+    static func plans(_ inputs: [MergeInput], base: ModelBase, options: MergeOptions) throws -> [ShardWriter.Layer] {
+        guard !inputs.isEmpty else { throw ConvertError(.invalidOptions, "merge needs at least one adapter") }
+        return try inputs.map { input in
+            let scale = input.weight * options.scale
+            guard scale.isFinite else { throw ConvertError(.nonFiniteValues, "\(input.path): weight \(input.weight) × scale \(options.scale) is not finite") }
+            // IA³ multiplies the weight: there is no fraction of it to merge.
+            if scale != 1, let m = input.adapter.modules.first(where: { if case .featureScale = $0.update { return true }; return false }) {
+                throw ConvertError(.notSupported, "\(input.path): module \(m.name) is an IA³ rescaling, which cannot be merged with weight \(scale)")
+            }
+            let plan = try MergePlan(adapter: input.adapter, base: base, adapterPath: input.path, rows: input.rows)
+            return ShardWriter.Layer(adapter: input.adapter, plan: plan, scale: scale)
+        }
     }
 
     /// What `merge` would do, with every check it makes before writing (the base, the adapter's
@@ -76,10 +102,16 @@ public enum Merger {
 
     public static func preview(adapter: Adapter, adapterPath: String, base: ModelBase, rows: [String: Range<Int>] = [:], output: String,
                                options: MergeOptions = MergeOptions()) throws -> MergeReport {
-        let outputPlan = outputPlan(adapterPath: adapterPath, base: base, output: output, options: options)
+        try preview([MergeInput(adapter: adapter, path: adapterPath, rows: rows)], base: base, output: output, options: options)
+    }
+
+    /// What `merge(_:base:output:options:)` would do, after every check it makes; nothing written.
+    public static func preview(_ inputs: [MergeInput], base: ModelBase, output: String, options: MergeOptions = MergeOptions()) throws -> MergeReport {
+        let outputPlan = outputPlan(adapterPaths: inputs.map(\.path), base: base, output: output, options: options)
         try outputPlan.check(writing: false)
-        let plan = try MergePlan(adapter: adapter, base: base, adapterPath: adapterPath, rows: rows)
-        let changes = Self.changes(plan, base: base)
+        let layers = try plans(inputs, base: base, options: options)
+        let touched = Set(layers.flatMap(\.plan.touchedComponents))
+        let changes = Self.changes(layers, base: base)
         let updated = changes.filter { $0.action == "updated" }.count
         let total = base.components.reduce(0) { $0 + $1.weightSets.reduce(0) { $0 + $1.shardOfTensor.count } }
         var report = MergeReport(updatedTensors: updated, replacedTensors: changes.count - updated, copiedTensors: total - changes.count,
@@ -92,7 +124,7 @@ public enum Merger {
             report.shards = 1
         case .pipeline:
             for name in try directoryEntries(base.path).sorted() where !name.hasPrefix(".") {
-                if let c = base.component(named: name), options.dtype != nil || plan.touchedComponents.contains(name) {
+                if let c = base.component(named: name), options.dtype != nil || touched.contains(name) {
                     report.shards += c.weightSets.reduce(0) { $0 + $1.shards.count }
                     report.rewrittenComponents.append(name)
                     report.copiedFiles += try otherFiles(in: joinPath(base.path, name), weightSets: c.weightSets).map { name + "/" + $0 }
@@ -104,16 +136,32 @@ public enum Merger {
         return report
     }
 
-    /// The base tensors `plan` changes (qualified names), in the base's order; `updated` by a module,
-    /// or by several on rows of a fused weight (their names joined by `+`), or `replaced`.
-    static func changes(_ plan: MergePlan, base: ModelBase) -> [(tensor: String, action: String, module: String?)] {
+    /// The base tensors the plans change (qualified names), in the base's order; `updated` by a
+    /// module, or by several on rows of a fused weight (their names joined by `+`), or `replaced`
+    /// (by the last adapter that touches it). With several adapters each module name is prefixed
+    /// with the positions of the adapters whose module of that name changes it (`1,3:`).
+    static func changes(_ layers: [ShardWriter.Layer], base: ModelBase) -> [(tensor: String, action: String, module: String?)] {
         base.tensors.compactMap { (name, _) in
-            switch plan.actions[name] {
-            case .update(let m, _), .bias(let m): return (name, "updated", m.name)
-            case .updateRows(let modules): return (name, "updated", modules.map(\.module.name).joined(separator: "+"))
-            case .replace: return (name, "replaced", nil)
-            case nil: return nil
+            var modules: [(positions: [Int], name: String)] = []
+            var last: MergePlan.Action? = nil
+            for (i, layer) in layers.enumerated() {
+                guard let action = layer.plan.actions[name] else { continue }
+                last = action
+                let names: [String]
+                switch action {
+                case .update(let m, _), .bias(let m): names = [m.name]
+                case .updateRows(let modules): names = modules.map(\.module.name)
+                case .replace: names = []
+                }
+                for n in names {
+                    if let k = modules.firstIndex(where: { $0.name == n }) { modules[k].positions.append(i + 1) } else { modules.append(([i + 1], n)) }
+                }
             }
+            guard let last else { return nil }
+            let label = modules.map { layers.count > 1 ? "\($0.positions.map(String.init).joined(separator: ",")):\($0.name)" : $0.name }
+                .joined(separator: "+")
+            if case .replace = last { return (name, "replaced", label.isEmpty || layers.count == 1 ? nil : label) }
+            return (name, "updated", label)
         }
     }
 
@@ -176,6 +224,11 @@ public enum Merger {
     }
 
     public static func outputPlan(adapterPath: String, base: ModelBase, output: String, options: MergeOptions) -> OutputPlan {
+        outputPlan(adapterPaths: [adapterPath], base: base, output: output, options: options)
+    }
+
+    /// The same for several adapters: the output may be none of them either.
+    public static func outputPlan(adapterPaths: [String], base: ModelBase, output: String, options: MergeOptions) -> OutputPlan {
         var bytes = 0
         for c in base.components {
             for set in c.weightSets {
@@ -190,7 +243,7 @@ public enum Merger {
         }
         let isFile = pathKind(base.path) == .file
         return OutputPlan(path: output, kind: isFile ? SafetensorsWriter.outputKind : .directory, replace: options.overwrite,
-                          inputs: [adapterPath, base.path], expectedBytes: bytes)
+                          inputs: adapterPaths + [base.path], expectedBytes: bytes)
     }
 
     /// The files a merge copies from a checkpoint directory (or a pipeline component's folder):

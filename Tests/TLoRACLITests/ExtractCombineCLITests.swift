@@ -68,4 +68,22 @@ import _TLoRATestSupport
         // Different ranks for a factor-wise method.
         Self.oneErrorLine(try CommandRunner.tlora(["combine", a, Fixtures.peft("llama-layers"), "--method", "linear", "-o", dir.file("y.tlora")]), containing: "equal ranks")
     }
+
+    @Test func mergeSeveralAdapters() throws {
+        let dir = TemporaryDirectory()
+        let a = Fixtures.peft("llama-lora"), b = Fixtures.peft("llama-dora"), base = Fixtures.model("tiny-llama")
+        let r = try CommandRunner.tlora(["merge", a, b, "--weights", "0.5,-1", "--base", base, "-o", dir.file("m"), "--json"])
+        #expect(r.status == 0, "\(r.stderr)")
+        let doc = try JSONParser.parse(Array(r.stdout.utf8))
+        #expect(doc["adapters"]?.arrayValue?.count == 2 && doc["weights"]?.arrayValue?.compactMap(\.doubleValue) == [0.5, -1])
+        #expect((doc["changes"]?.arrayValue ?? []).contains { $0["module"]?.stringValue?.hasPrefix("1,2:model.layers.0.") == true })
+        // Usage errors: weights count, --member with several adapters.
+        #expect(try CommandRunner.tlora(["merge", a, b, "--weights", "1", "--base", base, "-o", dir.file("x")]).status == 2)
+        #expect(try CommandRunner.tlora(["merge", a, b, "--member", "x", "--base", base, "-o", dir.file("x")]).status == 2)
+        // The second adapter is for another model: one line naming it, nothing written.
+        Self.oneErrorLine(try CommandRunner.tlora(["merge", a, Fixtures.peft("gpt2-lora"), "--base", base, "-o", dir.file("y")]), containing: "c_attn")
+        #expect(pathKind(dir.file("y")) == .missing)
+        // The output is one of the adapters.
+        Self.oneErrorLine(try CommandRunner.tlora(["merge", a, b, "--base", base, "-o", b, "--force"]), containing: b)
+    }
 }

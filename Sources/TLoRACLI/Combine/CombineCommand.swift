@@ -57,16 +57,9 @@ struct CombineCommand: ParsableCommand {
 
     @OptionGroup var threads: ThreadOptions
 
-    var parsedWeights: [Double]? {
-        weights.map { $0.split(separator: ",", omittingEmptySubsequences: false).map { Double($0.trimmingSpaces) ?? .nan } }
-    }
-
     func validate() throws {
         if adapters.count < 2 { throw ValidationError("combine needs at least two adapters") }
-        if let w = parsedWeights {
-            guard w.count == adapters.count else { throw ValidationError("--weights has \(w.count) values for \(adapters.count) adapters") }
-            guard w.allSatisfy(\.isFinite) else { throw ValidationError("--weights must be numbers separated by commas") }
-        }
+        _ = try WeightList.parse(weights, adapters: adapters.count)
         if method.needsDensity && density == nil { throw ValidationError("--method \(method.rawValue) needs --density") }
         if let d = density, !(d >= 0 && d <= 1) { throw ValidationError("--density must be in [0, 1]") }
         if !method.needsDensity && density != nil { throw ValidationError("--density applies to the pruning methods only") }
@@ -81,7 +74,7 @@ struct CombineCommand: ParsableCommand {
         try output.check(kind: format == .peft ? .directory : .tloraFile, inputs: adapters)
         let loaded = try adapters.map { try AdapterLoader.load($0) }
         let truncates = error.maxRank != nil || error.maxRelError != nil
-        let options = CombineOptions(method: method, weights: parsedWeights, density: density, majoritySign: majoritySign,
+        let options = CombineOptions(method: method, weights: try WeightList.parse(weights, adapters: adapters.count), density: density, majoritySign: majoritySign,
                                      target: truncates ? error.target : nil, mask: SeededDropMask(seed: seed), dtype: dtype.dtype)
         let (combined, summary) = try Combine.combine(loaded, names: adapters, options: options)
         let bytes: Int
@@ -97,15 +90,5 @@ struct CombineCommand: ParsableCommand {
         if method.isFactorWise && !output.json {
             Console.text("note: \(method.rawValue) merges the A's and the B's separately (as PEFT does): the result is not the weighted sum of the updates; rel.error shows how far it is from it")
         }
-    }
-}
-
-extension Substring {
-    /// Without leading and trailing spaces.
-    var trimmingSpaces: String {
-        var s = self
-        while s.first == " " { s = s.dropFirst() }
-        while s.last == " " { s = s.dropLast() }
-        return String(s)
     }
 }

@@ -6,18 +6,24 @@ import TLoRAInterop
 import TLoRAIO
 import TLoRANumerics
 
-/// `tlora merge ADAPTER --base BASE -o OUT`.
+/// `tlora merge ADAPTER… --base BASE -o OUT [--weights …]`.
 struct MergeCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "merge",
-        abstract: "Merge an adapter into a base and write the base's own layout: a checkpoint directory, a diffusers pipeline directory or a single file.")
+        abstract: "Merge adapters into a base and write the base's own layout: a checkpoint directory, a diffusers pipeline directory or a single file.",
+        discussion: """
+            Several adapters merge in one pass, in the order given: every base tensor is read once, \
+            gets each adapter's update (times its --weights entry) in f32 and is rounded once. On an \
+            f32 base that equals merging them one after the other. Every adapter is checked against \
+            the base before anything is written.
+            """)
 
     enum OutputDType: String, ExpressibleByArgument, CaseIterable {
         case keep, f32, f16, bf16
     }
 
-    @Argument(help: "Any supported adapter: a PEFT or MLX-LM directory, a GGUF adapter, a .tlora file, a kohya, LyCORIS or diffusers LoRA, or a TT-LoRA, TensorGuide or TensLoRA state dict (give --alpha).")
-    var adapter: String
+    @Argument(help: "One or more adapters, each any supported one: a PEFT or MLX-LM directory, a GGUF adapter, a .tlora file, a kohya, LyCORIS or diffusers LoRA, or a TT-LoRA, TensorGuide or TensLoRA state dict (give --alpha).")
+    var adapters: [String]
 
     @Option(help: "The base: a checkpoint directory (model.safetensors or shards listed in model.safetensors.index.json), a diffusers pipeline directory (model_index.json) or a single .safetensors file.")
     var base: String
@@ -25,8 +31,11 @@ struct MergeCommand: ParsableCommand {
     @Option(name: [.short, .customLong("output")], help: "The output: a directory for a checkpoint or pipeline base, a file for a single-file base.")
     var output: String
 
-    @Option(help: "For an adapter bank: the member to merge.")
+    @Option(help: "For an adapter bank (one adapter argument): the member to merge.")
     var member: String?
+
+    @Option(help: "One weight per adapter, comma-separated: multiplies that adapter's updates (default 1 each).")
+    var weights: String?
 
     @Option(help: "Multiply every update by this factor.")
     var scale: Double = 1
@@ -52,6 +61,9 @@ struct MergeCommand: ParsableCommand {
 
     func validate() throws {
         guard scale.isFinite else { throw ValidationError("--scale must be a finite number") }
+        guard !adapters.isEmpty else { throw ValidationError("give at least one adapter") }
+        if member != nil && adapters.count > 1 { throw ValidationError("--member applies to one adapter bank; merge several members with `tlora bank get` first") }
+        _ = try WeightList.parse(weights, adapters: adapters.count)
     }
 
     func run() throws {
@@ -61,19 +73,25 @@ struct MergeCommand: ParsableCommand {
         let progress = ProgressLine("merging")
         let options = MergeOptions(dtype: dtype == .keep ? nil : DType(rawValue: dtype.rawValue), scale: scale, overwrite: force,
                                    progress: dryRun ? nil : progress.callback)
-        try Merger.outputPlan(adapterPath: adapter, base: modelBase, output: output, options: options).check(writing: !dryRun)
-        // GGUF adapters of Llama-family models need head counts: the base's config has them.
-        // Research state dicts take their layer shapes from the base too.
-        var loaded = try AdapterLoader.load(adapter, base: base, research: try research.resolved(base: nil), member: member)
-        // kohya, LyCORIS and diffusers names are looked up among the base's own; nothing is written
-        // when some match nothing, unless --skip-unmatched.
-        let binding = try DiffusionBinding.bind(&loaded, to: modelBase, adapterPath: adapter, skipUnmatched: skipUnmatched)
-        let rows = binding.targets.compactMapValues(\.rows)
-        var report = try progress.during {
-            dryRun ? try Merger.preview(adapter: loaded, adapterPath: adapter, base: modelBase, rows: rows, output: output, options: options)
-                : try Merger.merge(adapter: loaded, adapterPath: adapter, base: modelBase, rows: rows, output: output, options: options)
+        try Merger.outputPlan(adapterPaths: adapters, base: modelBase, output: output, options: options).check(writing: !dryRun)
+        let weights = try WeightList.parse(self.weights, adapters: adapters.count) ?? adapters.map { _ in 1 }
+        var inputs: [MergeInput] = []
+        var unmatched: [String] = []
+        for (adapter, weight) in zip(adapters, weights) {
+            // GGUF adapters of Llama-family models need head counts: the base's config has them.
+            // Research state dicts take their layer shapes from the base too.
+            var loaded = try AdapterLoader.load(adapter, base: base, research: try research.resolved(base: nil), member: member)
+            // kohya, LyCORIS and diffusers names are looked up among the base's own; nothing is written
+            // when some match nothing, unless --skip-unmatched.
+            let binding = try DiffusionBinding.bind(&loaded, to: modelBase, adapterPath: adapter, skipUnmatched: skipUnmatched)
+            inputs.append(MergeInput(adapter: loaded, path: adapter, weight: weight, rows: binding.targets.compactMapValues(\.rows)))
+            unmatched += binding.skipped.map { adapters.count > 1 ? "\(adapter): \($0)" : $0 }
         }
-        report.skippedModules = binding.skipped
+        var report = try progress.during {
+            dryRun ? try Merger.preview(inputs, base: modelBase, output: output, options: options)
+                : try Merger.merge(inputs, base: modelBase, output: output, options: options)
+        }
+        report.skippedModules = unmatched
         if json {
             Console.out(JSONWriter.string(.object(document(report)), indent: 2))
             return
@@ -97,7 +115,10 @@ struct MergeCommand: ParsableCommand {
     func document(_ report: MergeReport) -> JSONObject {
         var o = JSONObject()
         o["output"] = JSONValue(output)
-        o["adapter"] = JSONValue(adapter)
+        if adapters.count == 1 { o["adapter"] = JSONValue(adapters[0]) }
+        o["adapters"] = JSONValue(adapters)
+        let weights = ((try? WeightList.parse(self.weights, adapters: adapters.count)) ?? nil) ?? adapters.map { _ in 1.0 }
+        o["weights"] = .array(weights.map { JSONValue($0) })
         o["base"] = JSONValue(base)
         o["dry_run"] = JSONValue(dryRun)
         o["updated_tensors"] = JSONValue(report.updatedTensors)

@@ -29,7 +29,7 @@ extension ToLoRACommand: ReadsAnAdapter { var adapterPath: String { source } }
 extension DenseToTTCommand: ReadsAnAdapter { var adapterPath: String { source } }
 extension DenseToTuckerCommand: ReadsAnAdapter { var adapterPath: String { source } }
 extension ExportCommand: ReadsAnAdapter { var adapterPath: String { source } }
-extension MergeCommand: ReadsAnAdapter { var adapterPath: String { adapter } }
+extension MergeCommand: ReadsAnAdapter { var adapterPath: String { adapters.joined(separator: ", ") } }
 extension CombineCommand: ReadsAnAdapter { var adapterPath: String { adapters.joined(separator: ", ") } }
 extension ExtractCommand: ReadsAnAdapter { var adapterPath: String { finetuned } }
 extension VerifyCommand: ReadsAnAdapter { var adapterPath: String { file } }
