@@ -13,10 +13,6 @@ struct BankGetCommand: ParsableCommand {
         abstract: "Write one member of a bank as an ordinary adapter (a LoRA of the shared rank).",
         discussion: "Reads only that member's cores and the bases they use.")
 
-    enum Format: String, ExpressibleByArgument, CaseIterable {
-        case tlora, peft
-    }
-
     @Argument(help: "An adapter bank (.tlora).")
     var bank: String
 
@@ -24,7 +20,7 @@ struct BankGetCommand: ParsableCommand {
     var member: String
 
     @Option(help: "Output: a .tlora file or a PEFT directory.")
-    var format: Format = .tlora
+    var format: LoRAOutputFormat = .tlora
 
     @Option(help: "Storage dtype of the factors (default: the bank's).")
     var dtype: StorageDType?
@@ -35,17 +31,11 @@ struct BankGetCommand: ParsableCommand {
 
     func run() throws {
         threads.apply()
-        try output.check(kind: format == .peft ? .directory : .tloraFile, inputs: [bank])
+        try output.check(kind: format.outputKind, inputs: [bank])
         let file = try TLoRAFile(path: bank)
         guard file.isBank else { throw InputError.notABank(path: bank) }
         let adapter = try file.loadBankMember(member, dtype: dtype?.dtype)
-        let bytes: Int
-        switch format {
-        case .tlora: bytes = try output.write(adapter).fileLength
-        case .peft:
-            try PEFTWriter.write(adapter, to: output.output, overwrite: output.force)
-            bytes = try directorySize(output.output)
-        }
+        let bytes = try output.write(adapter, as: format)
         let ranks = Set(adapter.modules.compactMap { m -> Int? in if case .lowRank(let a, _) = m.update { return a.shape[0] }; return nil }).sorted()
         let worst = adapter.modules.compactMap { $0.conversion?.relativeError }.max()
         if output.json {

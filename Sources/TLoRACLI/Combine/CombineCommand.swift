@@ -23,10 +23,6 @@ struct CombineCommand: ParsableCommand {
             exact LoRA form.
             """)
 
-    enum Format: String, ExpressibleByArgument, CaseIterable {
-        case tlora, peft
-    }
-
     @Argument(help: "Two or more adapters (any format tlora reads).")
     var adapters: [String]
 
@@ -48,7 +44,7 @@ struct CombineCommand: ParsableCommand {
     @OptionGroup var error: ErrorTargetOptions
 
     @Option(help: "Output: a .tlora file or a PEFT directory.")
-    var format: Format = .tlora
+    var format: LoRAOutputFormat = .tlora
 
     @Option(help: "Storage dtype of the factors.")
     var dtype: StorageDType = .f32
@@ -71,20 +67,13 @@ struct CombineCommand: ParsableCommand {
 
     func run() throws {
         threads.apply()
-        try output.check(kind: format == .peft ? .directory : .tloraFile, inputs: adapters)
+        try output.check(kind: format.outputKind, inputs: adapters)
         let loaded = try adapters.map { try AdapterLoader.load($0) }
         let truncates = error.maxRank != nil || error.maxRelError != nil
         let options = CombineOptions(method: method, weights: try WeightList.parse(weights, adapters: adapters.count), density: density, majoritySign: majoritySign,
                                      target: truncates ? error.target : nil, mask: SeededDropMask(seed: seed), dtype: dtype.dtype)
         let (combined, summary) = try Combine.combine(loaded, names: adapters, options: options)
-        let bytes: Int
-        switch format {
-        case .tlora:
-            bytes = try output.write(combined).fileLength
-        case .peft:
-            try PEFTWriter.write(combined, to: output.output, overwrite: output.force)
-            bytes = try directorySize(output.output)
-        }
+        let bytes = try output.write(combined, as: format)
         ConversionPrinter.print(summary, source: adapters.joined(separator: ","), sourceBytes: loaded.reduce(0) { $0 + $1.rawByteCount },
                                 outputBytes: bytes, output: output.output, json: output.json)
         if method.isFactorWise && !output.json {

@@ -11,17 +11,13 @@ struct ToLoRACommand: ParsableCommand {
         commandName: "to-lora",
         abstract: "Any update (tensor train, Tucker slice, LoRA) as plain LoRA: exact rank, or truncated (rank resizing).")
 
-    enum Format: String, ExpressibleByArgument, CaseIterable {
-        case tlora, peft
-    }
-
     @Argument(help: "Any supported adapter.")
     var source: String
 
     @OptionGroup var error: ErrorTargetOptions
 
     @Option(help: "Output: a .tlora file or a PEFT directory.")
-    var format: Format = .tlora
+    var format: LoRAOutputFormat = .tlora
 
     @Option(help: "Storage dtype of the factors (default f32).")
     var dtype: StorageDType?
@@ -38,20 +34,13 @@ struct ToLoRACommand: ParsableCommand {
 
     func run() throws {
         threads.apply()
-        try output.check(kind: format == .peft ? .directory : .tloraFile, inputs: [source] + sourceOptions.inputPaths)
+        try output.check(kind: format.outputKind, inputs: [source] + sourceOptions.inputPaths)
         let adapter = try AdapterLoader.load(source, options: sourceOptions)
         var options = ToLoRA.Options(target: error.target, dtype: dtype?.dtype)
         let progress = ProgressLine("converting")
         options.progress = progress.callback
         let (converted, summary) = try progress.during { try ToLoRA.convert(adapter, options: options) }
-        let bytes: Int
-        switch format {
-        case .tlora:
-            bytes = try output.write(converted).fileLength
-        case .peft:
-            try PEFTWriter.write(converted, to: output.output, overwrite: output.force)
-            bytes = try directorySize(output.output)
-        }
+        let bytes = try output.write(converted, as: format)
         ConversionPrinter.print(summary, source: source, sourceBytes: adapter.rawByteCount, outputBytes: bytes, output: output.output, json: output.json)
     }
 }

@@ -22,10 +22,6 @@ struct ExtractCommand: ParsableCommand {
         case lora, tt, tucker
     }
 
-    enum Format: String, ExpressibleByArgument, CaseIterable {
-        case tlora, peft
-    }
-
     @Option(help: "The base checkpoint (a directory with model.safetensors or shards, or one .safetensors file).")
     var base: String
 
@@ -44,7 +40,7 @@ struct ExtractCommand: ParsableCommand {
     var heads: Int?
 
     @Option(help: "Output: a .tlora file or a PEFT directory.")
-    var format: Format = .tlora
+    var format: LoRAOutputFormat = .tlora
 
     @Option(help: "Only tensors whose name matches this regular expression, e.g. 'self_attn\\.(q|v)_proj'.")
     var modules: String?
@@ -69,7 +65,7 @@ struct ExtractCommand: ParsableCommand {
 
     func run() throws {
         threads.apply()
-        try output.check(kind: format == .peft ? .directory : .tloraFile, inputs: [base, finetuned])
+        try output.check(kind: format.outputKind, inputs: [base, finetuned])
         let pair = try CheckpointPair(base: try Checkpoint(path: base), finetuned: try Checkpoint(path: finetuned))
         var resolvedHeads = heads
         if resolvedHeads == nil, let config = try pair.finetuned.config() {
@@ -79,14 +75,7 @@ struct ExtractCommand: ParsableCommand {
         let options = ExtractOptions(target: target, form: form == .lora ? .lora : (form == .tt ? .tensorTrain : .tucker(group ?? .depth)),
                                      modules: modules, dtype: dtype.dtype, heads: resolvedHeads, progress: progress.callback)
         let (adapter, summary) = try progress.during { try Extractor.extract(pair, options: options) }
-        let bytes: Int
-        switch format {
-        case .tlora:
-            bytes = try output.write(adapter).fileLength
-        case .peft:
-            try PEFTWriter.write(adapter, to: output.output, overwrite: output.force)
-            bytes = try directorySize(output.output)
-        }
+        let bytes = try output.write(adapter, as: format)
         let modulesLine = "\(summary.conversion.lines.count) module(s)\(form == .tucker ? "/group(s)" : "") extracted, \(summary.biasChanges) bias change(s) with their layer, "
             + "\(summary.replaced.count) tensor(s) kept whole, \(summary.unchanged) unchanged"
         if output.json {

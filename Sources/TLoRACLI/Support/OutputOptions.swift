@@ -1,5 +1,6 @@
 import ArgumentParser
 import TLoRAFormat
+import TLoRAInterop
 import TLoRAIO
 import TLoRAModel
 
@@ -41,6 +42,26 @@ struct ContainerOutputOptions: ParsableArguments {
         var options = writeOptions
         options.progress = progress.callback
         return try ContainerWriter.write(adapter, to: output, options: options)
+    }
+}
+
+/// `--format tlora|peft` of the commands that write a LoRA adapter.
+enum LoRAOutputFormat: String, ExpressibleByArgument, CaseIterable {
+    case tlora, peft
+
+    var outputKind: OutputKind { self == .peft ? .directory : .tloraFile }
+}
+
+extension ContainerOutputOptions {
+    /// Writes `adapter` as a `.tlora` file or a PEFT directory; returns the bytes written.
+    func write(_ adapter: Adapter, as format: LoRAOutputFormat) throws -> Int {
+        switch format {
+        case .tlora:
+            return try write(adapter).fileLength
+        case .peft:
+            try PEFTWriter.write(adapter, to: output, overwrite: force)
+            return try directorySize(output)
+        }
     }
 }
 
