@@ -162,8 +162,10 @@ def main():
             loads.append(os.getloadavg()[0])
             results[k].append(peak_rss_run(cmd))
             print(k, results[k][-1], flush=True)
-            if k in ("floor", "tlora-avx2"):
-                shutil.rmtree(outs[k])  # 5 GB each; only tlora's and diffusers' outputs are compared
+            if k in ("floor", "tlora-avx2") or (k == "tlora" and "diffusers" not in commands):
+                # 5 GB each; only tlora's and diffusers' outputs are compared. Removing the others also
+                # starts every timed run from the same page cache (no other tool's output in it).
+                shutil.rmtree(outs[k])
     compared = "diffusers" in commands and "tlora" in commands
     if compared:
         changed, worst = compare(outs["tlora"], outs["diffusers"], base)

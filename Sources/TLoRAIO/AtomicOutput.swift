@@ -82,7 +82,7 @@ package final class AtomicFileWriter {
     /// The most one `write` call hands the kernel. Linux 6.x sizes the page-cache folios of a
     /// buffered write by the call's length, and the large folios of MiB-sized calls cost far more to
     /// allocate and fill than small ones: writing 2.2 GB in 1 MiB calls took 1.3–5.7 s of system time
-    /// on this project's machines, in 256 KiB calls 0.5–0.7 s (docs/BENCHMARKS.md, "Merge and the
+    /// on this project's machines, in 256 KiB calls 0.5–0.7 s (docs/BENCHMARKS.md, Merge, "… and the
     /// page cache"). Smaller calls than that only add syscalls.
     package static let largestWriteCall = 256 << 10
 
