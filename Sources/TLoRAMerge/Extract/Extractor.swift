@@ -141,7 +141,8 @@ public enum Extractor {
         var weightModules = Set<String>()
         var biasItems: [(String, CheckpointPair.Item)] = []
         for item in pair.items {
-            if item.isIdentical { plan.unchanged += 1; continue }
+            // Comparing touches every page of an unchanged tensor (an embedding, a head): drop them.
+            if item.isIdentical { item.release(); plan.unchanged += 1; continue }
             if let regex, (try? regex.firstMatch(in: item.name)) == nil { plan.notSelected.append(item.name); continue }
             let shape = item.shape
             let isWeight = item.name.hasSuffix(".weight")
@@ -161,7 +162,10 @@ public enum Extractor {
             }
         }
         // Whole tensors must be finite in both (modules and biases are checked on their difference).
-        for (item, _) in plan.replaced { try item.requireFinite(pair) }
+        for (item, _) in plan.replaced {
+            try item.requireFinite(pair)
+            item.release()
+        }
         for (module, item) in biasItems {
             if weightModules.contains(module) { plan.biases[module] = item } else {
                 plan.replaced.append((item, "bias of a layer whose weight did not change"))
