@@ -87,7 +87,9 @@ public enum Extractor {
         let counter = ProgressCounter(total: total, report: options.progress)
         let results = try Parallel.map(count: plan.modules.count) { i -> (AdapterModule, ConversionSummary.Line)? in
             let p = plan.modules[i]
-            defer { p.item.release(); counter.advance() }
+            // A module's f64 work arrays are freed here; give their pages back before the next one (glibc keeps
+            // freed blocks below its mmap threshold in the heap, behind the factors kept for the output).
+            defer { p.item.release(); releaseFreeMemory(); counter.advance() }
             return try extractModule(p, pair: pair, target: loraTarget, dtype: options.dtype)
         }
         var adapter = Adapter()
