@@ -35,6 +35,16 @@ int64_t tlora_copy_range(int in_fd, int64_t in_offset, int out_fd, int64_t lengt
 #endif
 }
 
+int tlora_open_unbuffered(const char *path) {
+#if defined(__linux__) && defined(O_DIRECT)
+    return open(path, O_WRONLY | O_DIRECT | O_CLOEXEC);
+#else
+    (void)path;
+    errno = ENOSYS;
+    return -1;
+#endif
+}
+
 static _Thread_local int worker_depth = 0;
 int tlora_worker_depth(void) { return worker_depth; }
 void tlora_worker_enter(void) { worker_depth++; }

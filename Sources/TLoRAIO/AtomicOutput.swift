@@ -18,10 +18,16 @@ package final class AtomicFileWriter {
     public private(set) var bytesWritten = 0
 
     private let kind: OutputKind
+    /// Set when the bytes go past the page cache (`unbuffered`).
+    private var sink: UnbufferedSink?
+    /// Whether this writer's bytes go past the page cache (asked for, and the filesystem allows it).
+    package var isUnbuffered: Bool { sink != nil }
 
     /// Fails at once if the destination exists and `overwrite` is false, or if it exists and is not
     /// a `kind` of file tlora wrote (`OutputKind.checkReplaceable`), so no work is wasted.
-    public init(destination: String, overwrite: Bool, kind: OutputKind = .anyFile) throws {
+    /// - Parameter unbuffered: write past the page cache where the filesystem allows it
+    ///   (`UnbufferedSink`), for outputs of gigabytes that nothing reads back at once.
+    public init(destination: String, overwrite: Bool, kind: OutputKind = .anyFile, unbuffered: Bool = false) throws {
         self.destination = destination
         self.overwrite = overwrite
         self.kind = kind
@@ -39,6 +45,7 @@ package final class AtomicFileWriter {
                 StaleTemporaries.lock(f)
                 self.fd = f
                 self.temporaryPath = candidate
+                if unbuffered { sink = UnbufferedSink(path: candidate) }
                 break
             }
             let e = errno
@@ -62,6 +69,7 @@ package final class AtomicFileWriter {
 
     /// Appends `count` bytes of another file from `offset`, copied inside the kernel when possible.
     public func copy(from source: Int32, offset: Int, count: Int, fallback: UnsafeRawBufferPointer) throws {
+        if sink != nil { return try write(fallback) }  // the kernel's copy would go through the page cache
         var done = 0
         while done < count {
             let n = valueOrErrno { tlora_copy_range(source, Int64(offset + done), fd, Int64(count - done)) }
@@ -89,6 +97,11 @@ package final class AtomicFileWriter {
     /// Appends bytes (handles short writes and EINTR; a full disk is `IOError.noSpace`).
     public func write(_ bytes: UnsafeRawBufferPointer) throws {
         guard let base = bytes.baseAddress else { return }
+        if let sink {
+            try sink.append(bytes)
+            bytesWritten += bytes.count
+            return
+        }
         var done = 0
         while done < bytes.count {
             let call = min(bytes.count - done, Self.largestWriteCall)
@@ -115,6 +128,10 @@ package final class AtomicFileWriter {
     /// the meantime is not replaced (the move is a hard link, which refuses an existing name).
     public func commit() throws {
         guard !committed else { return }
+        if let sink {
+            try sink.finish(length: bytesWritten)
+            self.sink = nil
+        }
         if case .failure(let e) = valueOrErrno({ fsync(fd) }) { throw IOError.writing(destination, e) }
         close(fd)
         fd = -1

@@ -40,7 +40,7 @@ extension Merger {
         func write(_ checkpoint: Checkpoint, component: String, path: (String) -> String) throws -> [Int] {
             var sizes: [Int] = []
             for (s, shard) in checkpoint.shards.enumerated() {
-                let out = try AtomicFileWriter(destination: path(checkpoint.shardNames[s]), overwrite: false)
+                let out = try AtomicFileWriter(destination: path(checkpoint.shardNames[s]), overwrite: false, unbuffered: true)
                 sizes.append(try write(shard, component: component, into: out, marker: false))
                 report.shards += 1
                 try out.commit()

@@ -49,7 +49,7 @@ public enum Merger {
             try directory.commit()
         case .checkpoint, .singleFile:
             let shard = base.components[0].checkpoint.shards[0]
-            let out = try AtomicFileWriter(destination: output, overwrite: options.overwrite, kind: SafetensorsWriter.outputKind)
+            let out = try AtomicFileWriter(destination: output, overwrite: options.overwrite, kind: SafetensorsWriter.outputKind, unbuffered: true)
             try writer.write(shard, component: "", into: out, marker: true)
             writer.report.shards = 1
             try out.commit()

@@ -9,8 +9,8 @@ import TLoRAIO
 public final class TemporaryDirectory: Sendable {
     public let path: String
 
-    public init(_ prefix: String = "tlora-test") {
-        var template = Array("/tmp/\(prefix)-XXXXXX".utf8CString)
+    public init(_ prefix: String = "tlora-test", root: String = "/tmp") {
+        var template = Array("\(root)/\(prefix)-XXXXXX".utf8CString)
         let made = template.withUnsafeMutableBufferPointer { mkdtemp($0.baseAddress!) }  // safe: non-empty buffer
         precondition(made != nil, "mkdtemp failed")
         path = String(cString: template.withUnsafeBufferPointer { $0.baseAddress! })  // safe: non-empty buffer

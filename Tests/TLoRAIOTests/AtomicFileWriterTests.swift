@@ -1,3 +1,6 @@
+#if canImport(Glibc)
+import Glibc
+#endif
 import Testing
 import TLoRAIO
 import _TLoRATestSupport
@@ -20,5 +23,55 @@ import _TLoRATestSupport
         let written = TestFiles.read(dir.file("big.bin"))
         #expect(written.count == expected.count)
         #expect(written == expected)
+    }
+
+    /// Unbuffered writers gather bytes into aligned chunks and pad the tail: the file must still hold
+    /// exactly the bytes written, whatever their split, with copies from another file among them, on
+    /// a filesystem that takes `O_DIRECT` (/tmp here) and on one that may not (/dev/shm, tmpfs).
+    @Test(arguments: ["/tmp", "/dev/shm"])
+    func unbufferedWritesArriveWholeAndInOrder(root: String) throws {
+        guard pathKind(root) == .directory else { return }
+        let dir = TemporaryDirectory(root: root)
+        let chunk = 8 << 20
+        let source: [UInt8] = (0..<(3 * chunk / 2)).map { UInt8(truncatingIfNeeded: $0 &* 131 &+ 17) }
+        TestFiles.write(dir.file("source.bin"), source)
+        let input = open(dir.file("source.bin"), O_RDONLY)
+        defer { close(input) }
+        // (bytes to write, or a range of the source to copy); sizes around the alignment and the chunk.
+        let sizes = [1, 4095, 4097, chunk - 3, chunk, 0, chunk + 5000, 2 * chunk + 17, 12]
+        for (total, parts) in [("ragged", sizes), ("aligned", [4096, chunk - 4096, 3 * 4096]), ("empty", [])] {
+            let out = try AtomicFileWriter(destination: dir.file("\(total).bin"), overwrite: false, unbuffered: true)
+            var expected: [UInt8] = []
+            for (i, n) in parts.enumerated() {
+                if i % 3 == 2 {
+                    let offset = (i * 7919) % (source.count - n + 1)
+                    try source.withUnsafeBytes { try out.copy(from: input, offset: offset, count: n, fallback: UnsafeRawBufferPointer(rebasing: $0[offset..<(offset + n)])) }
+                    expected += source[offset..<(offset + n)]
+                } else {
+                    let part = (0..<n).map { UInt8(truncatingIfNeeded: $0 &* 31 &+ i &* 7) }
+                    try out.write(part)
+                    expected += part
+                }
+            }
+            #expect(out.bytesWritten == expected.count)
+            try out.commit()
+            let written = TestFiles.read(dir.file("\(total).bin"))
+            #expect(written.count == expected.count, "\(total) under \(root)")
+            #expect(written == expected, "\(total) under \(root)")
+        }
+    }
+
+    /// A writer dropped before `commit` leaves nothing, unbuffered too.
+    @Test func unbufferedWriterDroppedLeavesNothing() throws {
+        let dir = TemporaryDirectory()
+        var temporary = ""
+        do {
+            let out = try AtomicFileWriter(destination: dir.file("gone.bin"), overwrite: false, unbuffered: true)
+            temporary = out.temporaryPath
+            try out.write([UInt8](repeating: 7, count: (8 << 20) + 100))
+            #expect(pathKind(temporary) == .file)
+        }
+        #expect(pathKind(temporary) == .missing)
+        #expect(pathKind(dir.file("gone.bin")) == .missing)
     }
 }

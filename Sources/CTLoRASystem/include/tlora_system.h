@@ -13,6 +13,9 @@ int tlora_start_writeback(int fd, int64_t offset, int64_t length);
 /// Copies `length` bytes from `in_fd` at `in_offset` to `out_fd` at its current position inside the
 /// kernel (copy_file_range); returns bytes copied (possibly fewer) or -1.
 int64_t tlora_copy_range(int in_fd, int64_t in_offset, int out_fd, int64_t length);
+/// Opens an existing file for writing past the page cache (O_DIRECT); -1 with errno where the
+/// filesystem (tmpfs) or the platform has no such writes.
+int tlora_open_unbuffered(const char *path);
 #endif
 
 /// Nesting of parallel work on this thread: kernels run single-threaded inside a parallel region
