@@ -69,7 +69,12 @@ package final class AtomicFileWriter {
 
     /// Appends `count` bytes of another file from `offset`, copied inside the kernel when possible.
     public func copy(from source: Int32, offset: Int, count: Int, fallback: UnsafeRawBufferPointer) throws {
-        if sink != nil { return try write(fallback) }  // the kernel's copy would go through the page cache
+        if let sink {
+            // The kernel's copy would go through the page cache.
+            try sink.append(from: source, offset: offset, count: count, fallback: fallback)
+            bytesWritten += count
+            return
+        }
         var done = 0
         while done < count {
             let n = valueOrErrno { tlora_copy_range(source, Int64(offset + done), fd, Int64(count - done)) }

@@ -62,6 +62,23 @@ final class UnbufferedSink {
         }
     }
 
+    /// Appends `count` bytes of another file from `offset`, read straight into the buffer (no
+    /// mapping of the source's pages into this process); `fallback` holds the same bytes, for a
+    /// source that cannot be read so.
+    func append(from source: Int32, offset: Int, count: Int, fallback: UnsafeRawBufferPointer) throws {
+        var done = 0
+        while done < count {
+            let want = min(count - done, Self.chunk - filled)
+            let read = valueOrErrno { pread(source, buffer.baseAddress! + filled, want, off_t(offset + done)) }
+            guard case .success(let n) = read, n > 0 else {
+                return try append(UnsafeRawBufferPointer(rebasing: fallback[done..<count]))
+            }
+            filled += n
+            done += n
+            if filled == Self.chunk { try flush(count: Self.chunk) }
+        }
+    }
+
     /// Writes what is left, padded to the alignment, and cuts the file back to `length` bytes.
     func finish(length: Int) throws {
         if filled > 0 {
