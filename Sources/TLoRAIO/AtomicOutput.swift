@@ -45,7 +45,7 @@ package final class AtomicFileWriter {
                 StaleTemporaries.lock(f)
                 self.fd = f
                 self.temporaryPath = candidate
-                if unbuffered { sink = UnbufferedSink(path: candidate) }
+                if unbuffered { sink = UnbufferedSink(path: candidate, bufferedFD: f) }
                 break
             }
             let e = errno

@@ -74,4 +74,20 @@ import _TLoRATestSupport
         #expect(pathKind(temporary) == .missing)
         #expect(pathKind(dir.file("gone.bin")) == .missing)
     }
+
+    /// A filesystem that takes the unbuffered open but refuses a write (blocks larger than the
+    /// alignment), simulated with 1000-byte chunks, which no block device takes unbuffered: the sink
+    /// goes on through the buffered descriptor and the bytes still arrive whole.
+    @Test func unbufferedSinkFallsBackWhenAWriteIsRefused() throws {
+        let dir = TemporaryDirectory()
+        let path = dir.file("odd.bin")
+        let f = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o644)
+        #expect(f >= 0)
+        defer { close(f) }
+        guard let sink = UnbufferedSink(path: path, bufferedFD: f, chunk: 1000, alignment: 1) else { return }  // no O_DIRECT here at all
+        let bytes = (0..<5_555).map { UInt8(truncatingIfNeeded: $0 &* 7 &+ 3) }
+        try bytes.withUnsafeBytes { try sink.append($0) }
+        try sink.finish(length: bytes.count)
+        #expect(TestFiles.read(path) == bytes, "direct writes \(sink.isDirect ? "taken" : "refused, buffered instead")")
+    }
 }
