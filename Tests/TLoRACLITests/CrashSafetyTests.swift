@@ -141,6 +141,16 @@ import Glibc
         #expect(r.stderr.contains("no space left on device"), "\(r.stderr)")
         #expect(r.stderr.split(separator: "\n").count == 1)
         #expect((try? directoryEntries(mnt)) == [], "left behind: \((try? directoryEntries(mnt)) ?? [])")
+        // The merge's unbuffered writer (O_DIRECT where tmpfs takes it) running out midway: the same.
+        do {
+            let direct = try AtomicFileWriter(destination: mnt + "/direct.bin", overwrite: false, unbuffered: true)
+            let error = #expect(throws: IOError.self) {
+                try direct.write([UInt8](repeating: 1, count: 3 << 20))
+                try direct.commit()
+            }
+            #expect(error?.code == .noSpace, "\(String(describing: error))")
+        }
+        #expect((try? directoryEntries(mnt)) == [], "left behind: \((try? directoryEntries(mnt)) ?? [])")
         // A merge checks the free space before writing anything.
         let m = try CommandRunner.tlora(["merge", Fixtures.peft("llama-lora"), "--base", Fixtures.model("tiny-llama"), "-o", mnt + "/merged"])
         #expect(m.status == 0 || m.stderr.contains("space"), "\(m.stderr)")
