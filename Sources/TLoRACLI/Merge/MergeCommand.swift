@@ -100,16 +100,18 @@ struct MergeCommand: ParsableCommand {
             : "; skipped \(report.skippedModules.count) modules whose names match nothing in the base: \(report.skippedModules.joined(separator: ", "))"
         let rewrote = report.rewrittenComponents.isEmpty ? "" : "; rewrote \(report.rewrittenComponents.joined(separator: ", "))"
         let files = "\(report.shards) weight file\(report.shards == 1 ? "" : "s")"
+        // A single-file output has no other files to copy.
+        let others = report.copiedFiles.joined(separator: ", ")
         if dryRun {
             Console.text(Formatting.table(header: ["base tensor", "would be", "by module"],
                                           rows: report.changes.map { [$0.tensor, $0.action, $0.module ?? "-"] }, rightAligned: []))
             Console.text("\(output): dry run, nothing written: would update \(report.updatedTensors) tensors, replace \(report.replacedTensors), "
-                + "copy \(report.copiedTensors) in \(files) (\(Formatting.bytes(report.bytesWritten)))\(rewrote); "
-                + "would copy \(report.copiedFiles.joined(separator: ", "))\(skipped)")
+                + "copy \(report.copiedTensors) in \(files) (\(Formatting.bytes(report.bytesWritten)))\(rewrote)"
+                + (others.isEmpty ? "" : "; would copy \(others)") + skipped)
             return
         }
         Console.text("\(output): \(report.updatedTensors) tensors updated, \(report.replacedTensors) replaced, \(report.copiedTensors) copied "
-            + "in \(files) (\(Formatting.bytes(report.bytesWritten)))\(rewrote); copied \(report.copiedFiles.joined(separator: ", "))\(skipped)")
+            + "in \(files) (\(Formatting.bytes(report.bytesWritten)))\(rewrote)" + (others.isEmpty ? "" : "; copied \(others)") + skipped)
     }
 
     func document(_ report: MergeReport) -> JSONObject {
