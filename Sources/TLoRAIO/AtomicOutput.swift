@@ -20,8 +20,6 @@ package final class AtomicFileWriter {
     private let kind: OutputKind
     /// Set when the bytes go past the page cache (`unbuffered`).
     private var sink: UnbufferedSink?
-    /// Whether this writer's bytes go past the page cache (asked for, and the filesystem allows it).
-    package var isUnbuffered: Bool { sink != nil }
 
     /// Fails at once if the destination exists and `overwrite` is false, or if it exists and is not
     /// a `kind` of file tlora wrote (`OutputKind.checkReplaceable`), so no work is wasted.
@@ -67,7 +65,8 @@ package final class AtomicFileWriter {
         }
     }
 
-    /// Appends `count` bytes of another file from `offset`, copied inside the kernel when possible.
+    /// Appends `count` bytes of another file from `offset`: copied inside the kernel when possible,
+    /// or read straight into the unbuffered sink's buffer.
     public func copy(from source: Int32, offset: Int, count: Int, fallback: UnsafeRawBufferPointer) throws {
         if let sink {
             // The kernel's copy would go through the page cache.

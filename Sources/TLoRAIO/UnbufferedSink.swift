@@ -14,7 +14,7 @@ import Darwin
 /// (docs/BENCHMARKS.md, "Diffusion merge"). The bytes are gathered in an aligned buffer and handed
 /// to the disk in whole aligned chunks; the tail is written padded to the alignment and the file is
 /// then truncated to its length. Durability is unchanged: the owner still fsyncs before it renames.
-/// Where the filesystem refuses `O_DIRECT` at `open` (tmpfs, some network filesystems) there is no
+/// Where the filesystem refuses `O_DIRECT` at `open` (older tmpfs, some network filesystems) there is no
 /// sink and the owner writes through the page cache; where it accepts the `open` but refuses a
 /// write (`EINVAL`: a device whose blocks are larger than the alignment), the sink writes that chunk
 /// and all later ones through the owner's buffered descriptor instead.
